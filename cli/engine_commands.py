@@ -1,0 +1,127 @@
+"""`ganserve train | sample | interpolate | evaluate | info | export`: the engine from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from models.training.config import TrainConfig
+
+
+def _field_type(field: dataclasses.Field[Any]) -> Any:
+    hints = typing.get_type_hints(TrainConfig)
+    hint = hints[field.name]
+    if isinstance(hint, types.UnionType):  # "int | None" -> int
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_train_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("train", help="train a GAN from a config file and/or flags")
+    parser.add_argument("--config", type=Path, help="TOML or JSON file with training fields")
+    parser.add_argument("--out", type=Path, help="run folder (default: runs/<name>)")
+    parser.add_argument("--fresh", action="store_true", help="do not resume from the run folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    for field in dataclasses.fields(TrainConfig):
+        if field.name == "extra":
+            continue
+        kind = _field_type(field)
+        converter = _bool if kind is bool else kind
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=converter,
+            default=None,
+            help=f"(default: {field.default})",
+        )
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a table/object of training fields")
+    return data
+
+
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    for field in dataclasses.fields(TrainConfig):
+        given = getattr(args, field.name, None)
+        if given is not None:
+            values[field.name] = given
+    return TrainConfig.from_dict(values)
+
+
+class ProgressLine:
+    """One status line, rewritten in place: step, losses, images/s and ETA."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.last = 0.0
+
+    def __call__(self, progress: Any) -> None:
+        now = time.monotonic()
+        if self.quiet or (now - self.last < 0.2 and progress.step != progress.total_steps):
+            return
+        self.last = now
+        width = 24
+        done = int(width * progress.step / progress.total_steps)
+        bar = "#" * done + "-" * (width - done)
+        losses = " ".join(f"{k}={v:.3f}" for k, v in progress.losses.items())
+        eta = f"{progress.eta_seconds:.0f}s" if progress.eta_seconds is not None else "?"
+        line = (
+            f"\r[{bar}] {progress.step}/{progress.total_steps} {losses} "
+            f"{progress.images_per_second:.0f} img/s eta {eta}"
+        )
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from models.training import Trainer
+
+    config = train_config_from_args(args)
+    run_dir = args.out or Path("runs") / config.name
+    progress = ProgressLine(args.quiet)
+    trainer = Trainer(config, run_dir, on_progress=progress, cache_dir=Path("data/cache"))
+    result = trainer.run(resume=not args.fresh)
+    if not args.quiet:
+        sys.stderr.write("\n")
+    print(json.dumps({"status": result.status, "step": result.step,
+                      "checkpoint": str(result.checkpoint), "run_dir": str(run_dir)}))
+    return 0
+
+
+def resolve_checkpoint(target: Path, step: int | None = None) -> Path:
+    """A checkpoint file, or a run folder's checkpoint at ``step`` (default: the newest)."""
+    from models.training import run_files
+
+    if target.is_file():
+        return target
+    if target.is_dir():
+        steps = run_files.checkpoint_steps(target)
+        if not steps:
+            raise ValueError(f"{target}: no checkpoints in this folder")
+        chosen = steps[-1] if step is None else step
+        if chosen not in steps:
+            raise ValueError(f"{target}: no checkpoint at step {chosen}; have {steps}")
+        return run_files.checkpoint_path(target, chosen)
+    raise ValueError(f"{target}: no such checkpoint file or run folder")

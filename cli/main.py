@@ -1,0 +1,55 @@
+"""Entry point of the `ganserve` command: engine commands and `up` (the whole stack)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from cli import engine_commands, sampling_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganserve", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    engine_commands.add_train_parser(subparsers)
+    sampling_commands.add_parsers(subparsers)
+    try:
+        from cli.up import add_up_parser
+    except ImportError:  # pragma: no cover - the launcher is optional for engine-only use
+        pass
+    else:
+        add_up_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handlers = {
+        "train": engine_commands.run_train,
+        "sample": sampling_commands.run_sample,
+        "interpolate": sampling_commands.run_interpolate,
+        "evaluate": sampling_commands.run_evaluate,
+        "info": sampling_commands.run_info,
+        "export": sampling_commands.run_export,
+    }
+    if args.command == "up":
+        from cli.up import run_up
+
+        return run_up(args)
+    try:
+        return handlers[args.command](args)
+    except (ValueError, OSError) as error:
+        # Library errors carry precise messages (CheckpointError, DatasetError are ValueErrors);
+        # a traceback would bury them.
+        print(f"ganserve {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

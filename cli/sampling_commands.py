@@ -1,0 +1,112 @@
+"""`ganserve sample | interpolate | evaluate | info | export`: checkpoints from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from cli.engine_commands import resolve_checkpoint
+
+
+def add_parsers(subparsers: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("checkpoint", type=Path, help="checkpoint file or run folder")
+    common.add_argument("--step", type=int, help="checkpoint step in a run folder")
+
+    sample = subparsers.add_parser("sample", parents=[common], help="write a PNG of seeded samples")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--count", type=int, default=1)
+    sample.add_argument("--columns", type=int)
+    sample.add_argument("--truncation", type=float)
+    sample.add_argument("--label", type=int)
+    sample.add_argument("-o", "--output", type=Path, default=Path("sample.png"))
+
+    strip = subparsers.add_parser("interpolate", parents=[common], help="write a latent walk strip")
+    strip.add_argument("--start", type=int, default=0)
+    strip.add_argument("--end", type=int, default=1)
+    strip.add_argument("--steps", type=int, default=8)
+    strip.add_argument("--mode", choices=("slerp", "lerp"), default="slerp")
+    strip.add_argument("--truncation", type=float)
+    strip.add_argument("--label", type=int)
+    strip.add_argument("-o", "--output", type=Path, default=Path("interpolation.png"))
+
+    evaluate = subparsers.add_parser("evaluate", parents=[common], help="quality figures as JSON")
+    evaluate.add_argument("--dataset", help="evaluator dataset (default: the training dataset)")
+    evaluate.add_argument("--samples", type=int, default=2000)
+
+    subparsers.add_parser("info", parents=[common], help="what a checkpoint contains, as JSON")
+
+    export = subparsers.add_parser("export", parents=[common], help="write a serving-only copy")
+    export.add_argument("destination", type=Path)
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from models.checkpoint import load_generator
+    from models.sampling import (
+        encode_image,
+        generate_images,
+        grid_seeds,
+        labels_for_seeds,
+        latents_for_seeds,
+        make_grid,
+    )
+
+    generator, info = load_generator(resolve_checkpoint(args.checkpoint, args.step))
+    cfg = info.model_config
+    seeds = grid_seeds(args.seed, args.count)
+    latents = latents_for_seeds(seeds, cfg.latent_dim, args.truncation)
+    images = generate_images(generator, latents, labels_for_seeds(seeds, cfg.num_classes, args.label))
+    args.output.write_bytes(encode_image(make_grid(images, args.columns)))
+    print(args.output)
+    return 0
+
+
+def run_interpolate(args: argparse.Namespace) -> int:
+    from models.checkpoint import load_generator
+    from models.sampling import (
+        encode_image,
+        generate_images,
+        interpolate_latents,
+        labels_for_seeds,
+        latent_for_seed,
+        make_grid,
+    )
+
+    generator, info = load_generator(resolve_checkpoint(args.checkpoint, args.step))
+    cfg = info.model_config
+    start = latent_for_seed(args.start, cfg.latent_dim, args.truncation)
+    end = latent_for_seed(args.end, cfg.latent_dim, args.truncation)
+    frames = interpolate_latents(start, end, args.steps, args.mode)
+    labels = labels_for_seeds([args.start] * args.steps, cfg.num_classes, args.label)
+    images = generate_images(generator, frames, labels)
+    args.output.write_bytes(encode_image(make_grid(images, columns=args.steps)))
+    print(args.output)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from models.evaluation_report import evaluate_checkpoint
+
+    report = evaluate_checkpoint(
+        resolve_checkpoint(args.checkpoint, args.step), dataset=args.dataset, samples=args.samples
+    )
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from models.checkpoint import read_checkpoint_info
+
+    info = read_checkpoint_info(resolve_checkpoint(args.checkpoint, args.step))
+    print(json.dumps(info.to_dict(), indent=2))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from models.checkpoint import export_generator
+
+    info = export_generator(resolve_checkpoint(args.checkpoint, args.step), args.destination)
+    print(json.dumps({"path": str(info.path), "step": info.step, "kind": info.kind}))
+    return 0

@@ -1,0 +1,134 @@
+"""Durable job records: one JSON file per job in ``<data_dir>/jobs``.
+
+Redis only carries messages and leases; the record on disk is the truth about a job, so it
+survives restarts of the API, the worker and Redis. Writes are atomic (temp file + rename), and
+creation is exclusive, so two writers can never both create the same job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+
+
+class JobProgress(BaseModel):
+    step: int = 0
+    total_steps: int = 0
+    images_per_second: float = 0.0
+    eta_seconds: float | None = None
+
+
+class JobRecord(BaseModel):
+    """Everything known about one training job."""
+
+    id: str
+    status: JobStatus = "queued"
+    model: str = Field(description="name of the model the job produces")
+    config: dict[str, Any] = Field(description="the training config as submitted, with defaults")
+    created_at: float = Field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = Field(default_factory=time.time)
+    progress: JobProgress = Field(default_factory=JobProgress)
+    losses: dict[str, float] = Field(default_factory=dict)
+    quality: dict[str, Any] | None = None
+    checkpoint_step: int | None = None
+    error: str | None = None
+    attempts: int = 0
+    worker: str | None = None
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_job_id(value: str) -> bool:
+    return bool(JOB_ID_PATTERN.match(value))
+
+
+class JobStore:
+    """Reads and writes job records under ``jobs_dir``."""
+
+    def __init__(self, jobs_dir: Path) -> None:
+        self.jobs_dir = jobs_dir
+
+    def path(self, job_id: str) -> Path:
+        if not is_job_id(job_id):
+            # Ids are uuid4 hex: anything else (e.g. '../x') never reaches the filesystem.
+            raise KeyError(job_id)
+        return self.jobs_dir / f"{job_id}.json"
+
+    def cancel_path(self, job_id: str) -> Path:
+        return self.path(job_id).with_suffix(".cancel")
+
+    def create(self, record: JobRecord) -> bool:
+        """Write ``record`` only if no record with its id exists; returns whether it did."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        target = self.path(record.id)
+        temporary = self._write_temporary(target, record)
+        try:
+            os.link(temporary, target)  # atomic create-if-absent, even on NFS
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def save(self, record: JobRecord) -> None:
+        """Replace the record atomically."""
+        record.updated_at = time.time()
+        target = self.path(record.id)
+        temporary = self._write_temporary(target, record)
+        os.replace(temporary, target)
+
+    def _write_temporary(self, target: Path, record: JobRecord) -> Path:
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        with open(temporary, "w") as handle:
+            handle.write(record.model_dump_json(indent=1))
+            handle.flush()
+            os.fsync(handle.fileno())
+        return temporary
+
+    def get(self, job_id: str) -> JobRecord | None:
+        try:
+            text = self.path(job_id).read_text()
+        except (KeyError, FileNotFoundError):
+            return None
+        try:
+            return JobRecord.model_validate(json.loads(text))
+        except (ValueError, ValidationError):
+            return None
+
+    def list(self) -> list[JobRecord]:
+        """All readable records, newest first."""
+        if not self.jobs_dir.is_dir():
+            return []
+        records = []
+        for entry in self.jobs_dir.glob("*.json"):
+            record = self.get(entry.stem) if is_job_id(entry.stem) else None
+            if record is not None:
+                records.append(record)
+        return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+    def delete(self, job_id: str) -> None:
+        self.path(job_id).unlink(missing_ok=True)
+        self.cancel_path(job_id).unlink(missing_ok=True)
+
+    def request_cancel(self, job_id: str) -> None:
+        """Leave a durable cancel flag the training loop checks every step."""
+        self.cancel_path(job_id).touch()
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.cancel_path(job_id).exists()

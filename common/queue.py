@@ -1,0 +1,55 @@
+"""The job queue: one Celery app configuration shared by the API (producer) and the worker.
+
+Delivery is at least once (late acknowledgement, re-queue on worker loss, a reaper that
+re-enqueues orphaned jobs); a Redis lease per job makes execution at most one at a time, and the
+job record's final status makes a finished job a no-op. Together: each job trains exactly once.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from common.settings import Settings
+
+TRAIN_TASK = "ganserve.train"
+KEY_PREFIX = "ganserve:"
+
+# A long job must never be redelivered because it is still running; orphaned jobs are found by
+# the reaper through their expired lease instead (seconds: 30 days).
+VISIBILITY_TIMEOUT = 30 * 24 * 3600
+
+
+def lease_key(job_id: str) -> str:
+    return f"{KEY_PREFIX}lease:{job_id}"
+
+
+def enqueued_key(job_id: str) -> str:
+    """Set while a message for the job is believed to be in the broker."""
+    return f"{KEY_PREFIX}enqueued:{job_id}"
+
+
+def make_celery(settings: Settings) -> Celery:
+    """Build the Celery app for ``settings`` (broker and result-less task config)."""
+    url = settings.effective_redis_url()
+    app = Celery("ganserve", broker=url)
+    app.conf.update(
+        task_default_queue=settings.queue_name,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "socket_connect_timeout": 3,
+            "socket_timeout": 5,
+            "retry_on_timeout": True,
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app

@@ -1,0 +1,114 @@
+"""All settings in one place (``GAN_`` environment variables), read once and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "GAN_"
+# Models shipped with the repository (read-only), served next to the ones trained here.
+PACKAGED_MODELS_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+
+
+class Settings(BaseSettings):
+    """Service settings. Every limit on per-request work lives here."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    data_dir: Path = Path("data")
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset means `ganserve up` starts an embedded one"
+    )
+    default_model: str = "mnist-dcgan"
+    pretrained_dir: Path | None = PACKAGED_MODELS_DIR
+    api_key: SecretStr | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    torch_threads: int = Field(default=0, ge=0, le=256, description="0: one per CPU core")
+    device: str = "auto"
+    model_cache_size: int = Field(default=4, ge=1, le=64)
+    queue_name: str = "ganserve"
+
+    max_count: int = Field(default=64, ge=1, le=1024)
+    max_frames: int = Field(default=64, ge=2, le=1024)
+    max_train_steps: int = Field(default=200_000, ge=1)
+    max_batch_size: int = Field(default=512, ge=1)
+    max_image_size: int = Field(default=128, ge=8, le=512)
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    max_archive_members: int = Field(default=100_000, ge=1)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    lease_seconds: float = Field(default=30.0, gt=0)
+    reaper_interval: float = Field(default=15.0, gt=0)
+    progress_interval: float = Field(default=1.0, gt=0)
+    sse_poll_interval: float = Field(default=0.5, gt=0)
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[no-untyped-def]
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # Only explicit values: `load_settings` decides where they come from, so a test's dict
+        # is never mixed with the machine's environment.
+        return (init_settings,)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("redis_url", "api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    # -- the data directory --------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+    def ensure_dirs(self) -> None:
+        for folder in (self.models_dir, self.jobs_dir, self.datasets_dir, self.cache_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def effective_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("GAN_REDIS_URL is not set (start the stack with `ganserve up`)")
+        return self.redis_url
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``environ`` (default: the process environment) once.
+
+    Tests pass a dict instead of patching the environment.
+    """
+    source = os.environ if environ is None else environ
+    values = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in source.items()
+        if key.startswith(ENV_PREFIX)
+    }
+    known = set(Settings.model_fields)
+    return Settings(**{k: v for k, v in values.items() if k in known})

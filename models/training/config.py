@@ -1,0 +1,140 @@
+"""The training configuration: one dataclass, validated up front so a bad config never starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.architectures import ARCHITECTURES
+from models.losses import F_DIVERGENCES, LOSSES
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run. Same config + same seed = same checkpoints.
+
+    ``steps`` counts generator updates; each is preceded by ``d_steps`` discriminator updates
+    (the ``k`` of Goodfellow et al.'s Algorithm 1), each on a fresh minibatch of ``batch_size``.
+    """
+
+    name: str = "model"
+    architecture: str = "dcgan"
+    dataset: str = "digits"
+    dataset_path: str | None = None
+    image_size: int | None = None  # None: the dataset's native size
+    channels: int | None = None  # None: the dataset's native channel count
+    num_images: int | None = None  # cap on the images used (None: all)
+    latent_dim: int = 100
+    g_width: int = 64
+    d_width: int = 64
+    steps: int = 1000
+    batch_size: int = 64
+    d_steps: int = 1
+    loss: str = "nonsaturating"
+    divergence: str | None = None
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    gp_weight: float = 10.0
+    ema: bool = True
+    ema_decay: float = 0.999
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    channels_last: bool = False
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    sample_count: int = 64
+    eval_samples: int = 1000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every reason this config cannot train, as short messages naming the field."""
+        out: list[str] = []
+        if not NAME_PATTERN.match(self.name):
+            out.append(
+                "name must be 1-64 characters of letters, digits, '.', '_' or '-' "
+                "and start with a letter or digit"
+            )
+        if self.architecture not in ARCHITECTURES:
+            out.append(
+                f"unknown architecture {self.architecture!r}; expected one of "
+                + ", ".join(ARCHITECTURES)
+            )
+        if self.loss not in LOSSES:
+            out.append(f"unknown loss {self.loss!r}; expected one of " + ", ".join(LOSSES))
+        if self.loss == "fgan" and self.divergence not in F_DIVERGENCES:
+            out.append(
+                f"loss 'fgan' needs divergence in {', '.join(F_DIVERGENCES)}, got "
+                f"{self.divergence!r}"
+            )
+        if self.loss != "fgan" and self.divergence is not None:
+            out.append("divergence is only used with loss 'fgan'")
+        for name, low, high in (
+            ("steps", 1, 10_000_000),
+            ("batch_size", 1, 4096),
+            ("d_steps", 1, 100),
+            ("latent_dim", 1, 4096),
+            ("g_width", 1, 1024),
+            ("d_width", 1, 1024),
+            ("checkpoint_every", 1, 10_000_000),
+            ("sample_every", 1, 10_000_000),
+            ("sample_count", 1, 256),
+            ("eval_samples", 0, 100_000),
+            ("seed", 0, 2**63 - 1),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                out.append(f"{name} must be an integer in {low}..{high}, got {value!r}")
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 < value <= 1:
+                out.append(f"{name} must be a number in (0, 1], got {value!r}")
+        for name in ("beta1", "beta2", "ema_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 <= value < 1:
+                out.append(f"{name} must be a number in [0, 1), got {value!r}")
+        if not isinstance(self.gp_weight, int | float) or self.gp_weight < 0:
+            out.append(f"gp_weight must be a non-negative number, got {self.gp_weight!r}")
+        if self.device not in DEVICES:
+            out.append(f"unknown device {self.device!r}; expected one of " + ", ".join(DEVICES))
+        if self.image_size is not None and not 4 <= self.image_size <= 512:
+            out.append(f"image_size must be in 4..512, got {self.image_size}")
+        if self.channels is not None and self.channels not in (1, 3):
+            out.append(f"channels must be 1 or 3, got {self.channels}")
+        if self.num_images is not None and self.num_images < 1:
+            out.append(f"num_images must be at least 1, got {self.num_images}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (JSON/TOML), rejecting unknown keys by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError("unknown training config field(s): " + ", ".join(unknown))
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def same_run_as(self, other: TrainConfig) -> bool:
+        """Whether ``other`` continues this run (only the step budget may differ)."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        for key in ("steps", "device", "name"):
+            mine.pop(key), theirs.pop(key)
+        return mine == theirs

@@ -1,0 +1,104 @@
+"""Where a run keeps its files. The trainer writes them; the service and the CLI read them.
+
+A run folder is also a servable model::
+
+    <run>/config.json                    training config (written when the run starts)
+    <run>/checkpoints/step-00000500.safetensors
+    <run>/samples/step-00000500.png      fixed-noise grid at that step
+    <run>/metrics.jsonl                  one JSON object per checkpoint
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_PATTERN = re.compile(r"^step-(\d{8})\.safetensors$")
+SAMPLE_PATTERN = re.compile(r"^step-(\d{8})\.png$")
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+def samples_dir(run_dir: Path) -> Path:
+    return run_dir / "samples"
+
+
+def metrics_path(run_dir: Path) -> Path:
+    return run_dir / "metrics.jsonl"
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return checkpoint_dir(run_dir) / f"step-{step:08d}.safetensors"
+
+
+def sample_path(run_dir: Path, step: int) -> Path:
+    return samples_dir(run_dir) / f"step-{step:08d}.png"
+
+
+def _steps(directory: Path, pattern: re.Pattern[str]) -> list[int]:
+    if not directory.is_dir():
+        return []
+    steps = []
+    for entry in directory.iterdir():
+        match = pattern.match(entry.name)
+        if match and entry.is_file():
+            steps.append(int(match.group(1)))
+    return sorted(steps)
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """Steps that have a checkpoint file, ascending (validity is not checked here)."""
+    return _steps(checkpoint_dir(run_dir), CHECKPOINT_PATTERN)
+
+
+def sample_steps(run_dir: Path) -> list[int]:
+    return _steps(samples_dir(run_dir), SAMPLE_PATTERN)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Metrics records in file order; a torn last line (crash mid-append) is ignored."""
+    path = metrics_path(run_dir)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    with open(metrics_path(run_dir), "a") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def truncate_metrics(run_dir: Path, last_step: int) -> None:
+    """Drop records after ``last_step`` (written after the checkpoint a resume starts from)."""
+    kept = [r for r in read_metrics(run_dir) if int(r.get("step", 0)) <= last_step]
+    write_atomic(metrics_path(run_dir), "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write a file so readers see the old content or the new, never half of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = text.encode() if isinstance(text, str) else text
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

