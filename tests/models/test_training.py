@@ -10,8 +10,7 @@ import torch
 
 from models.checkpoint import load_checkpoint, load_generator
 from models.losses import F_DIVERGENCES
-from models.training import TrainConfig, Trainer, train
-from models.training import run_files
+from models.training import TrainConfig, Trainer, run_files, train
 
 TINY = {
     "dataset": "digits",
@@ -46,7 +45,7 @@ def test_run_writes_checkpoints_grids_and_metrics(tmp_path: Path) -> None:
     records = run_files.read_metrics(run)
     assert [r["step"] for r in records] == [6, 12]
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in records)
-    generator, info = load_generator(result.checkpoint)  # type: ignore[arg-type]
+    _generator, info = load_generator(result.checkpoint)  # type: ignore[arg-type]
     assert info.has_ema and info.train_config["steps"] == 12
 
 
