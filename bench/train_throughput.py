@@ -99,9 +99,10 @@ def main() -> None:
             for name, function in measure.items():
                 runs[name].append(function(case, args.steps))
         engine, bare = max(runs["engine"]), max(runs["bare"])
-        detail = ", ".join(f"{e:.0f}/{b:.0f}" for e, b in zip(runs["engine"], runs["bare"], strict=False))
+        detail = ", ".join(f"{e:.0f}/{b:.0f}" for e, b in zip(runs["engine"], runs["bare"], strict=True))
         print(f"{case.label:<26}{engine:>14.1f}{bare:>12.1f}{engine / bare:>8.3f}   ({detail})")
-        print(f"{'':<26}median ratio {statistics.median(runs['engine']) / statistics.median(runs['bare']):.3f}")
+        median_ratio = statistics.median(runs["engine"]) / statistics.median(runs["bare"])
+        print(f"{'':<26}median ratio {median_ratio:.3f}")
 
 
 if __name__ == "__main__":
