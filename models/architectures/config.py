@@ -1,0 +1,269 @@
+"""Architecture configs: one frozen dataclass per family, validated when built.
+
+A config is the whole description of a network pair: a checkpoint stores
+``model_config_to_dict(cfg)`` beside its weights and ``model_config_from_dict`` rebuilds the
+same config, so nothing about the shape of a model lives in flags or module globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+ARCHITECTURES = ("gan", "cgan", "dcgan", "cdcgan")
+CONDITIONAL_ARCHITECTURES = ("cgan", "cdcgan")
+MLP_ARCHITECTURES = ("gan", "cgan")
+DCGAN_ARCHITECTURES = ("dcgan", "cdcgan")
+D_NORMS = ("batch", "layer", "none")
+
+MLP_MIN_IMAGE_SIZE = 4
+MLP_MAX_IMAGE_SIZE = 128
+DCGAN_BASES = (4, 7)
+DCGAN_MAX_IMAGE_SIZE = 256
+
+# Upper bounds keep a config that arrives over HTTP from asking for a model that cannot fit
+# in memory; they sit well above anything the project trains.
+MAX_LATENT_DIM = 4096
+MAX_NUM_CLASSES = 10_000
+MAX_EMBED_DIM = 1024
+MAX_HIDDEN = 8192
+MAX_HIDDEN_LAYERS = 8
+MAX_WIDTH = 1024
+
+
+def mlp_image_sizes() -> list[int]:
+    """Every image size the MLP generator and discriminator can build."""
+    return list(range(MLP_MIN_IMAGE_SIZE, MLP_MAX_IMAGE_SIZE + 1))
+
+
+def dcgan_image_sizes() -> list[int]:
+    """Every image size the DCGAN pair can build: ``base * 2**n`` with base 4 or 7, n >= 1."""
+    sizes = set()
+    for base in DCGAN_BASES:
+        size = base * 2
+        while size <= DCGAN_MAX_IMAGE_SIZE:
+            sizes.add(size)
+            size *= 2
+    return sorted(sizes)
+
+
+def dcgan_base_and_depth(image_size: int) -> tuple[int, int]:
+    """Split a buildable DCGAN size into ``(base, n)`` with ``image_size == base * 2**n``."""
+    for base in DCGAN_BASES:
+        n, size = 0, base
+        while size < image_size:
+            n, size = n + 1, size * 2
+        if size == image_size and n >= 1:
+            return base, n
+    raise ValueError(
+        f"image_size {image_size} cannot be built by a DCGAN; buildable sizes: "
+        + ", ".join(str(s) for s in dcgan_image_sizes())
+    )
+
+
+def _check_is_int(name: str, value: Any) -> None:
+    # bool is a subclass of int; `True` as a channel count is a bug, not a 1.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {type(value).__name__}")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    _check_is_int(name, value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _check_str(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _as_int_tuple(name: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= MAX_HIDDEN_LAYERS:
+        raise ValueError(f"{name} must be a list of 1 to {MAX_HIDDEN_LAYERS} layer widths")
+    for width in value:
+        _check_int(f"{name} entry", width, 1, MAX_HIDDEN)
+    return tuple(value)
+
+
+def _check_common(cfg: MLPGANConfig | DCGANConfig, allowed: tuple[str, ...]) -> None:
+    if not isinstance(cfg.architecture, str) or cfg.architecture not in allowed:
+        raise ValueError(
+            f"architecture {cfg.architecture!r} does not belong to {type(cfg).__name__}; "
+            f"expected one of {', '.join(allowed)}"
+        )
+    _check_is_int("channels", cfg.channels)
+    if cfg.channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {cfg.channels}")
+    _check_int("latent_dim", cfg.latent_dim, 1, MAX_LATENT_DIM)
+    _check_int("num_classes", cfg.num_classes, 0, MAX_NUM_CLASSES)
+    if cfg.architecture in CONDITIONAL_ARCHITECTURES and cfg.num_classes < 2:
+        raise ValueError(
+            f"{cfg.architecture} is conditional and needs num_classes >= 2, got {cfg.num_classes}"
+        )
+    if cfg.architecture not in CONDITIONAL_ARCHITECTURES and cfg.num_classes != 0:
+        raise ValueError(
+            f"{cfg.architecture} is unconditional and needs num_classes == 0, "
+            f"got {cfg.num_classes}; use c{cfg.architecture} for a conditional model"
+        )
+    _check_int("embed_dim", cfg.embed_dim, 0, MAX_EMBED_DIM)
+    _check_str("d_norm", cfg.d_norm, D_NORMS)
+    _check_is_int("image_size", cfg.image_size)
+
+
+@dataclass(frozen=True)
+class MLPGANConfig:
+    """Fully connected GAN (Goodfellow et al. 2014) and its label-conditioned form (cGAN)."""
+
+    architecture: str = "gan"
+    image_size: int = 28
+    channels: int = 1
+    latent_dim: int = 100
+    num_classes: int = 0
+    embed_dim: int = 0  # 0: the label embedding has num_classes entries
+    g_hidden: tuple[int, ...] = (128, 256, 512, 1024)
+    d_hidden: tuple[int, ...] = (512, 256)
+    d_norm: str = "none"
+
+    def __post_init__(self) -> None:
+        # Lists come back from JSON; store tuples so the config stays hashable.
+        object.__setattr__(self, "g_hidden", _as_int_tuple("g_hidden", self.g_hidden))
+        object.__setattr__(self, "d_hidden", _as_int_tuple("d_hidden", self.d_hidden))
+        _check_common(self, MLP_ARCHITECTURES)
+        if not MLP_MIN_IMAGE_SIZE <= self.image_size <= MLP_MAX_IMAGE_SIZE:
+            raise ValueError(
+                f"image_size {self.image_size} cannot be built by {self.architecture}; "
+                f"buildable sizes: {MLP_MIN_IMAGE_SIZE}..{MLP_MAX_IMAGE_SIZE}"
+            )
+
+    @property
+    def conditional(self) -> bool:
+        return self.architecture in CONDITIONAL_ARCHITECTURES
+
+    @property
+    def label_dim(self) -> int:
+        """Length of the label embedding (0 for an unconditional model)."""
+        return (self.embed_dim or self.num_classes) if self.conditional else 0
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    """Deep convolutional GAN (Radford et al. 2015) and its label-conditioned form (cDCGAN)."""
+
+    architecture: str = "dcgan"
+    image_size: int = 64
+    channels: int = 3
+    latent_dim: int = 100
+    num_classes: int = 0
+    embed_dim: int = 0  # 0: the label embedding has num_classes entries
+    g_width: int = 64  # ngf
+    d_width: int = 64  # ndf
+    d_norm: str = "batch"
+
+    def __post_init__(self) -> None:
+        _check_common(self, DCGAN_ARCHITECTURES)
+        if self.image_size not in dcgan_image_sizes():
+            raise ValueError(
+                f"image_size {self.image_size} cannot be built by {self.architecture}; "
+                "buildable sizes: " + ", ".join(str(s) for s in dcgan_image_sizes())
+            )
+        _check_int("g_width", self.g_width, 1, MAX_WIDTH)
+        _check_int("d_width", self.d_width, 1, MAX_WIDTH)
+
+    @property
+    def conditional(self) -> bool:
+        return self.architecture in CONDITIONAL_ARCHITECTURES
+
+    @property
+    def label_dim(self) -> int:
+        """Length of the label embedding (0 for an unconditional model)."""
+        return (self.embed_dim or self.num_classes) if self.conditional else 0
+
+
+ModelConfig = MLPGANConfig | DCGANConfig
+
+
+def _config_class(architecture: Any) -> type[MLPGANConfig] | type[DCGANConfig]:
+    if architecture in MLP_ARCHITECTURES:
+        return MLPGANConfig
+    if architecture in DCGAN_ARCHITECTURES:
+        return DCGANConfig
+    raise ValueError(f"unknown architecture {architecture!r}; expected one of {', '.join(ARCHITECTURES)}")
+
+
+def make_model_config(architecture: str, **config_fields: Any) -> ModelConfig:
+    """Build and validate the config of ``architecture``; omitted fields take their defaults.
+
+    Raises:
+        ValueError: on an unknown architecture, an unknown field, or an invalid value.
+    """
+    cls = _config_class(architecture)
+    known = {f.name for f in fields(cls)} - {"architecture"}
+    for name in config_fields:
+        if name not in known:
+            raise ValueError(
+                f"unknown field {name!r} for architecture {architecture!r}; "
+                f"expected some of {', '.join(sorted(known))}"
+            )
+    return cls(architecture=architecture, **config_fields)
+
+
+def model_config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
+    """A JSON-safe dict of every field of ``cfg`` (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+
+
+def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """Rebuild a config from ``model_config_to_dict`` output.
+
+    Every field is required: a stored config that leaned on defaults would silently change
+    meaning if a default ever changed, and then its weights would no longer load.
+
+    Raises:
+        ValueError: on a missing or unknown key, a wrong type, or an invalid value.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"model config must be a dict, got {type(data).__name__}")
+    if "architecture" not in data:
+        raise ValueError("model config is missing the key 'architecture'")
+    cls = _config_class(data["architecture"])
+    expected = {f.name for f in fields(cls)}
+    missing = sorted(expected - data.keys())
+    unknown = sorted(str(k) for k in data.keys() - expected)
+    if missing:
+        raise ValueError(f"model config is missing keys: {', '.join(missing)}")
+    if unknown:
+        raise ValueError(f"model config has unknown keys for {data['architecture']!r}: {', '.join(unknown)}")
+    return cls(**data)
+
+
+def check_labels(labels: torch.Tensor | None, cfg: ModelConfig, batch_size: int) -> None:
+    """Raise ``ValueError`` unless ``labels`` suits ``cfg`` and a batch of ``batch_size``."""
+    if not cfg.conditional:
+        if labels is not None:
+            raise ValueError(f"{cfg.architecture} is unconditional and takes no labels")
+        return
+    if labels is None:
+        raise ValueError(f"{cfg.architecture} is conditional and needs labels")
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
+    if labels.shape != (batch_size,):
+        raise ValueError(f"labels must have shape ({batch_size},), got {tuple(labels.shape)}")
+    # min/max synchronise with an accelerator; a silent out-of-range index is worse.
+    if batch_size and (int(labels.min()) < 0 or int(labels.max()) >= cfg.num_classes):
+        raise ValueError(f"labels must lie in 0..{cfg.num_classes - 1}")
+
+
+def check_latent(z: torch.Tensor, cfg: ModelConfig) -> None:
+    """Raise ``ValueError`` unless ``z`` has shape ``(N, latent_dim)``."""
+    if z.dim() != 2 or z.shape[1] != cfg.latent_dim:
+        raise ValueError(f"z must have shape (N, {cfg.latent_dim}), got {tuple(z.shape)}")
+
+
+def check_images(x: torch.Tensor, cfg: ModelConfig) -> None:
+    """Raise ``ValueError`` unless ``x`` has shape ``(N, channels, image_size, image_size)``."""
+    expected = (cfg.channels, cfg.image_size, cfg.image_size)
+    if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"images must have shape (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")

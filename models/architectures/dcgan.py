@@ -1,0 +1,134 @@
+"""DCGAN (Radford et al. 2015) at any size ``base * 2**n`` (base 4 or 7), and cDCGAN.
+
+The paper's guidelines, all kept: no pooling (strided Conv2d in D, ConvTranspose2d in G), no
+fully connected hidden layers, BatchNorm in G on every layer but the output and in D on every
+layer but the input, ReLU in G with a Tanh output, LeakyReLU(0.2) in D, weights from
+N(0, 0.02). The 64x64 case reproduces pytorch/examples ``dcgan/main.py`` layer for layer,
+except that D returns the raw logit (the losses apply the sigmoid stably) and layers with no
+normalisation after them keep a bias.
+
+Channel multipliers double per resolution step away from the image, capped at 8: the paper's
+64x64 nets top out at ngf*8 / ndf*8, and without the cap a 256x256 G would put ngf*32
+channels on its 4x4 map, its first doubling alone carrying 16 times the weights of the 64x64
+net's largest layer: growth in memory and CPU time that the paper never showed to pay off.
+
+Conditioning: G concatenates a learnt label embedding to z (both enter the first transposed
+convolution as a 1x1 map). D projects the embedding with a Linear layer to one extra
+H x W input channel, so the label is visible to every convolution from the first.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.architectures.config import (
+    DCGANConfig,
+    check_images,
+    check_labels,
+    check_latent,
+    dcgan_base_and_depth,
+)
+from models.architectures.init import dcgan_init_
+
+MAX_MULTIPLIER = 8
+
+
+def _d_norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    # "layer": GroupNorm with one group normalises each sample over (C, H, W), as LayerNorm
+    # would, but keeps a per-channel scale and shift (like BatchNorm) and needs no spatial size.
+    # The per-sample statistics are what WGAN-GP needs: its penalty is on per-sample gradients.
+    return nn.GroupNorm(1, channels)
+
+
+class DCGANGenerator(nn.Module):
+    """``forward(z (N, latent_dim), labels (N,) | None) -> images (N, C, H, W)`` in [-1, 1]."""
+
+    def __init__(self, cfg: DCGANConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        base, n = dcgan_base_and_depth(cfg.image_size)
+        ngf = cfg.g_width
+        # mults[j]: channel multiplier at resolution base * 2**j
+        mults = [min(2 ** (n - 1 - j), MAX_MULTIPLIER) for j in range(n)]
+        self.label_embedding = nn.Embedding(cfg.num_classes, cfg.label_dim) if cfg.conditional else None
+        nz = cfg.latent_dim + cfg.label_dim
+        layers: list[nn.Module] = [
+            # input: nz x 1 x 1 (z, then the label embedding)
+            nn.ConvTranspose2d(nz, ngf * mults[0], base, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * mults[0]),
+            nn.ReLU(True),
+            # (ngf*mults[0]) x base x base
+        ]
+        for j in range(1, n):
+            layers += [
+                nn.ConvTranspose2d(ngf * mults[j - 1], ngf * mults[j], 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ngf * mults[j]),
+                nn.ReLU(True),
+                # (ngf*mults[j]) x (base*2**j) x (base*2**j)
+            ]
+        layers += [
+            nn.ConvTranspose2d(ngf * mults[-1], cfg.channels, 4, 2, 1),
+            nn.Tanh(),
+            # channels x image_size x image_size
+        ]
+        self.net = nn.Sequential(*layers)
+        dcgan_init_(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_latent(z, self.config)
+        check_labels(labels, self.config, z.shape[0])
+        if self.label_embedding is not None and labels is not None:
+            z = torch.cat([z, self.label_embedding(labels.long())], dim=1)
+        return self.net(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    """``forward(images (N, C, H, W), labels (N,) | None) -> logits (N,)`` (no sigmoid)."""
+
+    def __init__(self, cfg: DCGANConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        base, n = dcgan_base_and_depth(cfg.image_size)
+        ndf = cfg.d_width
+        # mults[i]: channel multiplier after the (i+1)-th halving, at image_size / 2**(i+1)
+        mults = [min(2**i, MAX_MULTIPLIER) for i in range(n)]
+        self.label_embedding: nn.Embedding | None = None
+        self.label_projection: nn.Linear | None = None
+        in_channels = cfg.channels
+        if cfg.conditional:
+            self.label_embedding = nn.Embedding(cfg.num_classes, cfg.label_dim)
+            self.label_projection = nn.Linear(cfg.label_dim, cfg.image_size * cfg.image_size)
+            in_channels += 1
+        layers: list[nn.Module] = [
+            # input: (channels [+1 label map]) x image_size x image_size
+            nn.Conv2d(in_channels, ndf * mults[0], 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            # (ndf*mults[0]) x (image_size/2) x (image_size/2)
+        ]
+        normalise = cfg.d_norm != "none"
+        for i in range(1, n):
+            layers.append(nn.Conv2d(ndf * mults[i - 1], ndf * mults[i], 4, 2, 1, bias=not normalise))
+            if normalise:
+                layers.append(_d_norm(cfg.d_norm, ndf * mults[i]))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            # (ndf*mults[i]) x (image_size/2**(i+1)) x (image_size/2**(i+1))
+        layers += [
+            nn.Conv2d(ndf * mults[-1], 1, base, 1, 0),
+            # 1 x 1 x 1
+        ]
+        self.net = nn.Sequential(*layers)
+        dcgan_init_(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        cfg = self.config
+        check_images(x, cfg)
+        check_labels(labels, cfg, x.shape[0])
+        if self.label_embedding is not None and self.label_projection is not None:
+            assert labels is not None  # check_labels has raised otherwise; narrows the type
+            label_map = self.label_projection(self.label_embedding(labels.long()))
+            label_map = label_map.view(x.shape[0], 1, cfg.image_size, cfg.image_size)
+            x = torch.cat([x, label_map], dim=1)
+        return self.net(x).view(x.shape[0])

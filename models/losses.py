@@ -1,0 +1,220 @@
+"""GAN objectives on raw discriminator logits, and the WGAN-GP gradient penalty.
+
+Every loss is a quantity to *minimise*: ``discriminator_loss(real_logits, fake_logits)`` for D
+and ``generator_loss(fake_logits)`` for G, each a scalar (means over the batch). Sigmoids and
+logarithms are written with ``softplus`` so no loss ever evaluates ``log(sigmoid(x))``, which
+is ``-inf`` in float32 once ``x < -104``; softplus(x) = log(1 + e^x) = -log sigmoid(-x).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.functional import relu, softplus
+
+LOSSES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp", "fgan")
+F_DIVERGENCES = ("kl", "reverse-kl", "pearson", "hellinger", "js", "gan")
+LOG2 = math.log(2.0)
+
+
+class GANLoss:
+    """A pair of adversarial losses; subclasses override the two methods."""
+
+    name: str = ""
+    # Weight of the gradient penalty the trainer adds to the D loss (0: no penalty).
+    gradient_penalty_weight: float = 0.0
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class _BCEDiscriminator(GANLoss):
+    # -log D(x) - log(1 - D(G(z))) with D = sigmoid(logit): binary cross-entropy with logits.
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return softplus(-real_logits).mean() + softplus(fake_logits).mean()
+
+
+class MinimaxLoss(_BCEDiscriminator):
+    """Goodfellow et al. 2014 as stated: G minimises log(1 - D(G(z))).
+
+    Saturates: when D confidently rejects a sample (very negative logit) G's gradient vanishes.
+    """
+
+    name = "minimax"
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return -softplus(fake_logits).mean()  # log(1 - sigmoid(v)) = -softplus(v)
+
+
+class NonSaturatingLoss(_BCEDiscriminator):
+    """Goodfellow et al. 2014's practical variant: G minimises -log D(G(z))."""
+
+    name = "nonsaturating"
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return softplus(-fake_logits).mean()  # -log sigmoid(v) = softplus(-v)
+
+
+class LSGANLoss(GANLoss):
+    """Mao et al. 2017, targets a=0 (fake), b=1 (real), c=1 (what G wants D to say)."""
+
+    name = "lsgan"
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return 0.5 * ((real_logits - 1) ** 2).mean() + 0.5 * (fake_logits**2).mean()
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return 0.5 * ((fake_logits - 1) ** 2).mean()
+
+
+class HingeLoss(GANLoss):
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): margins at +1 for real, -1 for fake."""
+
+    name = "hinge"
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return relu(1 - real_logits).mean() + relu(1 + fake_logits).mean()
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
+
+
+class WGANGPLoss(GANLoss):
+    """Gulrajani et al. 2017: the critic estimates W1; the trainer adds the gradient penalty."""
+
+    name = "wgan-gp"
+
+    def __init__(self, gradient_penalty_weight: float = 10.0) -> None:
+        self.gradient_penalty_weight = gradient_penalty_weight  # lambda in the paper
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return fake_logits.mean() - real_logits.mean()
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
+
+    def __repr__(self) -> str:
+        return f"WGANGPLoss(gradient_penalty_weight={self.gradient_penalty_weight})"
+
+
+Fn = Callable[[Tensor], Tensor]
+
+# Nowozin et al. 2016, Table 2: for each divergence, the output activation g_f(v) mapping a
+# raw logit v into the domain of the conjugate, and f*(g_f(v)) simplified in terms of v so
+# that no intermediate (like 2 - exp(t) for js) can round to zero or go negative.
+_F_ACTIVATION_AND_CONJUGATE: dict[str, tuple[Fn, Fn]] = {
+    # g(v) = v;  f*(t) = exp(t - 1). Unbounded by nature: overflows only past v = 89.
+    "kl": (lambda v: v, lambda v: torch.exp(v - 1)),
+    # g(v) = -exp(-v);  f*(t) = -1 - log(-t) = -1 - log(exp(-v)) = v - 1.
+    "reverse-kl": (lambda v: -torch.exp(-v), lambda v: v - 1),
+    # g(v) = v;  f*(t) = t^2/4 + t (the paper's form; it is least at t = -2 = f'(0)).
+    "pearson": (lambda v: v, lambda v: 0.25 * v**2 + v),
+    # Squared Hellinger. g(v) = 1 - exp(-v);  f*(t) = t / (1 - t) = (1 - e^-v) / e^-v = e^v - 1.
+    # Not expm1: its backward is (expm1(x) + 1), which rounds to 0 for x < -17 in float32.
+    "hellinger": (lambda v: 1 - torch.exp(-v), lambda v: torch.exp(v) - 1),
+    # g(v) = log 2 - log(1 + e^-v) = log 2 - softplus(-v);
+    # f*(t) = -log(2 - e^t) with e^t = 2 sigmoid(v): -log(2 sigmoid(-v)) = softplus(v) - log 2.
+    "js": (lambda v: LOG2 - softplus(-v), lambda v: softplus(v) - LOG2),
+    # g(v) = -log(1 + e^-v) = -softplus(-v);  f*(t) = -log(1 - e^t) = -log sigmoid(-v)
+    # = softplus(v). With these the D loss is exactly the BCE of the original GAN.
+    "gan": (lambda v: -softplus(-v), lambda v: softplus(v)),
+}
+
+
+class FGANLoss(GANLoss):
+    """f-GAN (Nowozin et al. 2016) for one f-divergence.
+
+    D maximises the variational bound E_P[g_f(V(x))] - E_Q[f*(g_f(V(G(z))))] of D_f(P || Q), so
+    its loss is the negative. G takes the paper's alternative update (section 3.2), maximising
+    E_Q[g_f(V(G(z)))], which does not saturate early in training.
+    """
+
+    name = "fgan"
+
+    def __init__(self, divergence: str) -> None:
+        if divergence not in _F_ACTIVATION_AND_CONJUGATE:
+            raise ValueError(
+                f"unknown f-divergence {divergence!r}; expected one of {', '.join(F_DIVERGENCES)}"
+            )
+        self.divergence = divergence
+        self._activation, self._conjugate = _F_ACTIVATION_AND_CONJUGATE[divergence]
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return self._conjugate(fake_logits).mean() - self._activation(real_logits).mean()
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return -self._activation(fake_logits).mean()
+
+    def __repr__(self) -> str:
+        return f"FGANLoss(divergence={self.divergence!r})"
+
+
+def get_loss(name: str, divergence: str | None = None) -> GANLoss:
+    """The loss called ``name``; ``divergence`` is required for ``fgan`` and refused otherwise.
+
+    Raises:
+        ValueError: on an unknown name or divergence, or a divergence where none belongs.
+    """
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}")
+    if name == "fgan":
+        if divergence is None:
+            raise ValueError(f"loss 'fgan' needs a divergence; expected one of {', '.join(F_DIVERGENCES)}")
+        return FGANLoss(divergence)
+    if divergence is not None:
+        raise ValueError(f"loss {name!r} takes no divergence (only 'fgan' does)")
+    losses: dict[str, Callable[[], GANLoss]] = {
+        "minimax": MinimaxLoss,
+        "nonsaturating": NonSaturatingLoss,
+        "lsgan": LSGANLoss,
+        "hinge": HingeLoss,
+        "wgan-gp": WGANGPLoss,
+    }
+    return losses[name]()
+
+
+def gradient_penalty(
+    discriminator: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    labels: Tensor | None = None,
+    weight: float = 10.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """WGAN-GP penalty ``weight * mean((||grad_x D(x_hat)||_2 - 1)^2)`` (Gulrajani et al. 2017).
+
+    Args:
+        discriminator: the critic; called as ``discriminator(x)`` or ``discriminator(x, labels)``.
+        real, fake: batches of the same shape ``(N, ...)``; neither needs gradients.
+        labels: class labels of the batch for a conditional critic (the same for both halves).
+        weight: lambda; 10 in the paper.
+        generator: source of the interpolation coefficients (a CPU generator works for any
+            device); the global RNG if omitted.
+
+    Returns:
+        A scalar that keeps its graph (``create_graph=True``), so ``backward`` reaches the
+        critic's weights through the gradient norm.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {real.shape} and {fake.shape}")
+    alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha_device = generator.device if generator is not None else real.device
+    alpha = torch.rand(alpha_shape, generator=generator, device=alpha_device, dtype=real.dtype)
+    alpha = alpha.to(real.device)
+    # x_hat on the straight line between a real and a fake sample; detached so the penalty
+    # trains the critic only.
+    interpolates = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    scores = discriminator(interpolates) if labels is None else discriminator(interpolates, labels)
+    (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
+    # The epsilon keeps the norm's derivative finite where the gradient is exactly zero.
+    norms = torch.sqrt(grads.flatten(1).pow(2).sum(dim=1) + 1e-12)
+    return weight * ((norms - 1) ** 2).mean()
