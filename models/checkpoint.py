@@ -267,7 +267,8 @@ def load_generator(
     """
     info, tensors = load_checkpoint(path)
     prefix = "generator_ema" if prefer_ema and info.has_ema else "generator"
-    state = section(tensors, prefix)
+    # An exported file may hold only the EMA weights; use them rather than fail.
+    state = section(tensors, prefix) or section(tensors, "generator_ema")
     if not state:
         raise CheckpointError(f"{info.path}: checkpoint holds no generator weights")
     generator = build_generator(info.model_config)
@@ -280,9 +281,14 @@ def load_generator(
 
 
 def export_generator(source: str | Path, destination: str | Path) -> CheckpointInfo:
-    """Write a serving-only copy (generator and EMA weights) of a training checkpoint."""
+    """Write a serving-only copy of a checkpoint: the EMA generator if it has one, else the raw one.
+
+    The copy is a fraction of a training checkpoint (no discriminator, optimizer or RNG state),
+    small enough to ship in a repository.
+    """
     info, tensors = load_checkpoint(source)
-    kept = {n: t for n, t in tensors.items() if n.startswith(("generator.", "generator_ema."))}
+    prefix = "generator_ema." if info.has_ema else "generator."
+    kept = {name: t for name, t in tensors.items() if name.startswith(prefix)}
     return save_checkpoint(
         destination,
         kept,

@@ -1,0 +1,71 @@
+"""Train a shipped model from its committed config and export it into `pretrained/<name>/`.
+
+    .venv/bin/python scripts/build_pretrained.py mnist-dcgan [more names...] [--threads 2]
+
+Writes the EMA generator (safetensors, a few MB), the fixed-noise grids at a spread of steps
+(the training-progress sequence), the metrics log and `build.json` with the wall time it took.
+The full training run (with discriminator and optimizer state) stays in `runs/<name>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from cli.engine_commands import load_config_file
+from models.checkpoint import export_generator
+from models.training import TrainConfig, Trainer, run_files
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "pretrained" / "configs"
+TIMELINE_STEPS = (0, 250, 500, 1000, 2000, 3000, 5000, 10000, 15000)
+
+
+def build(name: str, runs_dir: Path) -> dict[str, object]:
+    config = TrainConfig.from_dict(load_config_file(CONFIGS / f"{name}.toml"))
+    run_dir = runs_dir / name
+    started = time.perf_counter()
+    result = Trainer(config, run_dir, cache_dir=ROOT / "data" / "cache").run()
+    wall = time.perf_counter() - started
+    target = ROOT / "pretrained" / name
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "checkpoints").mkdir(parents=True)
+    (target / "samples").mkdir()
+    export_generator(result.checkpoint, run_files.checkpoint_path(target, result.step))  # type: ignore[arg-type]
+    for step in run_files.sample_steps(run_dir):
+        if step in TIMELINE_STEPS or step == result.step:
+            shutil.copy(run_files.sample_path(run_dir, step), run_files.sample_path(target, step))
+    shutil.copy(run_files.metrics_path(run_dir), run_files.metrics_path(target))
+    shutil.copy(CONFIGS / f"{name}.toml", target / "config.toml")
+    record = {
+        "name": name,
+        "steps": result.step,
+        "wall_seconds": round(wall, 1),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "command": f".venv/bin/python scripts/build_pretrained.py {name}",
+    }
+    (target / "build.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="+")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for name in args.names:
+        print(json.dumps(build(name, args.runs_dir)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
