@@ -1,0 +1,241 @@
+"""`ganserve up`: the whole stack in one command.
+
+Redis (an embedded server unless GAN_REDIS_URL is set), the Celery worker(s) and the API run as
+child processes; this process only supervises them. It never imports `app` or `worker`.
+Stopping (Ctrl-C, SIGTERM) asks the API and workers to stop, waits while a worker checkpoints
+and re-queues its job (which needs Redis), and stops Redis last. A second Ctrl-C kills at once.
+If any child dies unexpectedly everything is stopped and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+
+from cli.redis_server import EmbeddedRedis, die_with_parent, start_redis
+from common.settings import load_settings
+
+log = logging.getLogger("ganserve.up")
+
+ROOT = Path(__file__).resolve().parent.parent
+API_STOP_TIMEOUT = 20.0
+# As docker-compose's stop_grace_period: a training step plus writing a checkpoint.
+WORKER_STOP_TIMEOUT = 120.0
+POLL_SECONDS = 0.2
+
+
+def add_up_parser(subparsers: Any) -> None:
+    """Register `up` on the `ganserve` sub-command parsers."""
+    parser = subparsers.add_parser(
+        "up",
+        help="run Redis, the worker(s) and the API together",
+        description="Run Redis (embedded unless GAN_REDIS_URL is set), the Celery worker(s) and "
+        "the API. Ctrl-C stops them in order; a second Ctrl-C kills them.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="API address (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="API port (default: %(default)s)")
+    parser.add_argument("--workers", type=_positive, default=1, help="Celery worker processes (default: 1)")
+    parser.add_argument("--data-dir", type=Path, help="data folder (overrides GAN_DATA_DIR)")
+    parser.add_argument("--no-worker", action="store_true", help="API only (workers run elsewhere)")
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    stop_timeout: float
+
+
+class _Signals:
+    """Turns SIGINT/SIGTERM into flags the supervision loop reads."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received += 1
+        if self.received == 1:
+            log.info("%s: stopping (again to kill at once)", signal.Signals(signum).name)
+
+    def install(self) -> dict[int, Any]:
+        """Handle both signals here; returns the previous handlers for ``restore``."""
+        return {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def restore(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    """Start the stack described by ``args`` and supervise it until stopped; returns the code."""
+    environ = dict(os.environ)
+    if args.data_dir is not None:
+        environ["GAN_DATA_DIR"] = str(args.data_dir)
+    try:
+        settings = load_settings(environ)
+    except ValueError as error:  # pydantic's ValidationError is one
+        print(f"ganserve up: invalid settings: {error}", file=sys.stderr)
+        return 2
+    # Absolute, so children started elsewhere (or chdir-ing) agree on the folder.
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    # Installed first: a Ctrl-C during start-up then stops whatever has started, in order.
+    signals = _Signals()
+    previous_handlers = signals.install()
+    redis_server: EmbeddedRedis | None = None
+    children: list[Child] = []
+    try:
+        redis_url = settings.redis_url
+        if not redis_url:
+            redis_server = start_redis(settings.redis_dir)
+            redis_url = redis_server.url
+            print(f"redis:    {redis_url} (embedded, data in {redis_server.directory})", flush=True)
+        env = child_env(environ, settings.data_dir, redis_url)
+        workers = 0 if args.no_worker else args.workers
+        for number in range(1, workers + 1):
+            children.append(_start(f"worker{number}", worker_command(number), env))
+        children.append(_start("api", api_command(args.host, args.port), env))
+        return _supervise(children, redis_server, signals, _public_url(args.host, args.port))
+    except RuntimeError as error:  # no redis-server binary, or it would not start
+        print(f"ganserve up: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        _stop_all(children, redis_server, signals)
+        _Signals.restore(previous_handlers)
+
+
+def child_env(environ: Mapping[str, str], data_dir: Path, redis_url: str) -> dict[str, str]:
+    """The children's environment: ours, plus where the data and Redis are."""
+    env = dict(environ)
+    env["GAN_DATA_DIR"] = str(data_dir)
+    env["GAN_REDIS_URL"] = redis_url
+    # Lets the children import the project when it runs from a checkout, not an install.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def worker_command(number: int) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        "--loglevel=INFO", "--concurrency=1", "--prefetch-multiplier=1", "-O", "fair",
+        "-n", f"worker{number}@%h",
+    ]  # fmt: skip
+
+
+def api_command(host: str, port: int) -> list[str]:
+    # Bounded graceful shutdown: open event streams would otherwise hold the API up forever.
+    return [
+        sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port),
+        "--timeout-graceful-shutdown", "10",
+    ]  # fmt: skip
+
+
+def _start(name: str, command: list[str], env: Mapping[str, str]) -> Child:
+    process = subprocess.Popen(
+        command,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        # Own process group: the terminal's Ctrl-C reaches only us, and we stop the children
+        # in order (Redis must outlive a checkpointing worker).
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
+    timeout = API_STOP_TIMEOUT if name == "api" else WORKER_STOP_TIMEOUT
+    log.info("started %s (pid %d)", name, process.pid)
+    return Child(name, process, timeout)
+
+
+def _supervise(children: list[Child], redis_server: EmbeddedRedis | None, signals: _Signals, url: str) -> int:
+    announced = False
+    while not signals.received:
+        for child in children:
+            code = child.process.poll()
+            if code is not None:
+                log.error("%s exited unexpectedly (code %s); stopping everything", child.name, code)
+                return 1
+        if redis_server is not None and redis_server.process.poll() is not None:
+            log.error("embedded redis-server exited unexpectedly; stopping everything")
+            return 1
+        if not announced and _healthy(url):
+            print(f"ganserve is up: {url}", flush=True)
+            announced = True
+        time.sleep(POLL_SECONDS)
+    return 0
+
+
+def _stop_all(children: list[Child], redis_server: EmbeddedRedis | None, signals: _Signals) -> None:
+    """SIGTERM the API and workers together, wait for each, then stop Redis."""
+    already = signals.received
+    for child in children:
+        if child.process.poll() is None:
+            child.process.terminate()
+    started = time.monotonic()
+    for child in children:
+        deadline = started + child.stop_timeout
+        while child.process.poll() is None:
+            if time.monotonic() > deadline or signals.received > already:
+                log.warning("%s did not stop in time; killing it", child.name)
+                _kill_group(child.process)
+                break
+            time.sleep(POLL_SECONDS)
+        log.info("%s stopped (code %s)", child.name, child.process.returncode)
+    if redis_server is not None:
+        redis_server.stop()
+        log.info("redis-server stopped")
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    # The group holds the Celery pool children too.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _public_url(host: str, port: int) -> str:
+    # A wildcard address is reachable on loopback; IPv6 literals need brackets.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "healthz", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m cli.up`: the same command without the rest of the `ganserve` CLI."""
+    parser = argparse.ArgumentParser(prog="ganserve")
+    add_up_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run_up(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The Python client against the real stack: Redis, a Celery worker and the API over HTTP."""
+
+from __future__ import annotations
+
+import io
+import signal
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from app.client import ApiError, GanServeClient, parse_sse
+from tests.support.processes import (
+    RedisServer,
+    kill_group,
+    service_env,
+    start_api,
+    start_worker,
+)
+
+API_KEY = "client-test-key"
+MODEL = "client-test"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Trains in a few seconds on one CPU thread.
+TINY: dict[str, Any] = {
+    "dataset": "digits",
+    "architecture": "dcgan",
+    "g_width": 4,
+    "d_width": 4,
+    "latent_dim": 16,
+    "batch_size": 16,
+    "eval_samples": 0,
+    "steps": 40,
+    "checkpoint_every": 20,
+    "sample_every": 100_000,
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("client")
+    redis = RedisServer(root / "redis").start()
+    env = service_env(
+        root / "data",
+        redis.url,
+        {"GAN_API_KEY": API_KEY, "GAN_DEFAULT_MODEL": MODEL, "GAN_DEVICE": "cpu"},
+    )
+    worker = start_worker(env, "client", root / "worker.log")
+    try:
+        api = start_api(env, root / "api.log")
+    except BaseException:
+        kill_group(worker)
+        redis.stop()
+        raise
+    yield api.url
+    kill_group(api.process, signal.SIGTERM)
+    kill_group(worker, signal.SIGTERM)
+    redis.stop()
+
+
+@pytest.fixture
+def client(server: str) -> Iterator[GanServeClient]:
+    with GanServeClient(server, api_key=API_KEY, timeout=30) as client:
+        yield client
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+def test_train_wait_and_serve(client: GanServeClient) -> None:
+    assert client.health() == {"status": "ok"}
+    with pytest.raises(ApiError) as not_ready:
+        client.ready()  # the default model is not trained yet
+    assert not_ready.value.status_code == 503 and not_ready.value.detail
+
+    job = client.train(TINY, name=MODEL)
+    assert job["status"] == "queued" and job["model"] == MODEL
+    events: list[dict[str, Any]] = []
+    listener = threading.Thread(target=lambda: events.extend(client.events(job["id"])))
+    listener.start()
+
+    final = client.wait(job["id"], timeout=180, poll=0.2)
+    assert final["status"] == "succeeded", final
+    listener.join(30)
+    assert not listener.is_alive()
+    assert events[-1]["event"] == "end" and events[-1]["data"]["status"] == "succeeded"
+    assert all(e["event"] == "progress" and e["data"]["id"] == job["id"] for e in events[:-1])
+
+    assert isinstance(client.ready(), dict)
+    assert MODEL in [m["name"] for m in client.models()]
+    assert client.model(MODEL)["name"] == MODEL
+    assert job["id"] in [j["id"] for j in client.jobs()]
+
+    grid = client.sample(seed=3, model=MODEL, count=4, columns=2)
+    assert grid.startswith(PNG_MAGIC)
+    assert grid == client.sample(seed=3, model=MODEL, count=4, columns=2)  # seeded
+    single = client.sample(seed=3, model=MODEL)
+    strip = client.interpolate(3, 9, steps=5, model=MODEL)
+    assert strip.frame_count == 5
+    assert image_size(strip.png) == (5 * strip.frame_width, strip.frame_height)
+    assert image_size(single) == (strip.frame_width, strip.frame_height)
+    latents = client.sample_latents([[0.0] * 16, [0.5] * 16], model=MODEL, columns=2)
+    assert image_size(latents) == (2 * strip.frame_width, strip.frame_height)
+
+    with pytest.raises(ApiError) as finished:
+        client.cancel(job["id"])
+    assert finished.value.status_code == 409
+
+
+def test_wait_times_out_and_cancel_stops_a_job(client: GanServeClient) -> None:
+    job = client.train({**TINY, "steps": 100_000}, name="client-long")
+    with pytest.raises(TimeoutError):
+        client.wait(job["id"], timeout=0.3, poll=0.1)
+    client.cancel(job["id"])
+    assert client.wait(job["id"], timeout=120, poll=0.2)["status"] == "cancelled"
+
+
+def test_errors_carry_status_and_detail(client: GanServeClient, server: str) -> None:
+    with pytest.raises(ApiError) as unknown:
+        client.model("no-such-model")
+    assert unknown.value.status_code == 404 and "no-such-model" in str(unknown.value.detail)
+    with pytest.raises(ApiError) as missing_job:
+        client.job("f" * 32)
+    assert missing_job.value.status_code == 404
+    with GanServeClient(server) as anonymous, pytest.raises(ApiError) as denied:
+        anonymous.train(TINY)
+    assert denied.value.status_code == 401
+
+
+def test_upload_dataset(client: GanServeClient, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, format="PNG")
+    archive = tmp_path / "shapes.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("red/a.png", buffer.getvalue())
+        out.writestr("blue/b.png", buffer.getvalue())
+    info = client.upload_dataset("client-upload", archive)
+    assert (info["name"], info["images"], info["class_names"]) == (
+        "client-upload",
+        2,
+        ["blue", "red"],
+    )
+    assert "client-upload" in [d["name"] for d in client.datasets()]
+
+    not_archive = tmp_path / "notes.zip"
+    not_archive.write_text("hello")
+    with pytest.raises(ApiError) as refused:
+        client.upload_dataset("client-bad", not_archive)
+    assert refused.value.status_code == 422 and "not an archive" in refused.value.detail
+
+
+def test_parse_sse() -> None:
+    lines = [
+        ": heartbeat",
+        "event: progress",
+        'data: {"step": 1}',
+        "",
+        "data: first line",
+        "data: second line",
+        "",
+        "event: end",
+        'data: {"status": "succeeded"}',
+    ]
+    assert list(parse_sse(iter(lines))) == [
+        {"event": "progress", "data": {"step": 1}},
+        {"event": "message", "data": "first line\nsecond line"},
+        {"event": "end", "data": {"status": "succeeded"}},
+    ]

@@ -1,0 +1,197 @@
+"""`ganserve up` as a real subprocess: embedded Redis, workers, API, and a clean stop."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from cli import up
+from tests.support.processes import ROOT, RedisServer, free_port
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+needs_stack = pytest.mark.skipif(
+    not (_importable("app.main") and _importable("worker.celery_app")),
+    reason="app.main or worker.celery_app is not written yet; the full stack cannot start",
+)
+
+
+def launcher_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAN_")}
+    env.update({"PYTHONPATH": str(ROOT), "GAN_TORCH_THREADS": "1", **(extra or {})})
+    return env
+
+
+def start_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    log = (tmp_path / "up.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.up", "--data-dir", str(tmp_path / "data"), *args],
+        cwd=ROOT,
+        env=env or launcher_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        # Its own process group, like a shell job: Ctrl-C can then be sent to the whole group.
+        start_new_session=True,
+    )
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def log_match(tmp_path: Path, pattern: str) -> re.Match[str] | None:
+    return re.search(pattern, (tmp_path / "up.log").read_text(errors="replace"))
+
+
+def processes_using(marker: str) -> set[int]:
+    """Live processes whose command line or environment mentions ``marker`` (not this one)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            status = (entry / "stat").read_text()
+            if status.rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # a zombie waiting for its parent is not running anything
+            text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in text:
+            found.add(int(entry.name))
+    return found
+
+
+def descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_parser_options_and_wiring_into_the_cli() -> None:
+    main = pytest.importorskip("cli.main", reason="cli/main.py (the lead's) is not importable")
+    args = main.build_parser().parse_args(
+        ["up", "--host", "0.0.0.0", "--port", "9001", "--workers", "2", "--data-dir", "d"]
+    )
+    assert (args.host, args.port, args.workers, args.no_worker) == ("0.0.0.0", 9001, 2, False)
+    assert args.data_dir == Path("d")
+    with pytest.raises(SystemExit):
+        main.build_parser().parse_args(["up", "--workers", "0"])
+    assert up._public_url("0.0.0.0", 9001) == "http://127.0.0.1:9001/"
+
+
+@pytest.mark.parametrize("redis_mode", ["embedded", "external"])
+def test_a_dying_child_stops_everything(tmp_path: Path, redis_mode: str) -> None:
+    # The API cannot bind a port that is already taken: it exits, and so must the rest.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        external = RedisServer(tmp_path / "external-redis").start() if redis_mode == "external" else None
+        try:
+            env = launcher_env({"GAN_REDIS_URL": external.url} if external else None)
+            process = start_up(tmp_path, "--port", str(port), "--no-worker", env=env)
+            code = process.wait(90)
+        finally:
+            if external:
+                external.stop()
+    log = (tmp_path / "up.log").read_text()
+    assert code == 1, log
+    assert "api exited unexpectedly" in log
+    if redis_mode == "embedded":
+        assert "redis-server stopped" in log
+        assert (tmp_path / "data" / "redis" / "appendonly.aof").exists()
+    else:
+        assert "embedded" not in log
+        assert not (tmp_path / "data" / "redis").exists()
+    assert processes_using(str(tmp_path)) == set()
+
+
+@needs_stack
+def test_up_runs_the_stack_and_sigint_stops_every_child(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_up(tmp_path, "--port", str(port), "--workers", "1")
+    try:
+        match = wait_for(lambda: log_match(tmp_path, r"redis:\s+(redis://\S+)"), 30, "redis")
+        queue = redis.Redis.from_url(match.group(1))
+        assert queue.ping()
+        assert not match.group(1).endswith(":6379/0")
+        queue.set("ganserve:test", "kept")  # persisted by the append-only file
+
+        wait_for(lambda: log_match(tmp_path, r"ganserve is up: (\S+)"), 120, "the API")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        children = wait_for(
+            lambda: (
+                (pids := descendants(process.pid)) and any("celery" in cmdline(pid) for pid in pids) and pids
+            ),
+            30,
+            "the worker",
+        )
+        commands = " | ".join(cmdline(pid) for pid in children)
+        assert "redis-server" in commands and "uvicorn" in commands and "-n worker1@" in commands
+
+        # As a terminal's Ctrl-C: SIGINT to the launcher's whole process group.
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(150) == 0, (tmp_path / "up.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    alive = {pid for pid in children if Path(f"/proc/{pid}").exists() and cmdline(pid)}
+    assert alive == set(), [cmdline(pid) for pid in alive]
+    assert processes_using(str(tmp_path)) == set()
+    assert b"ganserve:test" in (tmp_path / "data" / "redis" / "appendonly.aof").read_bytes()
+    # Redis is stopped last and by the launcher (SIGTERM), not by the terminal's SIGINT.
+    log = (tmp_path / "up.log").read_text()
+    assert log.index("worker1 stopped") < log.index("redis-server stopped")
+    redis_log = (tmp_path / "data" / "redis" / "redis.log").read_text()
+    assert "Received SIGTERM" in redis_log and "SIGINT" not in redis_log
+
+
+@needs_stack
+def test_children_die_with_a_killed_launcher(tmp_path: Path) -> None:
+    process = start_up(tmp_path, "--port", str(free_port()), "--no-worker")
+    wait_for(lambda: log_match(tmp_path, r"ganserve is up"), 120, "the API")
+    assert processes_using(str(tmp_path / "data"))
+    process.kill()  # no chance to clean up: the kernel's parent-death signal must do it
+    process.wait()
+    wait_for(lambda: not processes_using(str(tmp_path / "data")), 30, "orphans to exit")
