@@ -1,0 +1,1 @@
+"""HTTP API: dependency aliases and one router per resource."""

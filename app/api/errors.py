@@ -1,0 +1,56 @@
+"""Mapping service exceptions to HTTP errors with short, stable ``detail`` strings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.services.pool import PoolBusy
+from app.services.registry import InvalidModelRef, ModelUnavailable, UnknownModel
+from app.services.sampler import SamplingError
+
+
+def unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
+
+
+def not_found(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
+
+
+@contextmanager
+def sampling_errors() -> Iterator[None]:
+    """Translate what resolving a model and rendering can raise into 4xx/503 responses."""
+    try:
+        yield
+    except UnknownModel as error:
+        raise not_found(error.detail) from None
+    except (InvalidModelRef, SamplingError) as error:
+        raise unprocessable(str(error)) from None
+    except (ModelUnavailable, PoolBusy) as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/Infinity; echo them as text
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+async def validation_error_handler(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 list, made JSON-safe: Python's json accepts ``NaN`` in a body, and
+    echoing it back in ``input`` would otherwise fail to serialise (a 500)."""
+    assert isinstance(error, RequestValidationError)
+    detail = _json_safe(jsonable_encoder(error.errors()))
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)

@@ -1,0 +1,64 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
+
+from app.api.deps import RuntimeDep
+from app.services.queue import QueueUnavailable
+from app.services.registry import InvalidModelRef, ModelUnavailable, UnknownModel
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up and answering (no dependencies checked)."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    responses={503: {"description": "Not ready: `detail` says what is missing or broken."}},
+)
+def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """Ready when the default model loads and Redis answers a ping.
+
+    Models whose newest checkpoint is broken are listed either way (``broken_models``).
+    """
+    settings = runtime.settings
+    models = runtime.registry.list_models()
+    broken = [f"{m.name}: {m.error}" for m in models if m.error]
+    problems: list[str] = []
+    checks: dict[str, Any] = {}
+    try:
+        loaded = runtime.registry.acquire(settings.default_model)
+        checks["default_model"] = loaded.ref
+    except (UnknownModel, InvalidModelRef):
+        if not models:
+            problems.append("no model available yet: train one with POST /train or install a "
+                            "pretrained model, then set GAN_DEFAULT_MODEL to its name")
+        else:
+            problems.append(
+                f"default model {settings.default_model!r} not found; set GAN_DEFAULT_MODEL "
+                "to one of: " + ", ".join(m.name for m in models)
+            )
+        checks["default_model"] = None
+    except ModelUnavailable as error:
+        problems.append(f"default model cannot be loaded: {error}")
+        checks["default_model"] = None
+    try:
+        runtime.queue.ping()
+        checks["queue"] = "ok"
+    except QueueUnavailable as error:
+        problems.append(f"job queue unavailable: {error}")
+        checks["queue"] = None
+    body: dict[str, Any] = {"checks": checks, "broken_models": broken}
+    if problems:
+        detail = "; ".join(problems + [f"broken model {entry}" for entry in broken])
+        return JSONResponse({"detail": detail, **body},
+                            status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse({"status": "ready", **body})

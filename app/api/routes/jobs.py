@@ -1,0 +1,157 @@
+"""Training jobs: submit, list, follow (Server-Sent Events), cancel, timeline grids."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from app.api.deps import DatasetsDep, JobServiceDep, JobStoreDep, SettingsDep, WriteAccess
+from app.api.errors import not_found, unprocessable
+from app.api.routes.samples import IMAGE_RESPONSES
+from app.schemas.jobs import JobView, SampleLink, TrainRequest
+from app.services.events import job_events
+from app.services.jobs import JobFinished, NameTaken, job_view
+from app.services.queue import QueueUnavailable
+from app.services.training import TrainRequestError, build_train_config
+from common.jobs import JobRecord, JobStore
+from models.training import run_files
+
+router = APIRouter(tags=["jobs"])
+
+UNKNOWN_JOB = {404: {"description": "Unknown (or malformed) job id."}}
+
+
+def _record(store: JobStore, job_id: str) -> JobRecord:
+    record = store.get(job_id)  # malformed ids never touch the filesystem and read as None
+    if record is None:
+        raise not_found(f"unknown job {job_id[:64]!r}")
+    return record
+
+
+@router.post(
+    "/train",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        409: {"description": "The model name is taken."},
+        422: {"description": "The config cannot train; `detail` names the fields."},
+        503: {"description": "The job queue (Redis) is unavailable; nothing was created."},
+    },
+)
+def train(
+    _: WriteAccess,
+    body: TrainRequest,  # type: ignore[valid-type]
+    response: Response,
+    settings: SettingsDep,
+    datasets: DatasetsDep,
+    jobs: JobServiceDep,
+) -> JobView:
+    """Queue a training job. ``{"dataset": "digits", "architecture": "dcgan", "steps": 200}``
+    is a complete request; every other field has the engine's default.
+
+    Unset ``name`` becomes ``<dataset>-<architecture>-<6 hex>``. The stored config is the
+    request with all defaults filled in.
+    """
+    try:
+        config = build_train_config(body.model_dump(exclude_unset=True), settings, datasets)
+        record = jobs.submit(config)
+    except TrainRequestError as error:
+        raise unprocessable(str(error)) from None
+    except NameTaken as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+    except QueueUnavailable as error:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"job queue unavailable: {error}"
+        ) from None
+    response.headers["Location"] = f"/jobs/{record.id}"
+    return job_view(record)
+
+
+@router.get("/jobs")
+def list_jobs(
+    store: JobStoreDep,
+    status_filter: Annotated[
+        Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
+        Query(alias="status", description="only jobs with this status"),
+    ] = None,
+) -> list[JobView]:
+    """All jobs, newest first."""
+    records = store.list()
+    if status_filter is not None:
+        records = [r for r in records if r.status == status_filter]
+    return [job_view(r) for r in records]
+
+
+@router.get("/jobs/{job_id}", responses=UNKNOWN_JOB)
+def get_job(job_id: str, store: JobStoreDep) -> JobView:
+    """One job: status, progress, losses, quality, newest checkpoint step, error."""
+    return job_view(_record(store, job_id))
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "`event: progress` per change, then `event: end`"},
+               **UNKNOWN_JOB},
+)
+def job_event_stream(
+    job_id: str, request: Request, store: JobStoreDep, settings: SettingsDep
+) -> StreamingResponse:
+    """Server-Sent Events: the job JSON whenever its record changes; ``end`` when it is final.
+
+    A comment line is sent every 15 s of silence as a heartbeat.
+    """
+    _record(store, job_id)
+    stream = job_events(
+        store, job_id, poll_interval=settings.sse_poll_interval,
+        is_disconnected=request.is_disconnected,
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers={
+        "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+    })
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    responses={
+        200: {"model": JobView, "description": "A queued job: cancelled now."},
+        202: {"model": JobView, "description": "A running job: the worker stops within seconds."},
+        409: {"description": "The job already finished."},
+        **UNKNOWN_JOB,
+    },
+)
+def cancel_job(_: WriteAccess, job_id: str, jobs: JobServiceDep) -> JSONResponse:
+    """Cancel a job. A queued job is cancelled at once; a running one stops at its next step."""
+    try:
+        record = jobs.cancel(job_id)
+    except JobFinished as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+    if record is None:
+        raise not_found(f"unknown job {job_id[:64]!r}")
+    code = status.HTTP_200_OK if record.status == "cancelled" else status.HTTP_202_ACCEPTED
+    return JSONResponse(job_view(record).model_dump(mode="json"), status_code=code)
+
+
+@router.get("/jobs/{job_id}/samples", responses=UNKNOWN_JOB)
+def list_job_samples(job_id: str, store: JobStoreDep, settings: SettingsDep) -> list[SampleLink]:
+    """The fixed-noise grids saved so far (same seeds every time: a training timeline)."""
+    record = _record(store, job_id)
+    steps = run_files.sample_steps(settings.models_dir / record.model)
+    return [SampleLink(step=step, url=f"/jobs/{job_id}/samples/{step}") for step in steps]
+
+
+@router.get("/jobs/{job_id}/samples/{step}", response_class=Response,
+            responses={**IMAGE_RESPONSES, **UNKNOWN_JOB})
+def get_job_sample(job_id: str, step: int, store: JobStoreDep, settings: SettingsDep) -> Response:
+    """One timeline grid as PNG."""
+    record = _record(store, job_id)
+    if step < 0:
+        raise unprocessable("step must be a non-negative integer")
+    try:
+        content = run_files.sample_path(settings.models_dir / record.model, step).read_bytes()
+    except OSError:
+        raise not_found(f"job {job_id} has no sample grid at step {step}") from None
+    return Response(content, media_type="image/png", headers={"Cache-Control": "no-cache"})
+

@@ -1,0 +1,113 @@
+"""The models the server can sample from, their checkpoints and training timelines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from app.api.deps import DatasetsDep, RegistryDep, SettingsDep
+from app.api.errors import not_found
+from app.api.routes.samples import IMAGE_RESPONSES
+from app.schemas.models import BrokenCheckpoint, CheckpointDetail, ModelSummary
+from app.services.datasets import DatasetCatalog
+from app.services.registry import ModelEntry, ModelRegistry
+from models.training import run_files
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+def _class_names(
+    train_config: dict[str, Any], num_classes: int, catalog: DatasetCatalog
+) -> list[str] | None:
+    if not num_classes:
+        return None
+    extra = train_config.get("extra") if isinstance(train_config.get("extra"), dict) else {}
+    recorded = train_config.get("class_names") or (extra or {}).get("class_names")
+    if isinstance(recorded, list) and len(recorded) == num_classes:
+        return [str(name) for name in recorded]
+    dataset = train_config.get("dataset")
+    names = catalog.class_names(dataset) if isinstance(dataset, str) else []
+    return names if len(names) == num_classes else None
+
+
+def summarize(entry: ModelEntry, default_model: str, catalog: DatasetCatalog) -> ModelSummary:
+    """The client's view of a model: read from its newest readable checkpoint header."""
+    readable = [c for c in entry.checkpoints if c.info is not None]
+    summary = ModelSummary(
+        name=entry.name,
+        source=entry.source,
+        default=entry.name == default_model,
+        checkpoints=[c.step for c in entry.checkpoints],
+        latest_step=entry.latest.step,
+        samples=run_files.sample_steps(entry.directory),
+        created_at=entry.created_at,
+        error=entry.error,
+        broken_checkpoints=[
+            BrokenCheckpoint(step=c.step, error=c.error) for c in entry.checkpoints if c.error
+        ],
+        links={"self": f"/models/{entry.name}", "sample": f"/sample?model={entry.name}"},
+    )
+    if readable:
+        info = readable[-1].info
+        assert info is not None
+        config = info.model_config
+        summary.architecture = config.architecture
+        summary.image_size = config.image_size
+        summary.channels = config.channels
+        summary.latent_dim = config.latent_dim
+        summary.num_classes = config.num_classes
+        summary.conditional = config.num_classes > 0
+        summary.class_names = _class_names(info.train_config, config.num_classes, catalog)
+        summary.dataset = info.train_config.get("dataset")
+        summary.metrics = info.metrics
+        quality = info.metrics.get("quality")
+        summary.quality = quality if isinstance(quality, dict) else None
+    return summary
+
+
+def _find(registry: ModelRegistry, name: str) -> ModelEntry:
+    entry = registry.find(name)
+    if entry is None:
+        raise not_found(f"unknown model {name!r}")
+    return entry
+
+
+@router.get("")
+def list_models(
+    registry: RegistryDep, settings: SettingsDep, catalog: DatasetsDep
+) -> list[ModelSummary]:
+    """Every model with at least one checkpoint; unreadable ones carry an ``error``."""
+    return [summarize(m, settings.default_model, catalog) for m in registry.list_models()]
+
+
+@router.get("/{name}", responses={404: {"description": "Unknown model."}})
+def get_model(
+    name: str, registry: RegistryDep, settings: SettingsDep, catalog: DatasetsDep
+) -> ModelSummary:
+    """One model, as in the listing."""
+    return summarize(_find(registry, name), settings.default_model, catalog)
+
+
+@router.get("/{name}/checkpoints/{step}", responses={404: {"description": "Unknown."}})
+def get_checkpoint(name: str, step: int, registry: RegistryDep) -> CheckpointDetail:
+    """The header of one checkpoint: configs, metrics, content hash (or why it is unreadable)."""
+    checkpoint = _find(registry, name).checkpoint(step)
+    if checkpoint is None:
+        raise not_found(f"model {name!r} has no checkpoint at step {step}")
+    if checkpoint.info is None:
+        return CheckpointDetail(model=name, step=step, error=checkpoint.error)
+    detail = checkpoint.info.to_dict()
+    detail.pop("path")  # a server path means nothing to a client
+    return CheckpointDetail(model=name, **detail)
+
+
+@router.get("/{name}/samples/{step}", response_class=Response, responses=IMAGE_RESPONSES)
+def get_model_sample(name: str, step: int, registry: RegistryDep) -> Response:
+    """The fixed-noise grid saved at ``step`` (seeds 0..n-1, as ``GET /sample`` renders)."""
+    path = run_files.sample_path(_find(registry, name).directory, step)
+    try:
+        content = path.read_bytes()
+    except (OSError, ValueError):
+        raise not_found(f"model {name!r} has no sample grid at step {step}") from None
+    return Response(content, media_type="image/png", headers={"Cache-Control": "no-cache"})

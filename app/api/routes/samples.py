@@ -1,0 +1,202 @@
+"""Images from a generator: seeded samples and grids, given latents, and interpolations.
+
+Every image is a pure function of (checkpoint, parameters), so responses carry a strong ETag
+and are immutable when the checkpoint is pinned with ``name@step``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import RuntimeDep
+from app.api.errors import sampling_errors, unprocessable
+from app.core.runtime import Runtime
+from app.services.caching import cache_control, etag_matches, image_etag
+from app.services.registry import LoadedModel
+from app.services.sampler import (
+    RenderedImage,
+    check_labels,
+    render_interpolation,
+    render_latents,
+    render_seeds,
+)
+from models.sampling import MAX_SEED, MIN_TRUNCATION, grid_seeds
+
+router = APIRouter(tags=["sampling"])
+
+ImageFormat = Literal["png", "webp", "jpeg"]
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}},
+        "description": "The image (PNG unless `format` says otherwise).",
+    },
+    304: {"description": "Not modified: the If-None-Match ETag still matches."},
+    404: {"description": "Unknown model or checkpoint."},
+    503: {"description": "The model cannot be loaded, or the server is busy."},
+}
+
+ModelParam = Annotated[
+    str | None,
+    Query(description="model name (newest checkpoint) or name@step (pinned); "
+                      "default: the server's default model"),
+]
+SeedParam = Annotated[int, Query(ge=0, le=MAX_SEED, description="seed in 0..2^63-1")]
+TruncationParam = Annotated[
+    float | None,
+    Query(ge=MIN_TRUNCATION, allow_inf_nan=False,
+          description="truncation psi: latent components beyond ±psi are re-drawn"),
+]
+LabelParam = Annotated[
+    int | None,
+    Query(ge=0, description="class label (conditional models only). Default: (seed + i) % "
+                            "num_classes for tile i; unconditional models refuse a label"),
+]
+FormatParam = Annotated[ImageFormat, Query(alias="format", description="png, webp or jpeg")]
+IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
+
+
+async def _acquire(runtime: Runtime, model: str | None) -> LoadedModel:
+    with sampling_errors():
+        return await runtime.pool.run(
+            runtime.registry.acquire, model or runtime.settings.default_model
+        )
+
+
+async def _respond(
+    runtime: Runtime,
+    loaded: LoadedModel,
+    parameters: dict[str, Any],
+    if_none_match: str | None,
+    render: Callable[..., RenderedImage],
+    *render_args: Any,
+    **render_kwargs: Any,
+) -> Response:
+    etag = image_etag(loaded.info.content_sha256, runtime.device, parameters)
+    headers = {"ETag": etag, "Cache-Control": cache_control(loaded.pinned), "X-Model": loaded.ref}
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    with sampling_errors():
+        rendered = await runtime.pool.run(render, loaded, *render_args, **render_kwargs)
+    headers |= {
+        "X-Frame-Count": str(rendered.tiles),
+        "X-Frame-Width": str(rendered.tile_width),
+        "X-Frame-Height": str(rendered.tile_height),
+    }
+    return Response(rendered.content, media_type=rendered.media_type, headers=headers)
+
+
+def _check_label(loaded: LoadedModel, label: int | None) -> None:
+    if label is not None:
+        with sampling_errors():
+            check_labels(loaded, [label], 1)
+
+
+@router.get("/sample", response_class=Response, responses=IMAGE_RESPONSES)
+async def sample(
+    runtime: RuntimeDep,
+    seed: SeedParam = 0,
+    model: ModelParam = None,
+    count: Annotated[int, Query(ge=1, description="tiles in the grid (1..max_count); "
+                                                  "tile i is the image of seed + i")] = 1,
+    columns: Annotated[int | None, Query(ge=1, description="tiles per row")] = None,
+    truncation: TruncationParam = None,
+    label: LabelParam = None,
+    image_format: FormatParam = "png",
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """One image, or a grid whose tile ``i`` is the image of seed ``seed + i``."""
+    max_count = runtime.settings.max_count
+    if count > max_count:
+        raise unprocessable(f"count must be between 1 and {max_count}, got {count}")
+    try:
+        seeds = grid_seeds(seed, count)
+    except ValueError as error:
+        raise unprocessable(str(error)) from None
+    loaded = await _acquire(runtime, model)
+    _check_label(loaded, label)
+    parameters = {"op": "sample", "seed": seed, "count": count, "columns": columns,
+                  "truncation": truncation, "label": label, "format": image_format}
+    return await _respond(
+        runtime, loaded, parameters, if_none_match, render_seeds, seeds,
+        truncation=truncation, label=label, columns=columns, image_format=image_format,
+    )
+
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class LatentsRequest(BaseModel):
+    """Images of explicit latent vectors (e.g. edited or interpolated by a client)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latents: list[list[FiniteFloat]] = Field(
+        min_length=1, description="one latent vector per image, each of the model's latent_dim"
+    )
+    model: str | None = Field(default=None, description="name or name@step")
+    labels: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        description="one label per vector (conditional models); default i % num_classes",
+    )
+    columns: int | None = Field(default=None, ge=1)
+    format: ImageFormat = "png"
+
+
+@router.post("/sample", response_class=Response, responses=IMAGE_RESPONSES)
+async def sample_latents(runtime: RuntimeDep, body: LatentsRequest) -> Response:
+    """A grid of the images of the given latent vectors (read-only: no API key needed)."""
+    max_count = runtime.settings.max_count
+    if len(body.latents) > max_count:
+        raise unprocessable(f"at most {max_count} latent vectors per request")
+    loaded = await _acquire(runtime, body.model)
+    with sampling_errors():
+        rendered: RenderedImage = await runtime.pool.run(
+            render_latents, loaded, body.latents, labels=body.labels, columns=body.columns,
+            image_format=body.format,
+        )
+    return Response(rendered.content, media_type=rendered.media_type, headers={
+        "Cache-Control": "no-store", "X-Model": loaded.ref,
+        "X-Frame-Count": str(rendered.tiles),
+        "X-Frame-Width": str(rendered.tile_width),
+        "X-Frame-Height": str(rendered.tile_height),
+    })
+
+
+@router.get("/interpolate", response_class=Response, responses=IMAGE_RESPONSES)
+async def interpolate(
+    runtime: RuntimeDep,
+    start: SeedParam,
+    end: SeedParam,
+    steps: Annotated[int, Query(ge=2, description="frames, both ends included "
+                                                  "(2..max_frames)")] = 8,
+    mode: Annotated[Literal["slerp", "lerp"], Query()] = "slerp",
+    model: ModelParam = None,
+    truncation: TruncationParam = None,
+    label: Annotated[int | None, Query(
+        ge=0, description="class for every frame (conditional models). Default: the first "
+                          "half uses start % num_classes, the rest end % num_classes, so the "
+                          "end frames equal GET /sample of each seed")] = None,
+    image_format: FormatParam = "png",
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """A one-row strip of frames from seed ``start`` to seed ``end``.
+
+    Frame 0 is pixel-identical to ``GET /sample?seed=start`` and the last frame to
+    ``GET /sample?seed=end`` with the same model, truncation and label. Frame geometry is in
+    ``X-Frame-Count``, ``X-Frame-Width`` and ``X-Frame-Height``.
+    """
+    max_frames = runtime.settings.max_frames
+    if steps > max_frames:
+        raise unprocessable(f"steps must be between 2 and {max_frames}, got {steps}")
+    loaded = await _acquire(runtime, model)
+    _check_label(loaded, label)
+    parameters = {"op": "interpolate", "start": start, "end": end, "steps": steps, "mode": mode,
+                  "truncation": truncation, "label": label, "format": image_format}
+    return await _respond(
+        runtime, loaded, parameters, if_none_match, render_interpolation, start, end,
+        steps=steps, mode=mode, truncation=truncation, label=label, image_format=image_format,
+    )

@@ -1,0 +1,1 @@
+"""Application plumbing: runtime state, security, request limits, metrics."""

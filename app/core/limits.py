@@ -1,0 +1,57 @@
+"""A cap on request body size, enforced before and while the body is read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import HTTPException, status
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class RequestTooLarge(HTTPException):
+    """An HTTPException so that FastAPI's body parsing passes it through unchanged (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"request body too large (limit {limit} bytes)",
+        )
+
+
+class BodySizeLimitMiddleware:
+    """Reject bodies over ``limit_for(scope)`` bytes with a JSON 413.
+
+    A declared Content-Length over the limit is refused before the app runs; a body that
+    grows past it (chunked or lying) fails while it is being read.
+    """
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[Scope], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope)
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            error = RequestTooLarge(limit)
+            response = JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                                    headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestTooLarge(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)

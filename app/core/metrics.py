@@ -1,0 +1,103 @@
+"""Prometheus metrics: request latency by route template, plus gauges computed at scrape time.
+
+Each app owns its registry (not prometheus_client's global one), so several apps, e.g. in
+tests, never clash over metric names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.jobs import JOB_STATUSES
+
+if TYPE_CHECKING:
+    from app.core.runtime import Runtime
+
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class Metrics:
+    """The registry and the request histogram of one app."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_seconds = Histogram(
+            "ganserve_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+
+    def watch(self, runtime: Runtime) -> None:
+        self.registry.register(RuntimeCollector(runtime))
+
+
+class RuntimeCollector(Collector):
+    """Gauges read from the job records, Redis and the model cache when scraped."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = Counter(record.status for record in self.runtime.store.list())
+        jobs = GaugeMetricFamily("ganserve_jobs", "Training jobs by status", labels=["status"])
+        for status in JOB_STATUSES:
+            jobs.add_metric([status], counts.get(status, 0))
+        yield jobs
+
+        depth = self.runtime.queue.depth()
+        yield GaugeMetricFamily(
+            "ganserve_queue_depth", "Training tasks waiting in Redis (-1: Redis unreachable)",
+            value=-1 if depth is None else depth,
+        )
+
+        loaded = self.runtime.registry.loaded_models()
+        yield GaugeMetricFamily(
+            "ganserve_loaded_models", "Generators held in the model cache", value=len(loaded)
+        )
+        sizes = GaugeMetricFamily(
+            "ganserve_loaded_model_parameter_bytes",
+            "Bytes of parameters and buffers of each cached generator", labels=["model"],
+        )
+        for model in loaded:
+            sizes.add_metric([model.ref], model.parameter_bytes)
+        yield sizes
+
+
+class MetricsMiddleware:
+    """Times every HTTP request; the route label is the path template, never the raw path."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            self.metrics.request_seconds.labels(
+                template, scope["method"], str(status_code)
+            ).observe(time.perf_counter() - started)

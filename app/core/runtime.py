@@ -1,0 +1,106 @@
+"""Everything a request handler needs, built once per app from one Settings object."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import torch
+from fastapi import FastAPI
+
+from app.services.datasets import DatasetCatalog
+from app.services.jobs import JobService
+from app.services.pool import SamplingPool
+from app.services.queue import JobQueue
+from app.services.registry import ModelRegistry
+from common.jobs import JobStore
+from common.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Requests allowed to wait for a sampling thread before new ones get 503.
+MAX_PENDING_SAMPLES = 64
+
+
+@dataclass
+class Runtime:
+    """Per-app services. Cheap to build: nothing here connects or loads until first use."""
+
+    settings: Settings
+    registry: ModelRegistry
+    store: JobStore
+    queue: JobQueue
+    jobs: JobService
+    datasets: DatasetCatalog
+    pool: SamplingPool
+    device: str = "cpu"
+
+
+def resolve_serving_device(name: str) -> str:
+    """The device generators are served on. Called from the lifespan, never at import.
+
+    ``auto`` means the CPU here (unlike in the worker): small generators render fast on the
+    CPU, a GPU is better left to training, and CPU pixels are the reference the ETags and the
+    cached images were made with. ``cuda`` must be asked for explicitly.
+    """
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("GAN_DEVICE=cuda but CUDA is not available on this host")
+        return "cuda"
+    if name not in ("auto", "cpu"):
+        # The setting is shared with the worker, which may know devices (mps) we do not serve on.
+        logger.warning("GAN_DEVICE=%s is not a serving device; serving on the CPU", name)
+    return "cpu"
+
+
+def torch_threads(settings: Settings) -> int:
+    return settings.torch_threads or os.cpu_count() or 1
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Wire the services for ``settings`` (the device is settled later, in the lifespan)."""
+    registry = ModelRegistry(
+        settings.models_dir,
+        settings.pretrained_dir,
+        cache_size=settings.model_cache_size,
+        device="cpu",
+    )
+    store = JobStore(settings.jobs_dir)
+    queue = JobQueue(settings)
+    cores = os.cpu_count() or 1
+    # Each forward pass already uses `torch_threads` cores; more sampling threads than
+    # cores / torch_threads would only contend. Two at least, so one big grid does not stall
+    # every other request.
+    workers = min(8, max(2, cores // torch_threads(settings)))
+    return Runtime(
+        settings=settings,
+        registry=registry,
+        store=store,
+        queue=queue,
+        jobs=JobService(store, queue, registry),
+        datasets=DatasetCatalog(settings.datasets_dir),
+        pool=SamplingPool(workers, MAX_PENDING_SAMPLES),
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Set torch threads, create the data folders, run the sampling pool while serving."""
+    runtime: Runtime = app.state.runtime
+    settings = runtime.settings
+    # Deliberate, not torch's default: the worker may share these cores.
+    torch.set_num_threads(torch_threads(settings))
+    runtime.device = resolve_serving_device(settings.device)
+    runtime.registry.device = runtime.device
+    settings.ensure_dirs()
+    runtime.datasets.remove_stale_temporaries()
+    runtime.pool.start()
+    logger.info("serving on %s with %d torch threads", runtime.device, torch.get_num_threads())
+    try:
+        yield
+    finally:
+        runtime.pool.shutdown()
+        runtime.queue.close()

@@ -1,0 +1,81 @@
+"""Builds the FastAPI app; ``app`` is what ``uvicorn app.main:app`` serves."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.types import Scope
+
+from app.api.errors import validation_error_handler
+from app.api.main import api_router
+from app.core.limits import BodySizeLimitMiddleware
+from app.core.metrics import Metrics, MetricsMiddleware
+from app.core.runtime import build_runtime, lifespan
+from common.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+# Headers browsers may read cross-origin (the frame geometry cuts strips into frames).
+EXPOSED_HEADERS = [
+    "ETag", "Location", "X-Model", "X-Frame-Count", "X-Frame-Width", "X-Frame-Height",
+]
+# Room for the multipart boundaries and the `name` field around an upload's file part.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def body_limit(settings: Settings) -> Callable[[Scope], int]:
+    """The body-size cap for a request: uploads get theirs, everything else the default."""
+
+    def limit_for(scope: Scope) -> int:
+        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/datasets":
+            return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+        return settings.max_request_bytes
+
+    return limit_for
+
+
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: read from the environment, once).
+
+    Args:
+        settings: every limit, folder and credential the app uses; tests pass their own.
+    """
+    settings = settings if settings is not None else load_settings()
+    app = FastAPI(
+        title="ganserve",
+        version="0.1.0",
+        summary="Train GANs and serve seeded, deterministic samples.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = build_runtime(settings)
+    app.state.metrics = Metrics()
+    app.state.metrics.watch(app.state.runtime)
+    app.include_router(api_router)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(Exception, unexpected_error)
+
+    # add_middleware wraps what is there already: the last one added runs first.
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit(settings))
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+        )
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+app = create_app()

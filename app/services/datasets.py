@@ -1,0 +1,192 @@
+"""The datasets a job can train on: the engine's builtin ones and uploaded folders.
+
+An uploaded dataset is ``<datasets_dir>/<name>/`` (images, one subfolder per class when
+labelled) plus a hidden ``.ganserve-dataset.json`` with what the upload reported; the engine's
+folder loader ignores hidden files. Installation unpacks into a hidden temporary folder inside
+``datasets_dir`` and renames it into place, so a dataset is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.services.archives import extract_archive
+from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS, FOLDER_DEFAULT_FORMAT, native_format
+from models.data.builtin import DIGIT_NAMES
+from models.data.download import CLASS_NAMES as REMOTE_CLASS_NAMES
+from models.data.shapes import SHAPE_NAMES
+from models.training.config import NAME_PATTERN
+
+METADATA_FILE = ".ganserve-dataset.json"
+TEMPORARY_PREFIX = ".upload-"
+# The engine's name for "a directory of images"; clients use uploaded names instead.
+RESERVED_NAMES = frozenset({*BUILTIN_DATASETS, *DOWNLOADABLE_DATASETS, "folder"})
+# Format the folder loader defaults to when a job leaves image_size/channels unset.
+UPLOADED_NATIVE_FORMAT = FOLDER_DEFAULT_FORMAT
+# Temporary folders older than this were left by a crash, not by an upload in progress.
+STALE_TEMPORARY_SECONDS = 6 * 3600
+
+_CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "digits": DIGIT_NAMES,
+    "mnist5k": DIGIT_NAMES,
+    "shapes": SHAPE_NAMES,
+    **REMOTE_CLASS_NAMES,
+}
+
+
+class DatasetExists(FileExistsError):
+    """The name is taken (by a builtin or an uploaded dataset)."""
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What validation needs to know about a dataset a job names."""
+
+    name: str
+    kind: str  # builtin | downloadable | uploaded
+    image_size: int
+    channels: int
+    num_classes: int
+
+
+class DatasetCatalog:
+    """Lists, installs and deletes datasets under ``datasets_dir``."""
+
+    def __init__(self, datasets_dir: Path) -> None:
+        self.datasets_dir = datasets_dir
+        self._install_lock = threading.Lock()
+
+    def builtin(self) -> list[dict[str, Any]]:
+        """The engine's datasets, with their native format and classes."""
+        out = []
+        for kind, names in (("builtin", BUILTIN_DATASETS), ("downloadable", DOWNLOADABLE_DATASETS)):
+            for name in names:
+                size, channels = native_format(name)
+                classes = list(_CLASS_NAMES.get(name, ()))
+                out.append({"name": name, "kind": kind, "image_size": size, "channels": channels,
+                            "num_classes": len(classes), "class_names": classes})
+        return out
+
+    def uploaded(self) -> list[dict[str, Any]]:
+        """Uploaded datasets, sorted by name."""
+        if not self.datasets_dir.is_dir():
+            return []
+        return [
+            self._describe(entry)
+            for entry in sorted(self.datasets_dir.iterdir())
+            if entry.is_dir() and NAME_PATTERN.match(entry.name) and entry.name not in RESERVED_NAMES
+        ]
+
+    def folder(self, name: str) -> Path | None:
+        """The folder of uploaded dataset ``name``, if it exists."""
+        if not NAME_PATTERN.match(name) or name in RESERVED_NAMES:
+            return None
+        path = self.datasets_dir / name
+        return path if path.is_dir() else None
+
+    def facts(self, name: str) -> DatasetFacts | None:
+        """Format and class count of a dataset a job may name, or None if there is none."""
+        if name in BUILTIN_DATASETS or name in DOWNLOADABLE_DATASETS:
+            size, channels = native_format(name)
+            kind = "builtin" if name in BUILTIN_DATASETS else "downloadable"
+            return DatasetFacts(name, kind, size, channels, len(_CLASS_NAMES.get(name, ())))
+        folder = self.folder(name)
+        if folder is None:
+            return None
+        classes = self._describe(folder)["class_names"]
+        size, channels = UPLOADED_NATIVE_FORMAT
+        return DatasetFacts(name, "uploaded", size, channels, len(classes))
+
+    def class_names(self, name: str) -> list[str]:
+        """Class names of a dataset, [] for an unlabelled or unknown one."""
+        if name in _CLASS_NAMES:
+            return list(_CLASS_NAMES[name])
+        folder = self.folder(name)
+        return list(self._describe(folder)["class_names"]) if folder is not None else []
+
+    def _describe(self, folder: Path) -> dict[str, Any]:
+        try:
+            metadata = json.loads((folder / METADATA_FILE).read_text())
+        except (OSError, ValueError):
+            # Put there by hand: classes follow the folder loader's rule (top-level subfolders).
+            metadata = {"class_names": sorted(
+                p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )}
+        classes = list(metadata.get("class_names") or [])
+        return {"name": folder.name, "kind": "uploaded", "images": metadata.get("images"),
+                "skipped": metadata.get("skipped"), "num_classes": len(classes),
+                "class_names": classes, "created_at": metadata.get("created_at")}
+
+    # -- changes -------------------------------------------------------------------------------
+    def check_new_name(self, name: str) -> None:
+        """Raise ValueError for an invalid name, DatasetExists for a taken one."""
+        if not NAME_PATTERN.match(name):
+            raise ValueError(
+                "dataset name must be 1-64 characters of letters, digits, '.', '_' or '-' "
+                "and start with a letter or digit"
+            )
+        if name in RESERVED_NAMES or (self.datasets_dir / name).exists():
+            raise DatasetExists(f"dataset {name!r} already exists")
+
+    def temporary_folder(self) -> Path:
+        """A fresh hidden folder inside ``datasets_dir`` (same filesystem: renames are atomic)."""
+        self.datasets_dir.mkdir(parents=True, exist_ok=True)
+        path = self.datasets_dir / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}"
+        path.mkdir()
+        return path
+
+    def remove_stale_temporaries(self, max_age: float = STALE_TEMPORARY_SECONDS) -> None:
+        """Delete upload folders a crashed process left behind (called at startup)."""
+        if not self.datasets_dir.is_dir():
+            return
+        cutoff = time.time() - max_age
+        for entry in self.datasets_dir.glob(f"{TEMPORARY_PREFIX}*"):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+            except OSError:
+                continue
+
+    def install(
+        self, archive: Path, name: str, work_dir: Path, *, max_unpacked_bytes: int,
+        max_members: int,
+    ) -> dict[str, Any]:
+        """Unpack ``archive`` into ``work_dir`` and rename the result to ``<datasets_dir>/name``.
+
+        Raises:
+            ArchiveError: the archive is unsafe or holds no images.
+            DatasetExists: ``name`` was taken meanwhile.
+        """
+        self.check_new_name(name)
+        unpacked = work_dir / "data"
+        report = extract_archive(
+            archive, unpacked, max_unpacked_bytes=max_unpacked_bytes, max_members=max_members
+        )
+        metadata = {"images": report.images, "skipped": report.skipped,
+                    "class_names": list(report.classes), "created_at": time.time()}
+        (unpacked / METADATA_FILE).write_text(json.dumps(metadata))
+        target = self.datasets_dir / name
+        # The lock closes the gap between the existence check and the rename within this
+        # process; os.rename alone would silently replace an empty folder of the same name.
+        with self._install_lock:
+            if target.exists():
+                raise DatasetExists(f"dataset {name!r} already exists")
+            os.rename(unpacked, target)
+        return self._describe(target)
+
+    def delete(self, name: str) -> None:
+        """Remove uploaded dataset ``name`` (rename away first, so it vanishes atomically)."""
+        folder = self.folder(name)
+        if folder is None:
+            raise FileNotFoundError(name)
+        trash = self.datasets_dir / f"{TEMPORARY_PREFIX}deleted-{uuid.uuid4().hex}"
+        os.rename(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)

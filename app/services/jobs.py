@@ -1,0 +1,102 @@
+"""Submitting, describing and cancelling training jobs.
+
+The record file is the truth about a job (see ``common.jobs``); Redis only carries the task.
+Submission publishes first and writes the record second, so a Redis failure leaves nothing
+behind; the worker creates the record itself if it wins the race to it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from app.schemas.jobs import JobView
+from app.services.queue import JobQueue
+from app.services.registry import ModelRegistry
+from common.jobs import FINAL_STATUSES, JobRecord, JobStore, new_job_id
+
+
+class NameTaken(FileExistsError):
+    """A model or an unfinished job already uses the requested model name."""
+
+
+class JobFinished(RuntimeError):
+    """The job already reached a final status and cannot be cancelled."""
+
+
+def job_links(record: JobRecord) -> dict[str, str]:
+    base = f"/jobs/{record.id}"
+    return {
+        "self": base,
+        "events": f"{base}/events",
+        "cancel": f"{base}/cancel",
+        "samples": f"{base}/samples",
+        "model": f"/models/{record.model}",
+    }
+
+
+def job_view(record: JobRecord) -> JobView:
+    """The record as clients see it: every field plus links."""
+    return JobView(**record.model_dump(), links=job_links(record))
+
+
+class JobService:
+    """Creates and cancels jobs against the record store and the queue."""
+
+    def __init__(self, store: JobStore, queue: JobQueue, registry: ModelRegistry) -> None:
+        self.store = store
+        self.queue = queue
+        self.registry = registry
+        # Serialises "is the name free?" with creating the job, within this API process.
+        self._submit_lock = threading.Lock()
+
+    def submit(self, config: dict[str, Any]) -> JobRecord:
+        """Publish a job for ``config`` and write its record.
+
+        Raises:
+            NameTaken: ``config['name']`` is a model or the target of an unfinished job.
+            QueueUnavailable: Redis is down; no record was written.
+        """
+        name = config["name"]
+        with self._submit_lock:
+            self._check_name_free(name)
+            job_id = new_job_id()
+            self.queue.submit(job_id, config)
+            record = JobRecord(id=job_id, model=name, config=config)
+            if not self.store.create(record):
+                # The worker was faster and created the record itself: report its version.
+                record = self.store.get(job_id) or record
+        return record
+
+    def _check_name_free(self, name: str) -> None:
+        if self.registry.name_taken(name):
+            raise NameTaken(f"model {name!r} already exists")
+        for record in self.store.list():
+            if record.model == name and record.status not in FINAL_STATUSES:
+                raise NameTaken(f"model {name!r} is being trained by job {record.id}")
+
+    def cancel(self, job_id: str) -> JobRecord | None:
+        """Cancel a job: a queued one at once, a running one via the flag the worker polls.
+
+        Returns:
+            The record after the request, or None if there is no such job.
+
+        Raises:
+            JobFinished: the job already succeeded, failed or was cancelled.
+        """
+        record = self.store.get(job_id)
+        if record is None:
+            return None
+        if record.status in FINAL_STATUSES:
+            raise JobFinished(f"job {job_id} already {record.status}")
+        # The flag first: whichever of us and the worker acts next, the job stops.
+        self.store.request_cancel(job_id)
+        current = self.store.get(job_id) or record
+        if current.status == "queued":
+            now = time.time()
+            current.status = "cancelled"
+            current.finished_at = now
+            current.error = "cancelled before it started"
+            self.store.save(current)
+        return current

@@ -1,0 +1,101 @@
+"""The API's side of the job queue: a Redis health check and publishing training tasks.
+
+Every call is bounded by short socket timeouts, so a Redis outage turns into a quick 503
+instead of a request that hangs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+from celery import Celery
+
+from common.queue import TRAIN_TASK, enqueued_key, make_celery
+from common.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SOCKET_TIMEOUT_SECONDS = 2.0
+
+
+class QueueUnavailable(RuntimeError):
+    """Redis (or the broker behind Celery) cannot be reached."""
+
+
+class JobQueue:
+    """Lazily connected Redis client and Celery producer for one settings object."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._redis: redis.Redis | None = None
+        self._celery: Celery | None = None
+
+    def _client(self) -> redis.Redis:
+        with self._lock:
+            if self._redis is None:
+                if not self.settings.redis_url:
+                    raise QueueUnavailable("GAN_REDIS_URL is not set")
+                self._redis = redis.Redis.from_url(
+                    self.settings.redis_url,
+                    socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                    socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                )
+            return self._redis
+
+    def _producer(self) -> Celery:
+        with self._lock:
+            if self._celery is None:
+                self._celery = make_celery(self.settings)
+            return self._celery
+
+    def ping(self) -> None:
+        """Raise :class:`QueueUnavailable` unless Redis answers a PING."""
+        try:
+            self._client().ping()
+        except redis.RedisError as error:
+            raise QueueUnavailable(_describe(error)) from error
+
+    def depth(self) -> int | None:
+        """Messages waiting in the training queue, or None when Redis is down."""
+        try:
+            return int(self._client().llen(self.settings.queue_name))
+        except (redis.RedisError, QueueUnavailable):
+            return None
+
+    def submit(self, job_id: str, config: dict[str, Any]) -> None:
+        """Publish the training task for ``job_id`` and mark it as enqueued.
+
+        Raises:
+            QueueUnavailable: Redis is down; nothing was published.
+        """
+        self.ping()
+        try:
+            # retry=False: with Redis gone, fail now instead of retrying while the client waits.
+            self._producer().send_task(TRAIN_TASK, args=[job_id, config], retry=False)
+        except Exception as error:  # kombu/redis raise many connection error types
+            raise QueueUnavailable(_describe(error)) from error
+        try:
+            self._client().set(enqueued_key(job_id), str(time.time()))
+        except redis.RedisError as error:
+            # The message is already in the broker, so the job will run; the flag only spares
+            # the worker's reaper a redundant re-enqueue (the job lease makes that harmless).
+            logger.warning("job %s published but enqueued flag not set: %s", job_id, error)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._redis is not None:
+                self._redis.close()
+                self._redis = None
+            if self._celery is not None:
+                self._celery.close()
+                self._celery = None
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,296 @@
+"""Model registry: models are folders of checkpoints, found by scanning on every lookup.
+
+``<models_dir>/<name>/checkpoints/step-*.safetensors`` (models trained here) and the same under
+``pretrained_dir`` (shipped, read-only). Scanning costs directory listings plus header reads,
+and headers are cached by (path, mtime, size), so a model written by a job shows up without a
+restart and ``model=name`` picks up a newer checkpoint as soon as its file is renamed into place.
+
+A broken checkpoint (corrupt, tampered with, or not safetensors at all) is recorded as an
+``error`` on its model and never raised out of a listing; serving ``name`` falls back to the
+newest checkpoint that loads, while ``name@step`` on a broken one is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from models.checkpoint import CheckpointError, CheckpointInfo, load_generator, read_checkpoint_info
+from models.training import run_files
+from models.training.config import NAME_PATTERN
+
+MODEL_NAME_PATTERN = NAME_PATTERN
+_REF_PATTERN = re.compile(r"^(?P<name>[^@]+)(?:@(?P<step>\d{1,12}))?$")
+
+_FileKey = tuple[Path, int, int]  # (path, mtime_ns, size): changes whenever the file is replaced
+
+
+class InvalidModelRef(ValueError):
+    """A ``model`` parameter that is neither ``name`` nor ``name@step``."""
+
+
+class UnknownModel(LookupError):
+    """No model (or no such checkpoint of a model) by that name."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ModelUnavailable(RuntimeError):
+    """The model exists but none of the requested checkpoints can be loaded."""
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    """One checkpoint file as the scan saw it."""
+
+    step: int
+    path: Path
+    file_key: _FileKey
+    info: CheckpointInfo | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model folder and its checkpoints, oldest first."""
+
+    name: str
+    source: str  # "trained" | "pretrained"
+    directory: Path
+    checkpoints: tuple[CheckpointEntry, ...]
+
+    @property
+    def latest(self) -> CheckpointEntry:
+        return self.checkpoints[-1]
+
+    def checkpoint(self, step: int) -> CheckpointEntry | None:
+        return next((c for c in self.checkpoints if c.step == step), None)
+
+    @property
+    def error(self) -> str | None:
+        """Why the newest checkpoint cannot be served, if it cannot."""
+        return self.latest.error
+
+    @property
+    def created_at(self) -> float:
+        return min(c.file_key[1] for c in self.checkpoints) / 1e9
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A generator ready for sampling, with what it was loaded from."""
+
+    name: str
+    step: int
+    pinned: bool
+    info: CheckpointInfo
+    generator: nn.Module
+    parameter_bytes: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.step}"
+
+
+def parse_model_ref(ref: str) -> tuple[str, int | None]:
+    """Split ``name`` or ``name@step``; raises :class:`InvalidModelRef` on anything else."""
+    match = _REF_PATTERN.match(ref)
+    if match is None or not MODEL_NAME_PATTERN.match(match["name"]):
+        raise InvalidModelRef(f"invalid model {ref!r}; expected a model name or name@step")
+    step = match["step"]
+    return match["name"], int(step) if step is not None else None
+
+
+def _parameter_bytes(module: nn.Module) -> int:
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class ModelRegistry:
+    """Finds models on disk and keeps a bounded LRU cache of loaded generators."""
+
+    def __init__(
+        self, models_dir: Path, pretrained_dir: Path | None, *, cache_size: int, device: str
+    ) -> None:
+        # Trained models come first: a name present in both places is the local one.
+        self.roots: list[tuple[Path, str]] = [(models_dir, "trained")]
+        if pretrained_dir is not None:
+            self.roots.append((pretrained_dir, "pretrained"))
+        self.cache_size = cache_size
+        self.device = device
+        self._lock = threading.Lock()
+        self._headers: dict[Path, tuple[_FileKey, CheckpointInfo | str]] = {}
+        self._load_errors: dict[_FileKey, str] = {}
+        self._loaded: OrderedDict[_FileKey, LoadedModel] = OrderedDict()
+        self._load_locks: dict[_FileKey, threading.Lock] = {}
+
+    # -- discovery -----------------------------------------------------------------------------
+    def list_models(self) -> list[ModelEntry]:
+        """Every model with at least one checkpoint file, sorted by name."""
+        found: dict[str, ModelEntry] = {}
+        for root, source in self.roots:
+            if not root.is_dir():
+                continue
+            for directory in sorted(root.iterdir()):
+                name = directory.name
+                if name in found or not MODEL_NAME_PATTERN.match(name) or not directory.is_dir():
+                    continue
+                entry = self._read_model(name, directory, source)
+                if entry is not None:
+                    found[name] = entry
+        self._forget_missing({c.path for m in found.values() for c in m.checkpoints})
+        return [found[name] for name in sorted(found)]
+
+    def _forget_missing(self, present: set[Path]) -> None:
+        # Header entries of deleted checkpoints would otherwise accumulate forever.
+        with self._lock:
+            for path in [p for p in self._headers if p not in present]:
+                del self._headers[path]
+            for key in [k for k in self._load_errors if k[0] not in present]:
+                del self._load_errors[key]
+
+    def find(self, name: str) -> ModelEntry | None:
+        """The model called ``name``, or None (also for names that could never be valid)."""
+        if not MODEL_NAME_PATTERN.match(name):
+            return None
+        for root, source in self.roots:
+            directory = root / name
+            if directory.is_dir():
+                entry = self._read_model(name, directory, source)
+                if entry is not None:
+                    return entry
+        return None
+
+    def name_taken(self, name: str) -> bool:
+        """Whether a model folder called ``name`` exists, even one without checkpoints yet."""
+        return any((root / name).exists() for root, _ in self.roots)
+
+    def _read_model(self, name: str, directory: Path, source: str) -> ModelEntry | None:
+        steps = run_files.checkpoint_steps(directory)
+        checkpoints = []
+        for step in steps:
+            path = run_files.checkpoint_path(directory, step)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # replaced or removed between the listing and now
+            key: _FileKey = (path, stat.st_mtime_ns, stat.st_size)
+            info, error = self._header(key, directory.parent)
+            checkpoints.append(CheckpointEntry(step, path, key, info, error))
+        if not checkpoints:
+            return None  # a run that has not written its first checkpoint is not a model yet
+        return ModelEntry(name, source, directory, tuple(checkpoints))
+
+    def _header(self, key: _FileKey, root: Path) -> tuple[CheckpointInfo | None, str | None]:
+        path = key[0]
+        with self._lock:
+            cached = self._headers.get(path)
+            load_error = self._load_errors.get(key)
+        if cached is not None and cached[0] == key:
+            result = cached[1]
+        else:
+            try:
+                result = read_checkpoint_info(path)
+            except CheckpointError as error:
+                result = _relative_message(str(error), path, root)
+            with self._lock:
+                self._headers[path] = (key, result)
+        if load_error is not None:
+            return None, load_error
+        if isinstance(result, str):
+            return None, result
+        return result, None
+
+    # -- loading -------------------------------------------------------------------------------
+    def acquire(self, ref: str) -> LoadedModel:
+        """Resolve ``name`` (newest loadable checkpoint) or ``name@step`` and load it.
+
+        Raises:
+            InvalidModelRef: ``ref`` is malformed.
+            UnknownModel: no such model or checkpoint.
+            ModelUnavailable: the checkpoint(s) exist but cannot be loaded.
+        """
+        name, step = parse_model_ref(ref)
+        model = self.find(name)
+        if model is None:
+            raise UnknownModel(f"unknown model {name!r}")
+        if step is not None:
+            checkpoint = model.checkpoint(step)
+            if checkpoint is None:
+                raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
+            return self._load(model, checkpoint, pinned=True)
+        newest_error = model.error
+        for checkpoint in reversed(model.checkpoints):
+            if checkpoint.error is None:
+                try:
+                    return self._load(model, checkpoint, pinned=False)
+                except ModelUnavailable:
+                    with self._lock:
+                        newest_error = newest_error or self._load_errors.get(checkpoint.file_key)
+        raise ModelUnavailable(f"model {name!r} has no loadable checkpoint: {newest_error}")
+
+    def _load(self, model: ModelEntry, checkpoint: CheckpointEntry, *, pinned: bool) -> LoadedModel:
+        if checkpoint.error is not None:
+            raise ModelUnavailable(f"model {model.name!r}: {checkpoint.error}")
+        key = checkpoint.file_key
+        with self._lock:
+            loaded = self._cached(key)
+            if loaded is None:
+                key_lock = self._load_locks.setdefault(key, threading.Lock())
+        if loaded is None:
+            # One loader per file: concurrent first requests wait instead of loading twice.
+            with key_lock:
+                with self._lock:
+                    loaded = self._cached(key)
+                if loaded is None:
+                    loaded = self._load_file(model, checkpoint)
+        return LoadedModel(
+            loaded.name, loaded.step, pinned, loaded.info, loaded.generator, loaded.parameter_bytes
+        )
+
+    def _cached(self, key: _FileKey) -> LoadedModel | None:
+        loaded = self._loaded.get(key)
+        if loaded is not None:
+            self._loaded.move_to_end(key)
+        return loaded
+
+    def _load_file(self, model: ModelEntry, checkpoint: CheckpointEntry) -> LoadedModel:
+        key = checkpoint.file_key
+        try:
+            generator, info = load_generator(checkpoint.path, device=self.device)
+        except CheckpointError as error:
+            message = _relative_message(str(error), checkpoint.path, model.directory.parent)
+            with self._lock:
+                self._load_errors[key] = message
+                self._load_locks.pop(key, None)
+            raise ModelUnavailable(f"model {model.name!r}: {message}") from error
+        loaded = LoadedModel(
+            model.name, checkpoint.step, False, info, generator, _parameter_bytes(generator)
+        )
+        with self._lock:
+            self._loaded[key] = loaded
+            while len(self._loaded) > self.cache_size:
+                self._loaded.popitem(last=False)
+            self._load_locks.pop(key, None)
+        return loaded
+
+    def loaded_models(self) -> list[LoadedModel]:
+        """The generators currently held in memory (for metrics)."""
+        with self._lock:
+            return list(self._loaded.values())
+
+
+def _relative_message(message: str, path: Path, root: Path) -> str:
+    # Engine messages start with the absolute path; clients only need the model-relative one.
+    try:
+        shown = str(path.relative_to(root))
+    except ValueError:
+        shown = path.name
+    return message.replace(str(path), shown)

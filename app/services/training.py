@@ -1,0 +1,116 @@
+"""Turning a POST /train body into a complete, validated training config.
+
+Everything that can be known before a worker starts is checked here, so a job that is
+accepted does not fail a second later on a typo: server limits, dataset, architecture, loss,
+and whether the architecture can build a model of the requested size for that dataset.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from app.services.datasets import DatasetCatalog
+from common.settings import Settings
+from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES, make_model_config
+from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
+from models.training import TrainConfig
+
+
+class TrainRequestError(ValueError):
+    """The config cannot train; the message names every offending field ('; '-joined)."""
+
+
+def default_model_name(dataset: str, architecture: str) -> str:
+    """``<dataset>-<architecture>-<6 hex>``, kept within the 64-character name limit."""
+    return f"{dataset}-{architecture}"[:56] + "-" + secrets.token_hex(3)
+
+
+def build_train_config(
+    requested: dict[str, Any], settings: Settings, catalog: DatasetCatalog
+) -> dict[str, Any]:
+    """Fill in defaults and validate; returns the config dict the worker receives.
+
+    Args:
+        requested: the fields the client sent (types already checked by the schema).
+        settings: server limits.
+        catalog: to resolve the dataset name (builtin, downloadable or uploaded).
+
+    Raises:
+        TrainRequestError: with one readable message per problem.
+    """
+    fields = {key: value for key, value in requested.items() if key != "name" or value}
+    defaults = TrainConfig.__dataclass_fields__
+    dataset = fields.get("dataset", defaults["dataset"].default)
+    architecture = fields.get("architecture", defaults["architecture"].default)
+    fields.setdefault("name", default_model_name(str(dataset), str(architecture)))
+
+    problems = _limit_problems(fields, settings)
+    facts = catalog.facts(dataset) if isinstance(dataset, str) else None
+    if dataset == "folder":
+        problems.append("dataset 'folder' is not available over HTTP; upload an archive with "
+                        "POST /datasets and train on it by name")
+    elif facts is None:
+        problems.append(
+            f"unknown dataset {dataset!r}; expected one of "
+            + ", ".join((*BUILTIN_DATASETS, *DOWNLOADABLE_DATASETS))
+            + " or an uploaded dataset (GET /datasets)"
+        )
+    try:
+        config = TrainConfig.from_dict(fields)
+    except ValueError as error:
+        problems.extend(str(error).split("; "))
+        raise TrainRequestError("; ".join(problems)) from None
+
+    if facts is not None and config.architecture in ARCHITECTURES:
+        image_size = config.image_size or facts.image_size
+        channels = config.channels or facts.channels
+        conditional = config.architecture in CONDITIONAL_ARCHITECTURES
+        if image_size > settings.max_image_size:
+            problems.append(
+                f"image_size must be at most {settings.max_image_size} on this server, "
+                f"got {image_size}"
+            )
+        elif conditional and facts.num_classes < 2:
+            problems.append(
+                f"architecture {config.architecture!r} is class-conditional but dataset "
+                f"{config.dataset!r} has no labels (upload it with one folder per class)"
+            )
+        else:
+            problems.extend(_build_problems(config, image_size, channels, facts.num_classes))
+    if problems:
+        raise TrainRequestError("; ".join(problems))
+    return config.to_dict()
+
+
+def _limit_problems(fields: dict[str, Any], settings: Settings) -> list[str]:
+    problems = []
+    for name, limit in (("steps", settings.max_train_steps),
+                        ("batch_size", settings.max_batch_size)):
+        value = fields.get(name)
+        if isinstance(value, int) and value > limit:
+            problems.append(f"{name} must be at most {limit} on this server, got {value}")
+    return problems
+
+
+def _build_problems(
+    config: TrainConfig, image_size: int, channels: int, num_classes: int
+) -> list[str]:
+    # Build the model config the worker will build, so sizes an architecture cannot make
+    # (e.g. a DCGAN at 12x12) fail now with the engine's own message.
+    conditional = config.architecture in CONDITIONAL_ARCHITECTURES
+    extra: dict[str, Any] = {}
+    if config.architecture in ("dcgan", "cdcgan"):
+        extra = {"g_width": config.g_width, "d_width": config.d_width}
+    try:
+        make_model_config(
+            config.architecture,
+            image_size=image_size,
+            channels=channels,
+            latent_dim=config.latent_dim,
+            num_classes=num_classes if conditional else 0,
+            **extra,
+        )
+    except ValueError as error:
+        return [str(error)]
+    return []

@@ -1,0 +1,149 @@
+"""POST/GET/DELETE /datasets: safe uploads that are complete or absent."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.sampling import encode_image
+from tests.app.conftest import MakeClient
+
+BOUNDARY = "test-boundary-1234"
+
+
+def image_zip(classes: tuple[str, ...] = ("cats", "dogs"), per_class: int = 2) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index, name in enumerate(classes):
+            for item in range(per_class):
+                pixels = np.full((8, 8, 3), 40 * index + item, dtype=np.uint8)
+                archive.writestr(f"{name}/{item}.png", encode_image(pixels))
+    return buffer.getvalue()
+
+
+def multipart(payload: bytes, name: str) -> bytes:
+    return (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{name}\r\n"
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.zip\"\r\n"
+        f"Content-Type: application/zip\r\n\r\n"
+    ).encode() + payload + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def leftovers(data_dir: Path) -> list[str]:
+    return sorted(p.name for p in (data_dir / "datasets").iterdir())
+
+
+def test_upload_lists_and_deletes_a_dataset(make_client: MakeClient, data_dir: Path) -> None:
+    client = make_client()
+    response = client.post("/datasets", data={"name": "pets"},
+                           files={"file": ("pets.zip", image_zip(), "application/zip")})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["name"] == "pets" and created["kind"] == "uploaded"
+    assert created["images"] == 4 and created["class_names"] == ["cats", "dogs"]
+    listing = {d["name"]: d for d in client.get("/datasets").json()}
+    assert listing["pets"]["num_classes"] == 2
+    assert listing["digits"] == {"name": "digits", "kind": "builtin", "image_size": 8,
+                                 "channels": 1, "num_classes": 10,
+                                 "class_names": [str(d) for d in range(10)], "images": None,
+                                 "skipped": None, "created_at": None}
+    assert listing["cifar10"]["kind"] == "downloadable"
+    assert leftovers(data_dir) == ["pets"]
+    assert (data_dir / "datasets" / "pets" / "cats" / "0.png").is_file()
+
+    # A labelled upload can train a conditional model; the name is now taken.
+    train = client.post("/train", json={"dataset": "pets", "architecture": "cdcgan",
+                                        "image_size": 16})
+    assert train.status_code == 503  # valid config: only the (absent) queue refuses it
+    again = client.post("/datasets", data={"name": "pets"},
+                        files={"file": ("pets.zip", image_zip(), "application/zip")})
+    assert again.status_code == 409
+    assert client.delete("/datasets/digits").status_code == 403
+    assert client.delete("/datasets/pets").status_code == 204
+    assert client.delete("/datasets/pets").status_code == 404
+    assert leftovers(data_dir) == []
+
+
+@pytest.mark.parametrize("payload,status,fragment", [
+    (b"this is not an archive at all", 422, ""),
+    (image_zip(classes=()), 422, "no images"),
+])
+def test_bad_archives_are_refused_and_leave_nothing(
+    make_client: MakeClient, data_dir: Path, payload: bytes, status: int, fragment: str
+) -> None:
+    response = make_client().post("/datasets", data={"name": "bad"},
+                                  files={"file": ("bad.zip", payload)})
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["detail"]
+    assert leftovers(data_dir) == []
+
+
+def test_zip_slip_is_refused(make_client: MakeClient, data_dir: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../escape.png", encode_image(np.zeros((8, 8, 3), np.uint8)))
+    response = make_client().post("/datasets", data={"name": "slip"},
+                                  files={"file": ("slip.zip", buffer.getvalue())})
+    assert response.status_code == 422
+    assert leftovers(data_dir) == []
+    assert not (data_dir / "escape.png").exists()
+
+
+@pytest.mark.parametrize("form,status", [
+    ({"data": {"name": "../up"}}, 422),
+    ({"data": {}}, 422),
+    ({"data": {"name": "digits"}}, 409),
+])
+def test_names_are_checked(make_client: MakeClient, data_dir: Path, form: dict, status: int) -> None:
+    response = make_client().post("/datasets", files={"file": ("d.zip", image_zip())}, **form)
+    assert response.status_code == status
+    assert leftovers(data_dir) == []
+
+
+def test_missing_file_and_non_multipart_bodies(make_client: MakeClient, data_dir: Path) -> None:
+    client = make_client()
+    assert client.post("/datasets", data={"name": "x"}).status_code == 400
+    assert client.post("/datasets", json={"name": "x"}).status_code == 400
+    assert leftovers(data_dir) == []
+
+
+def test_too_large_uploads_are_413(make_client: MakeClient, data_dir: Path) -> None:
+    client = make_client(max_upload_bytes=4096)
+    big = image_zip(per_class=40)
+    assert len(big) > 4096
+    body = multipart(big, "big")
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+    declared = client.post("/datasets", content=body, headers=headers)
+    assert declared.status_code == 413
+    assert "limit" in declared.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap applies while streaming
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    streamed = client.post("/datasets", content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+    assert streamed.json()["detail"] == "upload exceeds the limit of 4096 bytes"
+    assert leftovers(data_dir) == []
+    small = client.post("/datasets", content=multipart(image_zip(), "small"), headers=headers)
+    assert small.status_code == 201
+
+
+def test_stale_upload_folders_are_removed_at_startup(
+    make_client: MakeClient, data_dir: Path
+) -> None:
+    import os
+
+    stale = data_dir / "datasets" / ".upload-crashed"
+    fresh = data_dir / "datasets" / ".upload-in-progress"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+    os.utime(stale, (0, 0))
+    make_client()
+    assert leftovers(data_dir) == [".upload-in-progress"]

@@ -1,0 +1,134 @@
+"""GET /jobs..., Server-Sent Events and the training timeline grids."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from common.jobs import JobRecord, JobStore
+from models.sampling import decode_png, encode_image
+from models.training import run_files
+from tests.app.conftest import MakeClient
+
+
+def parse_events(text: str) -> list[tuple[str, dict]]:
+    """(event, data) pairs of an SSE body; comment lines (heartbeats) are skipped."""
+    events = []
+    for frame in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.splitlines() if not line.startswith(":"))
+        if fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_list_filter_and_get(make_client: MakeClient, data_dir: Path) -> None:
+    client = make_client()
+    store = JobStore(data_dir / "jobs")
+    older = JobRecord(id="1" * 32, model="a", config={}, created_at=1.0, status="succeeded")
+    newer = JobRecord(id="2" * 32, model="b", config={}, created_at=2.0)
+    store.create(older)
+    store.create(newer)
+    assert [job["id"] for job in client.get("/jobs").json()] == [newer.id, older.id]
+    assert [job["id"] for job in client.get("/jobs?status=succeeded").json()] == [older.id]
+    assert client.get("/jobs?status=exploded").status_code == 422
+    job = client.get(f"/jobs/{newer.id}").json()
+    assert job["status"] == "queued" and job["links"]["events"] == f"/jobs/{newer.id}/events"
+    assert client.get(f"/jobs/{'3' * 32}").status_code == 404
+    malformed = client.get("/jobs/..%2F..%2Fsecrets")
+    assert malformed.status_code == 404
+    assert client.get("/jobs/NOT-A-JOB").json() == {"detail": "unknown job 'NOT-A-JOB'"}
+
+
+def test_events_stream_until_a_final_status(make_client: MakeClient, data_dir: Path) -> None:
+    client = make_client(sse_poll_interval=0.02)
+    store = JobStore(data_dir / "jobs")
+    record = JobRecord(id="e" * 32, model="m", config={})
+    store.create(record)
+
+    def worker() -> None:
+        # Plays the worker: running, two progress updates, done.
+        time.sleep(0.2)
+        for step in (1, 2):
+            record.status = "running"
+            record.progress.step, record.progress.total_steps = step, 2
+            store.save(record)
+            time.sleep(0.2)
+        record.status = "succeeded"
+        record.checkpoint_step = 2
+        store.save(record)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    # TestClient returns once the stream has ended: it only ends at the final status.
+    response = client.get(f"/jobs/{record.id}/events")
+    thread.join()
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = parse_events(response.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "progress" and kinds[-1] == "end"
+    steps = [data["progress"]["step"] for kind, data in events if kind == "progress"]
+    assert steps[0] == 0 and steps[-1] == 2 and steps == sorted(steps) and len(steps) >= 3
+    assert events[-1][1]["status"] == "succeeded"
+    assert events[-1][1]["checkpoint_step"] == 2
+
+
+def test_events_of_a_finished_job_end_at_once(make_client: MakeClient, data_dir: Path) -> None:
+    store = JobStore(data_dir / "jobs")
+    store.create(JobRecord(id="f" * 32, model="m", config={}, status="failed", error="boom"))
+    events = parse_events(make_client().get(f"/jobs/{'f' * 32}/events").text)
+    assert [kind for kind, _ in events] == ["progress", "end"]
+    assert events[-1][1]["error"] == "boom"
+    assert make_client().get(f"/jobs/{'0' * 32}/events").status_code == 404
+
+
+def test_job_samples_timeline(client: TestClient, data_dir: Path) -> None:
+    store = JobStore(data_dir / "jobs")
+    record = JobRecord(id="5" * 32, model="timeline", config={}, status="running")
+    store.create(record)
+    assert client.get(f"/jobs/{record.id}/samples").json() == []
+    run_dir = data_dir / "models" / "timeline"
+    run_files.samples_dir(run_dir).mkdir(parents=True)
+    grids = {step: np.full((8, 8, 1), step, dtype=np.uint8) for step in (0, 50)}
+    for step, grid in grids.items():
+        run_files.sample_path(run_dir, step).write_bytes(encode_image(grid))
+    listing = client.get(f"/jobs/{record.id}/samples").json()
+    assert listing == [{"step": 0, "url": f"/jobs/{record.id}/samples/0"},
+                       {"step": 50, "url": f"/jobs/{record.id}/samples/50"}]
+    response = client.get(listing[1]["url"])
+    assert response.headers["content-type"] == "image/png"
+    assert np.array_equal(decode_png(response.content), grids[50])
+    assert client.get(f"/jobs/{record.id}/samples/7").status_code == 404
+
+
+def test_event_stream_heartbeats_and_stops_on_disconnect(data_dir: Path) -> None:
+    import anyio
+
+    from app.services.events import job_events
+
+    store = JobStore(data_dir / "jobs")
+    store.create(JobRecord(id="9" * 32, model="m", config={}))
+    disconnected = False
+
+    async def is_disconnected() -> bool:
+        return disconnected
+
+    async def collect() -> list[str]:
+        nonlocal disconnected
+        frames = []
+        stream = job_events(store, "9" * 32, poll_interval=0.01,
+                            is_disconnected=is_disconnected, heartbeat_seconds=0.05)
+        async for frame in stream:
+            frames.append(frame)
+            if frame.startswith(":"):
+                disconnected = True  # the client goes away after the first heartbeat
+        return frames
+
+    frames = anyio.run(collect)
+    assert frames[0].startswith("event: progress\n")
+    assert frames[1:] == [": heartbeat\n\n"]

@@ -1,0 +1,164 @@
+"""GET /models, discovery without restart, broken checkpoints, and /readyz."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from models.sampling import decode_png, encode_image
+from models.training import run_files
+from tests.app.conftest import MakeClient
+from tests.app.tiny_models import write_tiny_model
+
+
+class Tripwire:
+    """Unpickling this creates ``marker``: proof that a file was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_listing_describes_models(make_client: MakeClient, data_dir: Path) -> None:
+    write_tiny_model(data_dir / "models", "tiny", step=10, metrics={"quality": {"fid": 1.5}})
+    write_tiny_model(data_dir / "models", "cond", architecture="cdcgan", num_classes=10)
+    write_tiny_model(data_dir / "pretrained", "shipped", architecture="gan")
+    client = make_client()
+    listing = {model["name"]: model for model in client.get("/models").json()}
+    assert set(listing) == {"tiny", "cond", "shipped"}
+    tiny = listing["tiny"]
+    assert tiny["default"] is True and listing["cond"]["default"] is False
+    assert tiny["source"] == "trained" and listing["shipped"]["source"] == "pretrained"
+    assert (tiny["architecture"], tiny["image_size"], tiny["channels"]) == ("dcgan", 8, 1)
+    assert (tiny["latent_dim"], tiny["num_classes"]) == (8, 0)
+    assert tiny["checkpoints"] == [10] and tiny["latest_step"] == 10
+    assert tiny["quality"] == {"fid": 1.5}
+    assert tiny["error"] is None and tiny["created_at"] > 0
+    # digits is a builtin labelled dataset: its class names come with the model
+    assert listing["cond"]["class_names"] == [str(d) for d in range(10)]
+    assert client.get("/models/cond").json() == listing["cond"]
+    assert client.get("/models/shipped").status_code == 200
+    assert client.get("/models/nope").json() == {"detail": "unknown model 'nope'"}
+    assert client.get("/models/nope").status_code == 404
+    assert client.get("/models/..%2Fjobs").status_code == 404
+
+
+def test_new_model_and_newer_checkpoint_appear_without_restart(
+    make_client: MakeClient, data_dir: Path, tiny_model: Path
+) -> None:
+    client = make_client()
+    assert [m["name"] for m in client.get("/models").json()] == ["tiny"]
+    old = client.get("/sample", params={"seed": 1})
+    assert old.headers["X-Model"] == "tiny@10"
+
+    write_tiny_model(data_dir / "models", "later", step=5)
+    assert [m["name"] for m in client.get("/models").json()] == ["later", "tiny"]
+    assert client.get("/sample", params={"seed": 1, "model": "later"}).status_code == 200
+
+    write_tiny_model(data_dir / "models", "tiny", step=20, seed=3)
+    new = client.get("/sample", params={"seed": 1})
+    assert new.headers["X-Model"] == "tiny@20"
+    assert new.content != old.content
+    assert client.get("/models/tiny").json()["checkpoints"] == [10, 20]
+    pinned = client.get("/sample", params={"seed": 1, "model": "tiny@10"})
+    assert pinned.content == old.content
+
+
+def test_broken_checkpoints_are_reported_and_others_keep_serving(
+    make_client: MakeClient, data_dir: Path, tiny_model: Path
+) -> None:
+    models_dir = data_dir / "models"
+    # A pickle smuggled in under a checkpoint name: must never be unpickled, only reported.
+    write_tiny_model(models_dir, "smuggled", step=10)
+    smuggled = run_files.checkpoint_path(models_dir / "smuggled", 20)
+    marker = data_dir / "unpickled"
+    smuggled.write_bytes(pickle.dumps(Tripwire(marker)))
+    # Weights altered after saving: the header is fine, the content hash is not.
+    tampered = write_tiny_model(models_dir, "tampered", step=10)
+    data = bytearray(tampered.read_bytes())
+    data[-4:] = bytes(255 - b for b in data[-4:])
+    tampered.write_bytes(bytes(data))
+    # Cut short: the header says more bytes than the file has.
+    truncated = write_tiny_model(models_dir, "truncated", step=10)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+
+    client = make_client()
+    listing = {m["name"]: m for m in client.get("/models").json()}
+    assert listing["tiny"]["error"] is None
+    assert "smuggled/checkpoints/step-00000020.safetensors" in listing["smuggled"]["error"]
+    assert "not a readable safetensors file" in listing["smuggled"]["error"]
+    assert listing["smuggled"]["broken_checkpoints"][0]["step"] == 20
+    assert listing["truncated"]["error"] is not None
+    assert str(data_dir) not in str(listing)  # server paths are not shown
+
+    # The newest good checkpoint of a model with a broken newer one still serves.
+    assert client.get("/sample", params={"seed": 1, "model": "smuggled"}).headers[
+        "X-Model"] == "smuggled@10"
+    broken_pin = client.get("/sample", params={"seed": 1, "model": "smuggled@20"})
+    assert broken_pin.status_code == 503
+    assert "step-00000020" in broken_pin.json()["detail"]
+    # Tampering shows once a load verifies the content hash; then it is listed too.
+    failed = client.get("/sample", params={"seed": 1, "model": "tampered"})
+    assert failed.status_code == 503
+    assert "content hash mismatch" in failed.json()["detail"]
+    assert "content hash mismatch" in client.get("/models/tampered").json()["error"]
+    assert str(data_dir) not in failed.json()["detail"]
+    assert client.get("/sample", params={"seed": 1}).status_code == 200
+
+    assert not marker.exists()  # the pickle was never loaded
+    ready = client.get("/readyz").json()
+    assert any(entry.startswith("smuggled: ") for entry in ready["broken_models"])
+    assert any(entry.startswith("tampered: ") for entry in ready["broken_models"])
+
+
+def test_readyz_names_a_broken_default_model(make_client: MakeClient, data_dir: Path) -> None:
+    path = write_tiny_model(data_dir / "models", "tiny", step=10)
+    path.write_bytes(b"\x80\x04not a checkpoint")
+    response = make_client().get("/readyz")
+    assert response.status_code == 503
+    detail = response.json()["detail"]
+    assert "default model cannot be loaded" in detail
+    assert "tiny/checkpoints/step-00000010.safetensors" in detail
+
+
+def test_readyz_without_any_model_explains(make_client: MakeClient) -> None:
+    response = make_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(
+        "no model available yet: train one with POST /train"
+    )
+    assert response.json()["checks"]["default_model"] is None
+
+
+def test_checkpoint_detail_and_timeline_sample(client: TestClient, data_dir: Path) -> None:
+    detail = client.get("/models/tiny/checkpoints/10").json()
+    assert detail["step"] == 10 and detail["kind"] == "generator"
+    assert detail["model_config"]["architecture"] == "dcgan"
+    assert len(detail["content_sha256"]) == 64
+    assert "path" not in detail
+    assert client.get("/models/tiny/checkpoints/11").status_code == 404
+
+    grid = np.full((8, 16, 1), 200, dtype=np.uint8)
+    run_dir = data_dir / "models" / "tiny"
+    run_files.samples_dir(run_dir).mkdir()
+    run_files.sample_path(run_dir, 10).write_bytes(encode_image(grid))
+    response = client.get("/models/tiny/samples/10")
+    assert response.status_code == 200
+    assert np.array_equal(decode_png(response.content), grid)
+    assert client.get("/models/tiny").json()["samples"] == [10]
+    assert client.get("/models/tiny/samples/20").status_code == 404
+
+
+def test_model_cache_is_bounded(make_client: MakeClient, data_dir: Path) -> None:
+    for name in ("one", "two", "three"):
+        write_tiny_model(data_dir / "models", name)
+    client = make_client(model_cache_size=2, default_model="one")
+    for name in ("one", "two", "three", "one"):
+        assert client.get("/sample", params={"seed": 1, "model": name}).status_code == 200
+    loaded = client.app.state.runtime.registry.loaded_models()
+    assert sorted(model.ref for model in loaded) == ["one@10", "three@10"]
