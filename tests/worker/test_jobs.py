@@ -1,0 +1,135 @@
+"""``run_job`` in this process (no Celery) against a real Redis: the paths that need no worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from common.jobs import JobRecord, JobStore, new_job_id
+from common.queue import enqueued_key, lease_key
+from common.settings import Settings
+from models.training import run_files
+from tests.support.processes import RedisServer
+from tests.worker.conftest import TINY
+from worker import shutdown
+from worker.jobs import RequeueJob, describe_error, run_job, train_config_for
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    # As in the worker (GAN_TORCH_THREADS=1): tiny models run slower with more threads.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def submit(settings: Settings, server: RedisServer, model: str, **overrides: object) -> str:
+    job_id = new_job_id()
+    config = {**TINY, **overrides, "name": model}
+    JobStore(settings.jobs_dir).create(JobRecord(id=job_id, model=model, config=config))
+    server.client().set(enqueued_key(job_id), "1")
+    return job_id
+
+
+def run(settings: Settings, server: RedisServer, job_id: str, hostname: str = "t@host") -> None:
+    record = JobStore(settings.jobs_dir).get(job_id)
+    config = record.config if record else {**TINY, "name": "from-message", "steps": 5}
+    run_job(settings, job_id, config, hostname=hostname, redis_client=server.client())
+
+
+def test_trains_to_success_and_clears_its_markers(settings: Settings, redis_server: RedisServer) -> None:
+    job_id = submit(settings, redis_server, "plain", steps=30, checkpoint_every=10)
+    run(settings, redis_server, job_id)
+    record = JobStore(settings.jobs_dir).get(job_id)
+    assert record is not None
+    assert (record.status, record.attempts, record.worker) == ("succeeded", 1, "t@host")
+    assert record.progress.step == record.progress.total_steps == 30
+    assert record.checkpoint_step == 30
+    assert run_files.checkpoint_steps(settings.models_dir / "plain") == [10, 20, 30]
+    client = redis_server.client()
+    assert not client.exists(enqueued_key(job_id)) and not client.exists(lease_key(job_id))
+
+
+def test_a_missing_record_is_created_from_the_message(settings: Settings, redis_server: RedisServer) -> None:
+    job_id = new_job_id()
+    run(settings, redis_server, job_id)  # the API died before writing the record
+    record = JobStore(settings.jobs_dir).get(job_id)
+    assert record is not None
+    assert (record.model, record.status) == ("from-message", "succeeded")
+
+
+def test_a_finished_job_is_not_trained_again(settings: Settings, redis_server: RedisServer) -> None:
+    job_id = submit(settings, redis_server, "twice", steps=5, checkpoint_every=5)
+    run(settings, redis_server, job_id)
+    run(settings, redis_server, job_id)
+    record = JobStore(settings.jobs_dir).get(job_id)
+    assert record is not None and (record.status, record.attempts) == ("succeeded", 1)
+
+
+def test_a_job_leased_elsewhere_is_left_alone(settings: Settings, redis_server: RedisServer) -> None:
+    job_id = submit(settings, redis_server, "held")
+    redis_server.client().set(lease_key(job_id), "another-worker", px=10_000)
+    run(settings, redis_server, job_id)
+    record = JobStore(settings.jobs_dir).get(job_id)
+    assert record is not None and (record.status, record.attempts) == ("queued", 0)
+    assert not (settings.models_dir / "held").exists()
+    assert redis_server.client().get(lease_key(job_id)) == b"another-worker"
+
+
+def test_a_job_cancelled_while_queued_never_starts(settings: Settings, redis_server: RedisServer) -> None:
+    job_id = submit(settings, redis_server, "never")
+    JobStore(settings.jobs_dir).request_cancel(job_id)
+    run(settings, redis_server, job_id)
+    record = JobStore(settings.jobs_dir).get(job_id)
+    assert record is not None and (record.status, record.attempts) == ("cancelled", 0)
+    assert not redis_server.client().exists(enqueued_key(job_id))
+
+
+def test_an_invalid_config_fails_with_the_engine_message(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    job_id = submit(settings, redis_server, "bad", bogus=1, steps=0)
+    run(settings, redis_server, job_id)
+    record = JobStore(settings.jobs_dir).get(job_id)
+    assert record is not None and record.status == "failed"
+    assert record.error == "ValueError: unknown training config field(s): bogus"
+    assert not redis_server.client().exists(enqueued_key(job_id))
+
+
+def test_a_worker_shutdown_hands_the_job_back(settings: Settings, redis_server: RedisServer) -> None:
+    job_id = submit(settings, redis_server, "handback")
+    shutdown.announce(settings, "t@host")
+    try:
+        with pytest.raises(RequeueJob):
+            run(settings, redis_server, job_id)
+    finally:
+        shutdown.clear(settings, "t@host")
+    record = JobStore(settings.jobs_dir).get(job_id)
+    assert record is not None and (record.status, record.attempts) == ("queued", 1)
+    client = redis_server.client()
+    # The lease is free for the next attempt; the message (and its marker) stays queued.
+    assert not client.exists(lease_key(job_id))
+    assert client.exists(enqueued_key(job_id))
+
+
+def test_uploaded_dataset_names_map_to_their_folder(settings: Settings) -> None:
+    def record(dataset: str) -> JobRecord:
+        return JobRecord(id=new_job_id(), model="m", config={**TINY, "dataset": dataset})
+
+    assert train_config_for(settings, record("digits")).dataset == "digits"
+    mapped = train_config_for(settings, record("my-faces"))
+    assert mapped.dataset == "folder"
+    assert mapped.dataset_path == str(settings.datasets_dir / "my-faces")
+    assert (mapped.name, mapped.device) == ("m", "cpu")
+    for bad in ("../etc", ".hidden", "a/b"):
+        with pytest.raises(ValueError, match="invalid dataset name"):
+            train_config_for(settings, record(bad))
+
+
+def test_describe_error_is_one_line_with_the_class() -> None:
+    assert describe_error(ValueError("steps must be positive")) == ("ValueError: steps must be positive")
+    disk_full = OSError(28, "No space left on device")
+    assert describe_error(disk_full) == ("could not read or write files: [Errno 28] No space left on device")

@@ -1,0 +1,127 @@
+"""Jobs survive the death of their worker, a graceful worker shutdown and a Redis restart."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.checkpoint import load_checkpoint
+from models.training import TrainConfig, run_files, train
+from tests.worker.conftest import TINY, Cluster, training_attempts
+
+
+def generator_tensors(checkpoint: Path) -> dict[str, torch.Tensor]:
+    _, tensors = load_checkpoint(checkpoint)
+    return {k: v for k, v in tensors.items() if k.startswith(("generator.", "generator_ema."))}
+
+
+def train_uninterrupted(config: dict[str, object], run_dir: Path) -> Path:
+    """The same run in this process, single-threaded like the worker."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = train(TrainConfig.from_dict({**config, "device": "cpu"}), run_dir)
+    finally:
+        torch.set_num_threads(threads)
+    assert result.checkpoint is not None
+    return result.checkpoint
+
+
+def checkpoint_files(run_dir: Path) -> dict[int, tuple[int, int]]:
+    """step -> (inode, mtime) of every checkpoint file, to prove none was rewritten."""
+    out = {}
+    for step in run_files.checkpoint_steps(run_dir):
+        stat = run_files.checkpoint_path(run_dir, step).stat()
+        out[step] = (stat.st_ino, stat.st_mtime_ns)
+    return out
+
+
+def test_sigkilled_worker_job_resumes_on_a_new_worker_bitwise(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.start_worker("w1")
+    job_id = cluster.submit("crash", steps=300, checkpoint_every=20)
+    cluster.wait_record(job_id, lambda r: (r.checkpoint_step or 0) >= 40, 60, "two checkpoints")
+    cluster.kill("w1", signal.SIGKILL)  # the whole group: main process and training child
+    run_dir = cluster.run_dir("crash")
+    before = checkpoint_files(run_dir)
+    last_before = max(before)
+    assert cluster.record(job_id).status == "running"  # nobody could say otherwise
+
+    cluster.start_worker("w2", wait=False)
+    record = cluster.wait_final(job_id, timeout=90)
+
+    assert record.status == "succeeded", record.error
+    assert record.attempts == 2
+    assert record.worker is not None and record.worker.startswith("w2@")
+    assert record.progress.step == 300
+    # The second attempt continued from the last checkpoint instead of starting over: it
+    # trained only the remaining steps, and the earlier checkpoint files were not rewritten.
+    assert f"attempt 2 trained steps {last_before + 1}..300" in cluster.log("w2")
+    after = checkpoint_files(run_dir)
+    assert {step: after[step] for step in before} == before
+    # ... and the result is exactly that of one uninterrupted run.
+    config = {**TINY, "steps": 300, "checkpoint_every": 20, "name": "crash"}
+    reference = train_uninterrupted(config, tmp_path / "reference")
+    ours = generator_tensors(run_files.checkpoint_path(run_dir, 300))
+    theirs = generator_tensors(reference)
+    assert ours.keys() == theirs.keys() and ours
+    for name, tensor in theirs.items():
+        assert torch.equal(ours[name], tensor), name
+
+
+@pytest.mark.parametrize("whole_group", [False, True], ids=["main-process", "process-group"])
+def test_sigterm_saves_a_checkpoint_and_another_worker_resumes(cluster: Cluster, whole_group: bool) -> None:
+    cluster.start_worker("w1")
+    cluster.start_worker("w2")
+    job_id = cluster.submit("handover", steps=400, checkpoint_every=50)
+    running = cluster.wait_record(
+        job_id, lambda r: r.status == "running" and r.progress.step >= 60, 60, "training"
+    )
+    first, second = ("w1", "w2") if running.worker.startswith("w1@") else ("w2", "w1")
+    process = cluster.workers[first]
+    if whole_group:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(30) == 0  # a warm shutdown that does not wait for the whole job
+
+    stopped = re.findall(r"stopped at step (\d+) for shutdown", cluster.log(first))
+    assert len(stopped) == 1, cluster.log(first)
+    stop_step = int(stopped[0])
+    assert 60 <= stop_step < 400
+    # The stop saved the step it was at (not only the last every-50 checkpoint).
+    assert stop_step in run_files.checkpoint_steps(cluster.run_dir("handover"))
+
+    record = cluster.wait_final(job_id, timeout=90)
+    assert record.status == "succeeded", record.error
+    assert record.attempts == 2
+    assert record.worker is not None and record.worker.startswith(f"{second}@")
+    assert f"attempt 2 trained steps {stop_step + 1}..400" in cluster.log(second)
+    cluster.wait_until(cluster.queue_is_drained, 10, "an empty queue")
+
+
+def test_worker_keeps_consuming_across_a_redis_restart(cluster: Cluster) -> None:
+    cluster.start_worker("w1")
+    running_job = cluster.submit("during-outage", steps=500, checkpoint_every=50)
+    queued_job = cluster.submit("after-outage", steps=60)
+    cluster.wait_record(
+        running_job, lambda r: r.status == "running" and r.progress.step >= 20, 60, "training"
+    )
+    assert cluster.record(queued_job).status == "queued"
+    cluster.restart_redis(down_seconds=1.5)
+    restarted = time.monotonic()
+
+    first = cluster.wait_final(running_job, timeout=90)
+    second = cluster.wait_final(queued_job, timeout=90)
+    assert (first.status, second.status) == ("succeeded", "succeeded"), cluster.all_logs()
+    assert first.progress.step == 500 and second.progress.step == 60
+    assert (first.attempts, second.attempts) == (1, 1)
+    log = cluster.log("w1")
+    assert training_attempts(log, running_job) == training_attempts(log, queued_job) == 1
+    assert time.monotonic() - restarted < 60
+    cluster.wait_until(cluster.queue_is_drained, 10, "an empty queue")

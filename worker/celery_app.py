@@ -1,0 +1,70 @@
+"""The worker's Celery app (``celery -A worker.celery_app worker``) and its process hooks."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import redis
+import torch
+from celery import signals
+
+from common.queue import make_celery
+from common.settings import load_settings
+from worker import shutdown
+from worker.reaper import Reaper
+
+log = logging.getLogger(__name__)
+
+settings = load_settings()
+app = make_celery(settings)
+
+_reaper: Reaper | None = None
+_main_pid: int | None = None
+
+
+@signals.worker_init.connect
+def _on_worker_init(sender: Any, **_: Any) -> None:
+    global _main_pid
+    _main_pid = os.getpid()
+    settings.ensure_dirs()
+    shutdown.clear(settings, sender.hostname)
+
+
+@signals.worker_process_init.connect
+def _on_process_init(**_: Any) -> None:
+    # Runs in the process that trains (the pool child; the main process with the solo pool),
+    # once, before any torch work: one job at a time, so by default it may use every core.
+    threads = settings.torch_threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    if os.getpid() != _main_pid:
+        # Only in a prefork child: with the solo pool this is the main process, whose SIGTERM
+        # handler is Celery's own (it announces the shutdown through the flag file).
+        shutdown.install_child_handler()
+
+
+@signals.worker_ready.connect
+def _on_worker_ready(sender: Any, **_: Any) -> None:
+    global _reaper
+    client = redis.Redis.from_url(settings.effective_redis_url(), socket_timeout=5, socket_connect_timeout=3)
+    _reaper = Reaper(settings, app, client, hostname=sender.hostname)
+    _reaper.start()
+    log.info("reaper started (every %.1f s)", settings.reaper_interval)
+
+
+@signals.worker_shutting_down.connect
+def _on_shutting_down(sender: str, **_: Any) -> None:
+    # Runs in the main process's signal handler; the training child polls the flag every step.
+    shutdown.announce(settings, sender)
+
+
+@signals.worker_shutdown.connect
+def _on_worker_shutdown(sender: Any, **_: Any) -> None:
+    if _reaper is not None:
+        _reaper.stop()
+    shutdown.clear(settings, sender.hostname)
+
+
+# Registers the task on ``app``; imported last because the task module needs ``app``.
+import worker.tasks  # noqa: E402, F401

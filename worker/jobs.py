@@ -1,0 +1,240 @@
+"""One attempt at one training job, without Celery (the task in ``worker.tasks`` only wraps it).
+
+The record on disk is the truth about a job: a final status makes any further message for it a
+no-op, and the lease (``worker.lease``) makes sure only one attempt trains at a time. The trainer
+resumes from the newest checkpoint in the model's run folder, so an attempt after a crash or a
+shutdown continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Literal
+
+import redis
+
+from common.jobs import FINAL_STATUSES, JobRecord, JobStore, is_job_id
+from common.queue import enqueued_key
+from common.settings import Settings
+from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
+from models.training import TrainConfig, Trainer
+from worker import shutdown
+from worker.lease import Lease
+from worker.progress import ProgressReporter
+
+log = logging.getLogger(__name__)
+
+# Taking the lease right after a message arrived: Redis answered a moment ago, so a failure is a
+# blip worth waiting out (~30 s in all) before handing the message back.
+ACQUIRE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0)
+CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.safetensors$")
+
+Outcome = Literal["final", "requeue", "abandoned"]
+FinalStatus = Literal["succeeded", "failed", "cancelled"]
+
+
+class RequeueJob(Exception):
+    """The attempt ended without a final status; its message must go back to the queue."""
+
+
+def run_job(
+    settings: Settings,
+    job_id: str,
+    config: dict[str, Any],
+    *,
+    hostname: str,
+    redis_client: redis.Redis,
+) -> None:
+    """Run (or resume) job ``job_id`` unless it is finished or another attempt holds it.
+
+    Args:
+        settings: service settings (data folders, lease and progress timing, device).
+        job_id: the job's id, as in its message.
+        config: the submitted training config, used only if the record is missing (the API
+            may have died between enqueueing the job and writing its record).
+        hostname: this worker's name, recorded on the job and used for the shutdown flag.
+        redis_client: for the lease and the ``enqueued`` marker.
+
+    Raises:
+        RequeueJob: the worker is shutting down (a checkpoint was saved) or Redis stayed
+            unreachable; the caller must put the message back so another worker resumes it.
+    """
+    if not is_job_id(job_id):
+        log.error("ignoring a message with an invalid job id %r", job_id)
+        return
+    store = JobStore(settings.jobs_dir)
+    record = _load_or_create(store, job_id, config)
+    if record.status in FINAL_STATUSES:
+        log.info("job %s is already %s; duplicate message ignored", job_id, record.status)
+        _forget_enqueued(redis_client, job_id)
+        return
+    lease = Lease(redis_client, job_id, settings.lease_seconds)
+    if not _acquire(lease):
+        # Another attempt is alive; its own message stays unacknowledged until it ends.
+        log.info("job %s is held by another attempt; message dropped", job_id)
+        return
+    outcome: Outcome = "final"
+    try:
+        # Read again under the lease: an attempt that just ended may have finished the job.
+        record = store.get(job_id) or record
+        if record.status in FINAL_STATUSES:
+            log.info("job %s is already %s; duplicate message ignored", job_id, record.status)
+        elif store.cancel_requested(job_id):
+            _finish(store, record, "cancelled")
+            log.info("job %s was cancelled before it started", job_id)
+        else:
+            outcome = _attempt(settings, store, record, hostname, lease)
+    finally:
+        # Released before any re-queue, so the next attempt never finds our lease in its way.
+        lease.release()
+    if outcome == "final":
+        _forget_enqueued(redis_client, job_id)
+    elif outcome == "requeue":
+        raise RequeueJob(f"job {job_id} stopped for a worker shutdown; back to the queue")
+
+
+def _load_or_create(store: JobStore, job_id: str, config: dict[str, Any]) -> JobRecord:
+    record = store.get(job_id)
+    if record is not None:
+        return record
+    model = config.get("name") if isinstance(config.get("name"), str) else None
+    created = JobRecord(id=job_id, model=model or f"job-{job_id[:8]}", config=dict(config))
+    if not store.create(created):
+        return store.get(job_id) or created  # somebody wrote it meanwhile: theirs wins
+    log.warning("job %s had no record; created it from the message", job_id)
+    return created
+
+
+def _acquire(lease: Lease) -> bool:
+    for delay in ACQUIRE_RETRY_DELAYS:
+        try:
+            return lease.acquire()
+        except redis.RedisError as error:
+            log.warning("cannot reach Redis to lease %s (retrying): %s", lease.key, error)
+            time.sleep(delay)
+    raise RequeueJob(f"Redis unreachable; could not take {lease.key}")
+
+
+def _attempt(settings: Settings, store: JobStore, record: JobRecord, hostname: str, lease: Lease) -> Outcome:
+    record.status = "running"
+    record.attempts += 1
+    record.worker = hostname
+    record.started_at = time.time()
+    record.finished_at = None
+    record.error = None
+    store.save(record)
+    log.info("job %s: training attempt %d on %s", record.id, record.attempts, hostname)
+
+    cancel_flag = store.cancel_path(record.id)
+    stopping = shutdown.ShutdownWatch(settings, hostname)
+    reporter = ProgressReporter(store, record, settings.progress_interval, lease)
+
+    def should_stop() -> bool:
+        # Asked every step: two stat calls and a flag, microseconds next to a training step.
+        return cancel_flag.exists() or stopping.requested() or lease.lost
+
+    try:
+        with shutdown.training():
+            trainer = Trainer(
+                train_config_for(settings, record),
+                settings.models_dir / record.model,
+                on_progress=reporter,
+                should_stop=should_stop,
+                cache_dir=settings.cache_dir,
+            )
+            result = trainer.run(resume=True)
+    except Exception as error:
+        if lease.lost:
+            log.warning("job %s: attempt abandoned after losing its lease: %s", record.id, error)
+            return "abandoned"
+        log.exception("job %s failed", record.id)
+        record.error = describe_error(error)
+        _finish(store, record, "failed")
+        return "final"
+
+    if reporter.first_step is not None:
+        log.info(
+            "job %s: attempt %d trained steps %d..%d",
+            record.id,
+            record.attempts,
+            reporter.first_step,
+            result.step,
+        )
+    if lease.lost:
+        log.warning("job %s: attempt abandoned at step %d (lease lost)", record.id, result.step)
+        return "abandoned"
+    if result.checkpoint is not None:
+        record.checkpoint_step = checkpoint_step(result.checkpoint)
+    record.progress = record.progress.model_copy(update={"step": result.step})
+    if result.status == "completed":
+        record.progress = record.progress.model_copy(update={"eta_seconds": 0.0})
+        _finish(store, record, "succeeded")
+        log.info("job %s succeeded at step %d", record.id, result.step)
+        return "final"
+    if cancel_flag.exists():
+        _finish(store, record, "cancelled")
+        log.info("job %s cancelled at step %d", record.id, result.step)
+        return "final"
+    record.status = "queued"
+    store.save(record)
+    log.info("job %s: stopped at step %d for shutdown; re-queueing", record.id, result.step)
+    return "requeue"
+
+
+def _finish(store: JobStore, record: JobRecord, status: FinalStatus) -> None:
+    record.status = status
+    record.finished_at = time.time()
+    store.save(record)
+
+
+def _forget_enqueued(client: redis.Redis, job_id: str) -> None:
+    try:
+        client.delete(enqueued_key(job_id))
+    except redis.RedisError as error:
+        # Harmless if it lingers: the reaper only looks at unfinished jobs.
+        log.warning("could not clear the enqueued marker of job %s: %s", job_id, error)
+
+
+def train_config_for(settings: Settings, record: JobRecord) -> TrainConfig:
+    """The engine's config for a job: its model name, this host's device, and an uploaded
+    dataset's name turned into its folder under ``datasets_dir``.
+
+    Raises:
+        ValueError: the config cannot train (the message names the field).
+    """
+    fields = dict(record.config)
+    fields["name"] = record.model
+    fields["device"] = settings.device
+    dataset = fields.get("dataset", TrainConfig.dataset)
+    if dataset not in BUILTIN_DATASETS and dataset not in DOWNLOADABLE_DATASETS:
+        if (
+            not isinstance(dataset, str)
+            or not dataset
+            or dataset.startswith(".")
+            or (Path(dataset).name != dataset)
+        ):
+            raise ValueError(f"invalid dataset name {dataset!r}")
+        fields["dataset"] = "folder"
+        fields["dataset_path"] = str(settings.datasets_dir / dataset)
+    return TrainConfig.from_dict(fields)
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line reason for the job record (the traceback goes to the log only)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    # Whatever the writer raised (OSError, or safetensors' own error for the same I/O
+    # failure), a failure inside the checkpoint writer is a storage problem for the user.
+    if any(f.name == "save_checkpoint" and f.filename.endswith("checkpoint.py") for f in frames):
+        return f"could not write checkpoint: {error}"
+    if isinstance(error, OSError):
+        return f"could not read or write files: {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def checkpoint_step(path: Path) -> int | None:
+    match = CHECKPOINT_NAME.match(path.name)
+    return int(match.group(1)) if match else None
