@@ -129,7 +129,12 @@ def save_checkpoint(
     metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        save_file(cpu_tensors, str(temporary), metadata=metadata)
+        try:
+            save_file(cpu_tensors, str(temporary), metadata=metadata)
+        except OSError:
+            raise
+        except Exception as error:  # safetensors reports I/O failures as its own error type
+            raise OSError(f"could not write {temporary}: {error}") from error
         # safetensors creates the file private; the API may run as another user than the worker.
         os.chmod(temporary, 0o644)
         with open(temporary, "rb") as handle:

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import datasets, health, jobs, metrics, models, samples
+from app.api.routes import datasets, health, jobs, metrics, models, samples, ui
 
 api_router = APIRouter()
-for module in (samples, models, jobs, datasets, health, metrics):
+for module in (samples, models, jobs, datasets, health, metrics, ui):
     api_router.include_router(module.router)
