@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
@@ -132,23 +133,65 @@ def interpolate_latents(
     return frames
 
 
-@torch.no_grad()
-def generate_images(
-    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
-) -> np.ndarray:
-    """Run ``generator`` (in eval mode) and return uint8 images ``(N, H, W, C)``.
+@contextmanager
+def native_cpu_kernels() -> Iterator[None]:
+    """Switch oneDNN off for a block (the flag is process-wide; serving keeps it off throughout)."""
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
 
-    The generator must already be in eval mode: BatchNorm then uses running statistics, so each
-    image depends on its own latent only and batching cannot change it.
+
+# Fully connected layers go through BLAS GEMM, whose kernels (and so rounding) change with the
+# number of rows below a threshold; at 16 rows and above they were found to agree bit for bit.
+_MIN_LINEAR_ROWS = 16
+
+
+def _min_rows(generator: nn.Module) -> int:
+    cached = getattr(generator, "_ganserve_min_rows", None)
+    if cached is None:
+        has_linear = any(isinstance(m, nn.Linear) for m in generator.modules())
+        cached = _MIN_LINEAR_ROWS if has_linear else 1
+        generator._ganserve_min_rows = cached  # type: ignore[assignment]
+    return int(cached)
+
+
+@torch.inference_mode()
+def generate(
+    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Run ``generator`` (in eval mode) on ``latents``; float images ``(N, C, H, W)`` in [-1, 1].
+
+    The result for each latent does not depend on what else is in the batch, bit for bit, on the
+    CPU: BatchNorm uses running statistics in eval mode; oneDNN is switched off because its
+    convolution kernels round differently for different batch sizes (PyTorch's native kernels
+    compute each sample alike); and batches through fully connected layers are padded to at
+    least 16 rows, for the same reason in BLAS. Serving can then batch requests freely.
     """
     if generator.training:
         raise ValueError("generator must be in eval mode for sampling")
     device = next(generator.parameters()).device
+    count = latents.shape[0]
     latents = latents.to(device=device, dtype=torch.float32)
+    padding = max(0, _min_rows(generator) - count) if device.type == "cpu" else 0
+    if padding:
+        latents = torch.cat([latents, latents.new_zeros(padding, latents.shape[1])])
+        if labels is not None:
+            labels = torch.cat([labels, labels.new_zeros(padding)])
     if labels is not None:
         labels = labels.to(device)
-    images = generator(latents, labels) if labels is not None else generator(latents)
-    return to_uint8(images)
+    with native_cpu_kernels():
+        images = generator(latents, labels) if labels is not None else generator(latents)
+    return images[:count]
+
+
+def generate_images(
+    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
+) -> np.ndarray:
+    """:func:`generate`, as uint8 images ``(N, H, W, C)``."""
+    return to_uint8(generate(generator, latents, labels))
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
