@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from cli import engine_commands, sampling_commands
+from cli import engine_commands, sampling_commands, up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,12 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     engine_commands.add_train_parser(subparsers)
     sampling_commands.add_parsers(subparsers)
-    try:
-        from cli.up import add_up_parser
-    except ImportError:  # pragma: no cover - the launcher is optional for engine-only use
-        pass
-    else:
-        add_up_parser(subparsers)
+    up.add_up_parser(subparsers)
     return parser
 
 
@@ -36,9 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": sampling_commands.run_export,
     }
     if args.command == "up":
-        from cli.up import run_up
-
-        return run_up(args)
+        return up.run_up(args)
     try:
         return handlers[args.command](args)
     except (ValueError, OSError) as error:

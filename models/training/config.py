@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,8 +49,8 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     channels_last: bool = False
-    checkpoint_every: int = 500
-    sample_every: int = 500
+    checkpoint_every: int | None = None  # None: every tenth of the run, at most 1,000 steps
+    sample_every: int | None = None  # None: every twentieth of the run, at most 500 steps
     sample_count: int = 64
     eval_samples: int = 1000
     extra: dict[str, Any] = field(default_factory=dict)
@@ -88,8 +89,6 @@ class TrainConfig:
             ("latent_dim", 1, 4096),
             ("g_width", 1, 1024),
             ("d_width", 1, 1024),
-            ("checkpoint_every", 1, 10_000_000),
-            ("sample_every", 1, 10_000_000),
             ("sample_count", 1, 256),
             ("eval_samples", 0, 100_000),
             ("seed", 0, 2**63 - 1),
@@ -97,6 +96,12 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 out.append(f"{name} must be an integer in {low}..{high}, got {value!r}")
+        for name in ("checkpoint_every", "sample_every"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000_000
+            ):
+                out.append(f"{name} must be an integer in 1..10000000 or null, got {value!r}")
         for name in ("lr_g", "lr_d"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 < value <= 1:
@@ -116,6 +121,20 @@ class TrainConfig:
         if self.num_images is not None and self.num_images < 1:
             out.append(f"num_images must be at least 1, got {self.num_images}")
         return out
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Steps between checkpoints: a short job still leaves several to look at and resume."""
+        if self.checkpoint_every is not None:
+            return self.checkpoint_every
+        return max(1, min(1000, math.ceil(self.steps / 10)))
+
+    @property
+    def sample_interval(self) -> int:
+        """Steps between fixed-noise grids (the training timeline)."""
+        if self.sample_every is not None:
+            return self.sample_every
+        return max(1, min(500, math.ceil(self.steps / 20)))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -328,9 +328,9 @@ class Trainer:
             eta = (total - self.step) * images_per_step / rate if rate > 0 else None
             progress = Progress(self.step, total, rate, eta, dict(self.losses))
             self.on_progress(progress)
-            if self.step % self.config.sample_every == 0 or self.step == total:
+            if self.step % self.config.sample_interval == 0 or self.step == total:
                 self.save_sample_grid()
-            if self.step % self.config.checkpoint_every == 0 or self.step == total:
+            if self.step % self.config.checkpoint_interval == 0 or self.step == total:
                 last_checkpoint = self.save_checkpoint()
                 checkpointed_step = self.step
                 metrics = run_files.read_metrics(self.run_dir)

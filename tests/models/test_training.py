@@ -166,3 +166,13 @@ def test_global_rng_is_left_alone(tmp_path: Path) -> None:
     torch.manual_seed(123)
     train(config(steps=2, checkpoint_every=2), tmp_path)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_default_intervals_scale_with_the_run() -> None:
+    short = TrainConfig(steps=200)
+    assert (short.checkpoint_interval, short.sample_interval) == (20, 10)
+    long = TrainConfig(steps=1_000_000)
+    assert (long.checkpoint_interval, long.sample_interval) == (1000, 500)
+    assert TrainConfig(steps=200, checkpoint_every=7).checkpoint_interval == 7
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        TrainConfig(checkpoint_every=0)
