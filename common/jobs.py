@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -48,6 +48,14 @@ class JobRecord(BaseModel):
     error: str | None = None
     attempts: int = 0
     worker: str | None = None
+
+    @model_validator(mode="after")
+    def _total_steps_from_config(self) -> JobRecord:
+        # A queued job already knows its length; progress bars should not show "0 of 0".
+        steps = self.config.get("steps")
+        if self.progress.total_steps == 0 and isinstance(steps, int):
+            self.progress.total_steps = steps
+        return self
 
 
 def new_job_id() -> str:

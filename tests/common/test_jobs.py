@@ -1,0 +1,50 @@
+"""Job records on disk: exclusive creation, atomic replacement, ids that never reach paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.jobs import JobRecord, JobStore, new_job_id
+
+
+def test_create_is_exclusive_and_save_replaces(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    record = JobRecord(id=new_job_id(), model="m", config={"steps": 50})
+    assert store.create(record)
+    assert not store.create(record.model_copy(update={"model": "other"}))
+    assert store.get(record.id).model == "m"  # type: ignore[union-attr]
+    record.status = "running"
+    store.save(record)
+    assert store.get(record.id).status == "running"  # type: ignore[union-attr]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_queued_job_knows_its_length(tmp_path: Path) -> None:
+    record = JobRecord(id=new_job_id(), model="m", config={"steps": 200})
+    assert record.progress.total_steps == 200
+
+
+@pytest.mark.parametrize("bad", ["../etc/passwd", "x" * 32, "", "A" * 32])
+def test_malformed_ids_never_touch_the_filesystem(tmp_path: Path, bad: str) -> None:
+    store = JobStore(tmp_path)
+    assert store.get(bad) is None
+    with pytest.raises(KeyError):
+        store.path(bad)
+
+
+def test_unreadable_records_are_skipped_in_listings(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    good = JobRecord(id=new_job_id(), model="m", config={})
+    store.create(good)
+    (tmp_path / f"{new_job_id()}.json").write_text("{torn")
+    assert [r.id for r in store.list()] == [good.id]
+
+
+def test_cancel_flag_is_durable(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    job_id = new_job_id()
+    assert not store.cancel_requested(job_id)
+    store.request_cancel(job_id)
+    assert JobStore(tmp_path).cancel_requested(job_id)
