@@ -123,6 +123,11 @@ class Trainer:
             seed=config.seed,
             num_images=config.num_images,
         )
+        if self.dataset.skipped_files:
+            log.warning(
+                "dataset %s: skipped %d unreadable or non-image files",
+                self.dataset.name, self.dataset.skipped_files,
+            )
         self.model_config = model_config_for(config, self.dataset)
         self.conditional = self.model_config.num_classes > 0
         self.loss = get_loss(config.loss, config.divergence)
