@@ -303,6 +303,16 @@ class Trainer:
 
     def run(self, *, resume: bool = True) -> TrainResult:
         """Train to ``config.steps`` (or until ``should_stop``), checkpointing as configured."""
+        # Kernel choice changes rounding, so pin it: a process that serves (and so switched
+        # oneDNN off) must train exactly like a fresh one.
+        previous = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = True
+        try:
+            return self._run(resume)
+        finally:
+            torch.backends.mkldnn.enabled = previous
+
+    def _run(self, resume: bool) -> TrainResult:
         for folder in (self.run_dir, run_files.checkpoint_dir(self.run_dir),
                        run_files.samples_dir(self.run_dir)):
             folder.mkdir(parents=True, exist_ok=True)

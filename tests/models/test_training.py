@@ -176,3 +176,14 @@ def test_default_intervals_scale_with_the_run() -> None:
     assert TrainConfig(steps=200, checkpoint_every=7).checkpoint_interval == 7
     with pytest.raises(ValueError, match="checkpoint_every"):
         TrainConfig(checkpoint_every=0)
+
+
+def test_training_does_not_depend_on_the_ambient_kernel_flag(tmp_path: Path) -> None:
+    train(config(steps=3, checkpoint_every=3), tmp_path / "default")
+    torch.backends.mkldnn.enabled = False  # what a serving process in the same interpreter does
+    try:
+        train(config(steps=3, checkpoint_every=3), tmp_path / "served")
+    finally:
+        torch.backends.mkldnn.enabled = True
+    assert (run_files.checkpoint_path(tmp_path / "default", 3).read_bytes()
+            == run_files.checkpoint_path(tmp_path / "served", 3).read_bytes())
