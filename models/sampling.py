@@ -65,6 +65,9 @@ def latent_for_seed(seed: int, latent_dim: int, truncation: float | None = None)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     z = torch.randn(latent_dim, generator=generator)
     if truncation is not None:
+        # A psi beyond float32's range bounds nothing, and torch refuses to compare a float32
+        # tensor with it (RuntimeError: overflow); the largest float32 is the same no-op bound.
+        truncation = min(truncation, torch.finfo(z.dtype).max)
         for _ in range(_TRUNCATION_ROUNDS):
             outside = z.abs() > truncation
             if not outside.any():

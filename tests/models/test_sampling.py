@@ -148,3 +148,9 @@ def test_images_do_not_depend_on_batch_composition(architecture: str, fields: di
         start = 40 - size
         part = generate(generator, latents[start:], None if labels is None else labels[start:])
         assert torch.equal(part, full[start:]), f"batch of {size} differs"
+
+
+def test_truncation_beyond_float32_is_no_truncation() -> None:
+    # Found by schema fuzzing: psi=3.4e38 made torch raise (overflow) and the API answer 500.
+    for psi in (3.402823466385289e38, 1e300):
+        assert torch.equal(latent_for_seed(3, 16, truncation=psi), latent_for_seed(3, 16))
