@@ -127,6 +127,10 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
             f"{accuracy_text} |"
         )
     lines += ["", "FD is comparable only within one dataset (each has its own classifier).", ""]
+    missing = sorted(p.stem for p in (PRETRAINED / "configs").glob("*.toml") if p.stem not in results)
+    if missing:
+        lines += ["Configured but not shipped yet (no trained weights in `pretrained/`): "
+                  + ", ".join(f"`{name}`" for name in missing) + ".", ""]
     for name, report in results.items():
         picture = Path(report["timeline"]).relative_to("docs")
         lines += [f"## {name}", "", f"![{name} over training]({picture})", ""]

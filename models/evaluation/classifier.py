@@ -130,7 +130,7 @@ class Evaluator:
             )
         images = convert_channels_float(images.float(), self.config.channels)
         # Bicubic enlarging can overshoot; the network never saw values outside [-1, 1].
-        return resize_float(images, self.config.image_size).clamp_(-1.0, 1.0)
+        return resize_float(images, self.config.image_size).clamp(-1.0, 1.0)
 
     @torch.no_grad()
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
