@@ -11,7 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.types import Scope
 
-from app.api.errors import validation_error_handler
+from app.api import openapi
+from app.api.errors import method_not_allowed_handler, validation_error_handler
 from app.api.main import api_router
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
@@ -51,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings: every limit, folder and credential the app uses; tests pass their own.
     """
     settings = settings if settings is not None else load_settings()
+    if settings.api_key is None:
+        logger.warning("GAN_API_KEY is not set: anyone who can reach this server can start, "
+                       "cancel and upload; set it on any host that is not your own machine")
     app = FastAPI(
         title="ganserve",
         version="0.1.0",
@@ -61,7 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.metrics.watch(app.state.runtime)
     app.include_router(api_router)
+    openapi.install(app)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(405, method_not_allowed_handler)
     app.add_exception_handler(Exception, unexpected_error)
 
     # add_middleware wraps what is there already: the last one added runs first.

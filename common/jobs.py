@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -71,6 +72,10 @@ class JobStore:
 
     def __init__(self, jobs_dir: Path) -> None:
         self.jobs_dir = jobs_dir
+        # Parsed records by id, with the (inode, mtime, size) they were read at: every write
+        # replaces the file (a new inode), so an unchanged key means an unchanged record.
+        self._parsed: dict[str, tuple[tuple[int, int, int], JobRecord]] = {}
+        self._parsed_lock = threading.Lock()
 
     def path(self, job_id: str) -> Path:
         if not is_job_id(job_id):
@@ -120,14 +125,42 @@ class JobStore:
             return None
 
     def list(self) -> list[JobRecord]:
-        """All readable records, newest first."""
-        if not self.jobs_dir.is_dir():
+        """All readable records, newest first: for reading (call ``get`` for a record to change).
+
+        Only files that changed since the last call are read and parsed again; listings are
+        on hot paths (``GET /jobs``, every submission's name check, metrics, the reaper) and
+        would otherwise cost a parse per job ever run, growing for the life of the service.
+        """
+        try:
+            entries = list(os.scandir(self.jobs_dir))
+        except FileNotFoundError:
             return []
         records = []
-        for entry in self.jobs_dir.glob("*.json"):
-            record = self.get(entry.stem) if is_job_id(entry.stem) else None
+        seen = set()
+        for entry in entries:
+            job_id = entry.name.removesuffix(".json")
+            if job_id == entry.name or not is_job_id(job_id):
+                continue
+            try:
+                stat = entry.stat()
+            except FileNotFoundError:
+                continue  # deleted since the listing
+            key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            with self._parsed_lock:
+                cached = self._parsed.get(job_id)
+            if cached is not None and cached[0] == key:
+                record: JobRecord | None = cached[1]
+            else:
+                record = self.get(job_id)
+                if record is not None:
+                    with self._parsed_lock:
+                        self._parsed[job_id] = (key, record)
             if record is not None:
-                records.append(record)
+                seen.add(job_id)
+                records.append(record.model_copy())  # nested values shared: read them only
+        with self._parsed_lock:
+            for job_id in self._parsed.keys() - seen:
+                del self._parsed[job_id]
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def delete(self, job_id: str) -> None:

@@ -14,10 +14,6 @@ from common.settings import Settings
 TRAIN_TASK = "ganserve.train"
 KEY_PREFIX = "ganserve:"
 
-# A long job must never be redelivered because it is still running; orphaned jobs are found by
-# the reaper through their expired lease instead (seconds: 30 days).
-VISIBILITY_TIMEOUT = 30 * 24 * 3600
-
 
 def lease_key(job_id: str) -> str:
     return f"{KEY_PREFIX}lease:{job_id}"
@@ -31,6 +27,10 @@ def enqueued_key(job_id: str) -> str:
 def make_celery(settings: Settings) -> Celery:
     """Build the Celery app for ``settings`` (broker and result-less task config)."""
     url = settings.effective_redis_url()
+    # Workers sweep the unacknowledged set only every interval x throttle seconds (kombu's
+    # default: 10 x 10); sweep four times per visibility timeout, so a short one (in tests)
+    # is honoured, and never more than once a second.
+    sweep = max(1, min(100, int(settings.visibility_timeout // 4)))
     app = Celery("ganserve", broker=url)
     app.conf.update(
         task_default_queue=settings.queue_name,
@@ -41,7 +41,11 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_transport_options={
-            "visibility_timeout": VISIBILITY_TIMEOUT,
+            # A long job must never be redelivered because it is still running (the lease makes
+            # a redelivery harmless, but it costs a message); see Settings.visibility_timeout.
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": min(sweep, 10),
+            "unacked_restore_throttle": max(1, sweep // 10),
             "socket_connect_timeout": 3,
             "socket_timeout": 5,
             "retry_on_timeout": True,

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     device: str = "auto"
     model_cache_size: int = Field(default=4, ge=1, le=64)
     queue_name: str = "ganserve"
+    # Micro-batching of sampling requests (see app/services/batcher.py and docs/benchmarks.md).
+    batching: bool = True
+    batch_max_size: int = Field(default=32, ge=1, le=1024, description="rows per forward pass")
+    batch_max_wait_ms: float = Field(
+        default=2.0, ge=0, le=1000, description="longest wait for company on a free forward lane"
+    )
 
     max_count: int = Field(default=64, ge=1, le=1024)
     max_frames: int = Field(default=64, ge=2, le=1024)
@@ -47,6 +53,10 @@ class Settings(BaseSettings):
     reaper_interval: float = Field(default=15.0, gt=0)
     progress_interval: float = Field(default=1.0, gt=0)
     sse_poll_interval: float = Field(default=0.5, gt=0)
+    # Seconds before Redis hands an unacknowledged task to another worker. Long on purpose (30
+    # days): a dead worker's job is found sooner by the reaper through its expired lease, and a
+    # redelivery while the job still runs is only dropped by the lease. Tests shorten it.
+    visibility_timeout: float = Field(default=30 * 24 * 3600, gt=0)
 
     @classmethod
     def settings_customise_sources(  # type: ignore[no-untyped-def]

@@ -18,38 +18,45 @@ from common.jobs import JobStore
 from common.settings import Settings
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
+    """The app's Runtime, for hot routes that skip dependency resolution (see samples.py)."""
     return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+# These lookups are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread
+# pool, and a thread hop per request costs more than the lookup (measured on GET /sample).
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_registry(runtime: RuntimeDep) -> ModelRegistry:
+async def get_registry(runtime: RuntimeDep) -> ModelRegistry:
     return runtime.registry
 
 
-def get_store(runtime: RuntimeDep) -> JobStore:
+async def get_store(runtime: RuntimeDep) -> JobStore:
     return runtime.store
 
 
-def get_queue(runtime: RuntimeDep) -> JobQueue:
+async def get_queue(runtime: RuntimeDep) -> JobQueue:
     return runtime.queue
 
 
-def get_jobs(runtime: RuntimeDep) -> JobService:
+async def get_jobs(runtime: RuntimeDep) -> JobService:
     return runtime.jobs
 
 
-def get_datasets(runtime: RuntimeDep) -> DatasetCatalog:
+async def get_datasets(runtime: RuntimeDep) -> DatasetCatalog:
     return runtime.datasets
 
 
-def get_pool(runtime: RuntimeDep) -> SamplingPool:
+async def get_pool(runtime: RuntimeDep) -> SamplingPool:
     return runtime.pool
 
 

@@ -11,6 +11,7 @@ from fastapi import HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 
 from app.services.pool import PoolBusy
 from app.services.registry import InvalidModelRef, ModelUnavailable, UnknownModel
@@ -54,3 +55,24 @@ async def validation_error_handler(request: Request, error: Exception) -> JSONRe
     assert isinstance(error, RequestValidationError)
     detail = _json_safe(jsonable_encoder(error.errors()))
     return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def method_not_allowed_handler(request: Request, error: Exception) -> JSONResponse:
+    """405 with an ``Allow`` header naming every method the path has.
+
+    The router stops at the first route whose path matches and lists only that route's methods
+    (none at all for routes of an included router), so ``OPTIONS /datasets`` answered with an
+    empty ``Allow`` although ``GET`` and ``POST /datasets`` exist. Each method is asked of the
+    routes instead.
+    """
+    allowed = [
+        method for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in request.app.router.routes)
+    ]
+    return JSONResponse({"detail": "Method Not Allowed"},
+                        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+                        headers={"Allow": ", ".join(allowed)})
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -54,4 +54,13 @@ class BodySizeLimitMiddleware:
                     raise RequestTooLarge(limit)
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def closing_send(message: Message) -> None:
+            # A 413 (from here or from the upload parser's own cap) is sent while the client is
+            # still sending; without "Connection: close" the server would go on reading, and
+            # discarding, the rest of a body it has refused: hundreds of megabytes for nothing.
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited_receive, closing_send)

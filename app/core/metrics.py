@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +36,8 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        # process_resident_memory_bytes and friends: what the model cache costs in total.
+        ProcessCollector(registry=self.registry)
 
     def watch(self, runtime: Runtime) -> None:
         self.registry.register(RuntimeCollector(runtime))
@@ -71,6 +73,27 @@ class RuntimeCollector(Collector):
         for model in loaded:
             sizes.add_metric([model.ref], model.parameter_bytes)
         yield sizes
+        yield GaugeMetricFamily(
+            "ganserve_loaded_models_parameter_bytes",
+            "Bytes of parameters and buffers of all cached generators together",
+            value=sum(model.parameter_bytes for model in loaded),
+        )
+        yield from self._rendering()
+
+    def _rendering(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self.runtime.renderer.stats
+        counters = {
+            "requests": ("Sampling requests rendered", stats.requests),
+            "forward_passes": ("Generator forward passes (one per batch)", stats.forward_passes),
+            "forward_rows": ("Images computed by forward passes", stats.rows),
+            "failed_forward_passes": ("Forward passes that raised", stats.failed_passes),
+        }
+        for name, (documentation, value) in counters.items():
+            yield CounterMetricFamily(f"ganserve_render_{name}", documentation, value=value)
+        yield GaugeMetricFamily(
+            "ganserve_render_largest_pass_rows", "Most rows seen in one forward pass",
+            value=stats.largest_pass,
+        )
 
 
 class MetricsMiddleware:

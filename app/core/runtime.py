@@ -11,11 +11,13 @@ from dataclasses import dataclass
 import torch
 from fastapi import FastAPI
 
+from app.services.batcher import Batcher
 from app.services.datasets import DatasetCatalog
 from app.services.jobs import JobService
 from app.services.pool import SamplingPool
 from app.services.queue import JobQueue
 from app.services.registry import ModelRegistry
+from app.services.rendering import Renderer, UnbatchedRenderer
 from common.jobs import JobStore
 from common.settings import Settings
 
@@ -36,6 +38,7 @@ class Runtime:
     jobs: JobService
     datasets: DatasetCatalog
     pool: SamplingPool
+    renderer: Renderer
     device: str = "cpu"
 
 
@@ -75,6 +78,7 @@ def build_runtime(settings: Settings) -> Runtime:
     # cores / torch_threads would only contend. Two at least, so one big grid does not stall
     # every other request.
     workers = min(8, max(2, cores // torch_threads(settings)))
+    pool = SamplingPool(workers, MAX_PENDING_SAMPLES)
     return Runtime(
         settings=settings,
         registry=registry,
@@ -82,7 +86,26 @@ def build_runtime(settings: Settings) -> Runtime:
         queue=queue,
         jobs=JobService(store, queue, registry),
         datasets=DatasetCatalog(settings.datasets_dir),
-        pool=SamplingPool(workers, MAX_PENDING_SAMPLES),
+        pool=pool,
+        renderer=build_renderer(settings, pool, cores),
+    )
+
+
+def build_renderer(settings: Settings, pool: SamplingPool, cores: int) -> Renderer:
+    """The micro-batcher, or one forward pass per request when batching is off."""
+    if not settings.batching:
+        return UnbatchedRenderer(pool)
+    return Batcher(
+        pool,
+        # Concurrent forward passes: as many as the cores hold, not more. On small CPUs the
+        # batch-invariant (native) kernels go further as independent passes than as intra-op
+        # threads of one pass (docs/benchmarks.md).
+        lanes=max(1, cores // torch_threads(settings)),
+        max_rows=settings.batch_max_size,
+        max_wait=settings.batch_max_wait_ms / 1000,
+        # Queued rows are cheap once batched: let a few full passes wait before refusing.
+        # Room for 64 concurrent requests of the largest allowed size before shedding load.
+        max_queued_rows=max(MAX_PENDING_SAMPLES, 4 * settings.batch_max_size, 64 * settings.max_count),
     )
 
 
@@ -101,9 +124,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.ensure_dirs()
     runtime.datasets.remove_stale_temporaries()
     runtime.pool.start()
+    runtime.renderer.start()
     logger.info("serving on %s with %d torch threads", runtime.device, torch.get_num_threads())
     try:
         yield
     finally:
+        runtime.renderer.shutdown()
         runtime.pool.shutdown()
         runtime.queue.close()

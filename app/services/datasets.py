@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -137,20 +138,26 @@ class DatasetCatalog:
             raise DatasetExists(f"dataset {name!r} already exists")
 
     def temporary_folder(self) -> Path:
-        """A fresh hidden folder inside ``datasets_dir`` (same filesystem: renames are atomic)."""
+        """A fresh hidden folder inside ``datasets_dir`` (same filesystem: renames are atomic).
+
+        Its name carries the owner (``.upload-<hex>-<pid>-<host>``), so that a restarted API
+        can tell a dead process's leftovers from another live process's upload in progress.
+        """
         self.datasets_dir.mkdir(parents=True, exist_ok=True)
-        path = self.datasets_dir / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}"
+        path = self.datasets_dir / _temporary_name()
         path.mkdir()
         return path
 
     def remove_stale_temporaries(self, max_age: float = STALE_TEMPORARY_SECONDS) -> None:
-        """Delete upload folders a crashed process left behind (called at startup)."""
+        """Delete upload and deletion folders a crashed process left behind (called at startup):
+        at once when their owner was a process on this host that no longer runs, else (another
+        host sharing the folder, or an old-style name) once they are ``max_age`` seconds old."""
         if not self.datasets_dir.is_dir():
             return
         cutoff = time.time() - max_age
         for entry in self.datasets_dir.glob(f"{TEMPORARY_PREFIX}*"):
             try:
-                if entry.stat().st_mtime < cutoff:
+                if _owner_is_gone(entry.name) or entry.stat().st_mtime < cutoff:
                     shutil.rmtree(entry, ignore_errors=True)
             except OSError:
                 continue
@@ -187,6 +194,28 @@ class DatasetCatalog:
         folder = self.folder(name)
         if folder is None:
             raise FileNotFoundError(name)
-        trash = self.datasets_dir / f"{TEMPORARY_PREFIX}deleted-{uuid.uuid4().hex}"
+        trash = self.datasets_dir / _temporary_name()
         os.rename(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _temporary_name() -> str:
+    return f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{os.getpid()}-{socket.gethostname()}"
+
+
+def _owner_is_gone(name: str) -> bool:
+    """Whether a temporary folder's name says it belongs to a process of this host that has
+    exited. Unknown owners (other hosts, unparsable names) are never judged gone."""
+    parts = name[len(TEMPORARY_PREFIX) :].split("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or parts[2] != socket.gethostname():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. EPERM: it exists, under another user
+        return False
+    return False

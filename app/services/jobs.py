@@ -1,8 +1,11 @@
 """Submitting, describing and cancelling training jobs.
 
 The record file is the truth about a job (see ``common.jobs``); Redis only carries the task.
-Submission publishes first and writes the record second, so a Redis failure leaves nothing
-behind; the worker creates the record itself if it wins the race to it.
+Submission writes the record first and publishes second. An API killed in between leaves a
+complete ``queued`` record without a message, which a worker's reaper enqueues; the reverse
+order would leave a message without a record: a job nobody can see that trains anyway, and
+whose model name a retried request could claim a second time. A publish that fails removes the
+record again, so a Redis outage leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -52,21 +55,24 @@ class JobService:
         self._submit_lock = threading.Lock()
 
     def submit(self, config: dict[str, Any]) -> JobRecord:
-        """Publish a job for ``config`` and write its record.
+        """Write the record of a job for ``config``, then publish it.
 
         Raises:
             NameTaken: ``config['name']`` is a model or the target of an unfinished job.
-            QueueUnavailable: Redis is down; no record was written.
+            QueueUnavailable: Redis is down; no record is left.
         """
         name = config["name"]
         with self._submit_lock:
             self._check_name_free(name)
-            job_id = new_job_id()
-            self.queue.submit(job_id, config)
-            record = JobRecord(id=job_id, model=name, config=config)
+            self.queue.ping()  # fail fast, before anything is written
+            record = JobRecord(id=new_job_id(), model=name, config=config)
             if not self.store.create(record):
-                # The worker was faster and created the record itself: report its version.
-                record = self.store.get(job_id) or record
+                raise RuntimeError(f"job id {record.id} exists already")  # a uuid4 clash
+            try:
+                self.queue.submit(record.id, config)
+            except BaseException:
+                self.store.delete(record.id)
+                raise
         return record
 
     def _check_name_free(self, name: str) -> None:

@@ -12,15 +12,23 @@ newest checkpoint that loads, while ``name@step`` on a broken one is refused.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import overload
 
 from torch import nn
 
-from models.checkpoint import CheckpointError, CheckpointInfo, load_generator, read_checkpoint_info
+from models.checkpoint import (
+    CheckpointError,
+    CheckpointInfo,
+    load_checkpoint,
+    load_generator,
+    read_checkpoint_info,
+)
 from models.training import run_files
 from models.training.config import NAME_PATTERN
 
@@ -44,6 +52,10 @@ class UnknownModel(LookupError):
 
 class ModelUnavailable(RuntimeError):
     """The model exists but none of the requested checkpoints can be loaded."""
+
+
+class _NeedsDisk(Exception):
+    """Raised inside ``acquire(cached_only=True)`` when the answer needs a file read."""
 
 
 @dataclass(frozen=True)
@@ -130,21 +142,24 @@ class ModelRegistry:
         self._load_errors: dict[_FileKey, str] = {}
         self._loaded: OrderedDict[_FileKey, LoadedModel] = OrderedDict()
         self._load_locks: dict[_FileKey, threading.Lock] = {}
+        self._verified: set[_FileKey] = set()  # content hash checked and matching
 
     # -- discovery -----------------------------------------------------------------------------
     def list_models(self) -> list[ModelEntry]:
         """Every model with at least one checkpoint file, sorted by name."""
         found: dict[str, ModelEntry] = {}
         for root, source in self.roots:
-            if not root.is_dir():
+            try:
+                names = sorted(os.listdir(root))
+            except (FileNotFoundError, NotADirectoryError):
                 continue
-            for directory in sorted(root.iterdir()):
-                name = directory.name
-                if name in found or not MODEL_NAME_PATTERN.match(name) or not directory.is_dir():
+            for name in names:
+                if name in found or not MODEL_NAME_PATTERN.match(name):
                     continue
-                entry = self._read_model(name, directory, source)
+                # Anything but a folder holding checkpoints reads as no model.
+                entry = self._read_model(name, root / name, source)
                 if entry is not None:
-                    found[name] = entry
+                    found[name] = self._verify_newest(entry)
         self._forget_missing({c.path for m in found.values() for c in m.checkpoints})
         return [found[name] for name in sorted(found)]
 
@@ -155,15 +170,41 @@ class ModelRegistry:
                 del self._headers[path]
             for key in [k for k in self._load_errors if k[0] not in present]:
                 del self._load_errors[key]
+            self._verified = {key for key in self._verified if key[0] in present}
 
-    def find(self, name: str) -> ModelEntry | None:
+    def _verify_newest(self, model: ModelEntry) -> ModelEntry:
+        """Check the content hash of the checkpoint ``name`` serves, once per file version.
+
+        A header can be intact while the weights were altered or cut; without this, such a
+        model would look healthy in listings until the first request tried to load it.
+        Only the newest file is read (listings stay cheap for models with many checkpoints);
+        older ones are verified when a pinned request loads them.
+        """
+        newest = model.latest
+        with self._lock:
+            done = newest.error is not None or newest.file_key in self._verified
+        if done:
+            return model
+        try:
+            load_checkpoint(newest.path, verify=True)
+        except CheckpointError as error:
+            message = _relative_message(str(error), newest.path, model.directory.parent)
+            with self._lock:
+                self._load_errors[newest.file_key] = message
+            broken = replace(newest, info=None, error=message)
+            return replace(model, checkpoints=(*model.checkpoints[:-1], broken))
+        with self._lock:
+            self._verified.add(newest.file_key)
+        return model
+
+    def find(self, name: str, *, cached_only: bool = False) -> ModelEntry | None:
         """The model called ``name``, or None (also for names that could never be valid)."""
         if not MODEL_NAME_PATTERN.match(name):
             return None
         for root, source in self.roots:
             directory = root / name
             if directory.is_dir():
-                entry = self._read_model(name, directory, source)
+                entry = self._read_model(name, directory, source, cached_only=cached_only)
                 if entry is not None:
                     return entry
         return None
@@ -172,7 +213,9 @@ class ModelRegistry:
         """Whether a model folder called ``name`` exists, even one without checkpoints yet."""
         return any((root / name).exists() for root, _ in self.roots)
 
-    def _read_model(self, name: str, directory: Path, source: str) -> ModelEntry | None:
+    def _read_model(
+        self, name: str, directory: Path, source: str, *, cached_only: bool = False
+    ) -> ModelEntry | None:
         steps = run_files.checkpoint_steps(directory)
         checkpoints = []
         for step in steps:
@@ -182,19 +225,23 @@ class ModelRegistry:
             except OSError:
                 continue  # replaced or removed between the listing and now
             key: _FileKey = (path, stat.st_mtime_ns, stat.st_size)
-            info, error = self._header(key, directory.parent)
+            info, error = self._header(key, directory.parent, cached_only=cached_only)
             checkpoints.append(CheckpointEntry(step, path, key, info, error))
         if not checkpoints:
             return None  # a run that has not written its first checkpoint is not a model yet
         return ModelEntry(name, source, directory, tuple(checkpoints))
 
-    def _header(self, key: _FileKey, root: Path) -> tuple[CheckpointInfo | None, str | None]:
+    def _header(
+        self, key: _FileKey, root: Path, *, cached_only: bool = False
+    ) -> tuple[CheckpointInfo | None, str | None]:
         path = key[0]
         with self._lock:
             cached = self._headers.get(path)
             load_error = self._load_errors.get(key)
         if cached is not None and cached[0] == key:
             result = cached[1]
+        elif cached_only:
+            raise _NeedsDisk
         else:
             try:
                 result = read_checkpoint_info(path)
@@ -209,39 +256,62 @@ class ModelRegistry:
         return result, None
 
     # -- loading -------------------------------------------------------------------------------
-    def acquire(self, ref: str) -> LoadedModel:
+    @overload
+    def acquire(self, ref: str) -> LoadedModel: ...
+
+    @overload
+    def acquire(self, ref: str, *, cached_only: bool) -> LoadedModel | None: ...
+
+    def acquire(self, ref: str, *, cached_only: bool = False) -> LoadedModel | None:
         """Resolve ``name`` (newest loadable checkpoint) or ``name@step`` and load it.
+
+        Args:
+            ref: ``name`` or ``name@step``.
+            cached_only: answer only from memory plus a directory scan (listing and stat, no
+                file reads) and return None where that is not enough: a checkpoint not loaded
+                yet, or a header not read yet. Cheap enough for the event loop.
 
         Raises:
             InvalidModelRef: ``ref`` is malformed.
             UnknownModel: no such model or checkpoint.
             ModelUnavailable: the checkpoint(s) exist but cannot be loaded.
         """
+        try:
+            return self._acquire(ref, cached_only=cached_only)
+        except _NeedsDisk:
+            return None
+
+    def _acquire(self, ref: str, *, cached_only: bool) -> LoadedModel:
         name, step = parse_model_ref(ref)
-        model = self.find(name)
+        model = self.find(name, cached_only=cached_only)
         if model is None:
             raise UnknownModel(f"unknown model {name!r}")
         if step is not None:
             checkpoint = model.checkpoint(step)
             if checkpoint is None:
                 raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
-            return self._load(model, checkpoint, pinned=True)
+            return self._load(model, checkpoint, pinned=True, cached_only=cached_only)
         newest_error = model.error
         for checkpoint in reversed(model.checkpoints):
             if checkpoint.error is None:
                 try:
-                    return self._load(model, checkpoint, pinned=False)
+                    return self._load(model, checkpoint, pinned=False, cached_only=cached_only)
                 except ModelUnavailable:
                     with self._lock:
                         newest_error = newest_error or self._load_errors.get(checkpoint.file_key)
         raise ModelUnavailable(f"model {name!r} has no loadable checkpoint: {newest_error}")
 
-    def _load(self, model: ModelEntry, checkpoint: CheckpointEntry, *, pinned: bool) -> LoadedModel:
+    def _load(
+        self, model: ModelEntry, checkpoint: CheckpointEntry, *, pinned: bool,
+        cached_only: bool = False,
+    ) -> LoadedModel:
         if checkpoint.error is not None:
             raise ModelUnavailable(f"model {model.name!r}: {checkpoint.error}")
         key = checkpoint.file_key
         with self._lock:
             loaded = self._cached(key)
+            if loaded is None and cached_only:
+                raise _NeedsDisk
             if loaded is None:
                 key_lock = self._load_locks.setdefault(key, threading.Lock())
         if loaded is None:
@@ -275,6 +345,7 @@ class ModelRegistry:
             model.name, checkpoint.step, False, info, generator, _parameter_bytes(generator)
         )
         with self._lock:
+            self._verified.add(key)  # load_generator checked the content hash
             self._loaded[key] = loaded
             while len(self._loaded) > self.cache_size:
                 self._loaded.popitem(last=False)

@@ -41,10 +41,14 @@ def sample_path(run_dir: Path, step: int) -> Path:
 
 
 def _steps(directory: Path, pattern: re.Pattern[str]) -> list[int]:
-    if not directory.is_dir():
+    # scandir: the file type comes with the listing, so this is one system call per folder
+    # (it runs for every model on every listing the service answers).
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
         return []
     steps = []
-    for entry in directory.iterdir():
+    for entry in entries:
         match = pattern.match(entry.name)
         if match and entry.is_file():
             steps.append(int(match.group(1)))

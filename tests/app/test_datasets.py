@@ -147,3 +147,23 @@ def test_stale_upload_folders_are_removed_at_startup(
     os.utime(stale, (0, 0))
     make_client()
     assert leftovers(data_dir) == [".upload-in-progress"]
+
+
+def test_leftovers_of_a_dead_process_are_removed_at_startup_at_once(
+    make_client: MakeClient, data_dir: Path
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    # A process that has exited: its pid is free (until reused, which only delays cleanup).
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = socket.gethostname()
+    orphan = data_dir / "datasets" / f".upload-{'a' * 32}-{dead}-{host}"
+    alive = data_dir / "datasets" / f".upload-{'b' * 32}-1-{host}"  # pid 1 always runs
+    elsewhere = data_dir / "datasets" / f".upload-{'c' * 32}-{dead}-another-host"
+    for folder in (orphan, alive, elsewhere):
+        (folder / "data").mkdir(parents=True)
+    make_client()
+    assert leftovers(data_dir) == [alive.name, elsewhere.name]

@@ -162,3 +162,22 @@ def test_model_cache_is_bounded(make_client: MakeClient, data_dir: Path) -> None
         assert client.get("/sample", params={"seed": 1, "model": name}).status_code == 200
     loaded = client.app.state.runtime.registry.loaded_models()
     assert sorted(model.ref for model in loaded) == ["one@10", "three@10"]
+
+
+def test_a_tampered_newest_checkpoint_is_listed_before_anything_loads_it(
+    make_client: MakeClient, data_dir: Path, tiny_model: Path, redis_url: str
+) -> None:
+    # Found by the reliability pass: only a load compared the content hash, so GET /models and
+    # /readyz called a tampered model healthy until some request tried to sample from it.
+    tampered = write_tiny_model(data_dir / "models", "tampered", step=10)
+    data = bytearray(tampered.read_bytes())
+    data[-1] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    client = make_client(redis_url=redis_url)
+    listing = {m["name"]: m for m in client.get("/models").json()}
+    assert "content hash mismatch" in listing["tampered"]["error"]
+    assert listing["tiny"]["error"] is None
+    ready = client.get("/readyz")
+    assert ready.status_code == 200  # the default model serves
+    assert any(entry.startswith("tampered: ") for entry in ready.json()["broken_models"])
+    assert "tampered: " in ready.json()["detail"]

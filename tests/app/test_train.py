@@ -193,3 +193,45 @@ def test_train_request_is_documented(client: TestClient) -> None:
     fields = schema["components"]["schemas"][name]["properties"]
     assert {"dataset", "architecture", "steps", "batch_size", "loss", "name"} <= set(fields)
     assert "dataset_path" not in fields
+
+
+def test_the_record_is_whole_on_disk_before_the_job_is_published(
+    make_client: MakeClient, redis_url: str, data_dir: Path
+) -> None:
+    # Found by the reliability pass: the message went out first, so an API killed before it
+    # wrote the record left a job nobody could see that trained anyway, and a retried request
+    # could claim the same model name for a second job.
+    client = make_client(redis_url=redis_url)
+    queue = client.app.state.runtime.queue  # type: ignore[attr-defined]
+    store = JobStore(data_dir / "jobs")
+    seen: list[JobRecord | None] = []
+    publish = queue.submit
+
+    def spy(job_id: str, config: dict) -> None:  # type: ignore[type-arg]
+        seen.append(store.get(job_id))
+        publish(job_id, config)
+
+    queue.submit = spy
+    response = client.post("/train", json={**MINIMAL, "name": "ordered"})
+    assert response.status_code == 202
+    assert seen and seen[0] is not None
+    assert (seen[0].id, seen[0].status, seen[0].model) == (response.json()["id"], "queued",
+                                                           "ordered")
+
+
+def test_a_failed_publish_leaves_no_record(
+    make_client: MakeClient, redis_url: str, data_dir: Path
+) -> None:
+    from app.services.queue import QueueUnavailable
+
+    client = make_client(redis_url=redis_url)
+    queue = client.app.state.runtime.queue  # type: ignore[attr-defined]
+
+    def broken(job_id: str, config: dict) -> None:  # type: ignore[type-arg]
+        raise QueueUnavailable("connection reset")
+
+    queue.submit = broken
+    response = client.post("/train", json=MINIMAL)
+    assert response.status_code == 503
+    assert response.json() == {"detail": "job queue unavailable: connection reset"}
+    assert list((data_dir / "jobs").iterdir()) == []

@@ -24,16 +24,18 @@ def write_tiny_model(
     seed: int = 0,
     metrics: dict[str, Any] | None = None,
     dataset: str = "digits",
+    image_size: int = 8,
+    width: int = 4,
 ) -> Path:
     """Write ``<models_dir>/<name>/checkpoints/step-<step>.safetensors``; returns its path.
 
     BatchNorm running statistics are nudged away from their defaults, so eval mode (the
     serving contract) visibly differs from training mode.
     """
-    fields: dict[str, Any] = {"image_size": 8, "channels": 1, "latent_dim": latent_dim,
+    fields: dict[str, Any] = {"image_size": image_size, "channels": 1, "latent_dim": latent_dim,
                               "num_classes": num_classes}
     if architecture in ("dcgan", "cdcgan"):
-        fields |= {"g_width": 4, "d_width": 4}
+        fields |= {"g_width": width, "d_width": width}
     else:
         fields |= {"g_hidden": (16,), "d_hidden": (16,)}
     config = make_model_config(architecture, **fields)
@@ -48,7 +50,7 @@ def write_tiny_model(
     run_files.checkpoint_dir(run_dir).mkdir(parents=True, exist_ok=True)
     path = run_files.checkpoint_path(run_dir, step)
     train_config = TrainConfig(name=name, architecture=architecture, dataset=dataset,
-                               latent_dim=latent_dim, g_width=4, d_width=4).to_dict()
+                               latent_dim=latent_dim, g_width=width, d_width=width).to_dict()
     save_checkpoint(
         path,
         {f"generator.{key}": value for key, value in generator.state_dict().items()},

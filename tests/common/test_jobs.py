@@ -48,3 +48,33 @@ def test_cancel_flag_is_durable(tmp_path: Path) -> None:
     assert not store.cancel_requested(job_id)
     store.request_cancel(job_id)
     assert JobStore(tmp_path).cancel_requested(job_id)
+
+
+def test_listings_reparse_only_changed_records_and_always_see_changes(tmp_path: Path) -> None:
+    # Listings parse each record once per version of its file (the soak showed GET /jobs and
+    # every submission getting slower with every job ever run); changes must still show.
+    store = JobStore(tmp_path)
+    first = JobRecord(id=new_job_id(), model="a", config={})
+    second = JobRecord(id=new_job_id(), model="b", config={})
+    store.create(first)
+    store.create(second)
+    assert {r.status for r in store.list()} == {"queued"}
+    reads: list[str] = []
+    read = store.get
+    store.get = lambda job_id: reads.append(job_id) or read(job_id)  # type: ignore[method-assign]
+    listed = store.list()
+    assert reads == []  # nothing changed: nothing read again
+    listed[0].status = "failed"  # a caller's copy: the store is not changed through it
+    assert {r.status for r in store.list()} == {"queued"}
+    first.status = "running"
+    store.save(first)
+    assert {r.id: r.status for r in store.list()} == {first.id: "running", second.id: "queued"}
+    assert reads == [first.id]
+    other = JobStore(tmp_path)  # another process wrote it
+    record = other.get(second.id)
+    assert record is not None
+    record.status = "succeeded"
+    other.save(record)
+    assert {r.id: r.status for r in store.list()} == {first.id: "running", second.id: "succeeded"}
+    store.delete(first.id)
+    assert [r.id for r in store.list()] == [second.id]

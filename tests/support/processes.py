@@ -6,6 +6,7 @@ Redis (port 6379) is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -52,17 +53,20 @@ class RedisServer:
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.directory), "--appendonly", "yes", "--save", "",
-             "--daemonize", "no", "--protected-mode", "no"],
+             "--daemonize", "no", "--protected-mode", "no",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
@@ -99,7 +103,7 @@ def service_env(data_dir: Path, redis_url: str, extra: Mapping[str, str] | None 
 
 def start_worker(env: Mapping[str, str], name: str, log_path: Path) -> subprocess.Popen[bytes]:
     """A real Celery worker process (its own process group, so a test can SIGKILL all of it)."""
-    log = open(log_path, "ab")
+    log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it for its whole life
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
          "--loglevel=INFO", "--concurrency=1", "--prefetch-multiplier=1", "-O", "fair",
@@ -109,10 +113,8 @@ def start_worker(env: Mapping[str, str], name: str, log_path: Path) -> subproces
 
 
 def kill_group(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
     process.wait(30)
 
 
@@ -125,7 +127,7 @@ class ApiServer:
 def start_api(env: Mapping[str, str], log_path: Path) -> ApiServer:
     """The real app under uvicorn on a free port; returns once /healthz answers."""
     port = free_port()
-    log = open(log_path, "ab")
+    log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it for its whole life
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],

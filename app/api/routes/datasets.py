@@ -19,6 +19,8 @@ from common.jobs import FINAL_STATUSES
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
+# What the file part may be; the server reads the type from the first bytes, not from these.
+ARCHIVE_MEDIA_TYPES = "application/zip, application/x-tar, application/gzip"
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -31,7 +33,7 @@ UPLOAD_BODY = {
                                         "folder per class for a labelled dataset"},
                 "name": {"type": "string", "description": "the dataset's name"},
             },
-        }}},
+        }, "encoding": {"file": {"contentType": ARCHIVE_MEDIA_TYPES}}}},
     }
 }
 
@@ -46,7 +48,8 @@ def list_datasets(datasets: DatasetsDep) -> list[DatasetInfo]:
     "",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=UPLOAD_BODY,
-    responses={409: {"description": "The name is taken."},
+    responses={400: {"description": "Not a well-formed multipart upload with one file."},
+               409: {"description": "The name is taken."},
                413: {"description": "The upload is larger than the server accepts."},
                422: {"description": "Not an acceptable archive (unsafe, corrupt, no images)."}},
 )

@@ -27,7 +27,8 @@ def healthz() -> dict[str, str]:
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready when the default model loads and Redis answers a ping.
 
-    Models whose newest checkpoint is broken are listed either way (``broken_models``).
+    Models whose newest checkpoint is broken are listed either way (``broken_models``), and
+    named in ``detail``.
     """
     settings = runtime.settings
     models = runtime.registry.list_models()
@@ -61,4 +62,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         detail = "; ".join(problems + [f"broken model {entry}" for entry in broken])
         return JSONResponse({"detail": detail, **body},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    if broken:
+        # Ready to serve, but an operator should hear about the models that are not.
+        body["detail"] = "ready; these models cannot be served: " + "; ".join(broken)
     return JSONResponse({"status": "ready", **body})

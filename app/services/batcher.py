@@ -1,0 +1,298 @@
+"""Dynamic micro-batching: concurrent requests for one generator share one forward pass.
+
+Rows, not requests, are batched. Each request brings its own latent rows and labels (a
+:class:`SamplingPlan`), so different seeds, counts, truncations, labels and interpolations of
+the same checkpoint mix in one pass; an eval-mode generator computes every row independently
+(``models.sampling.generate``), so a request's bytes never depend on its batch-mates.
+
+Scheduling. Forward passes run in the batcher's own threads ("lanes"), one pass per lane:
+``cores // torch_threads`` lanes keep every core busy without oversubscribing it. A lane hands
+its batch straight to the sampling pool for encoding (zlib and libwebp release the GIL, so this
+overlaps with the lane's next pass) and each response goes back to the event loop the moment
+its bytes exist (responses ready within a millisecond of each other travel together): no
+thread hop through the loop in between.
+Requests queue per generator, and a queue goes to a free lane once
+
+* it holds ``max_rows`` rows, or
+* its oldest request has waited ``max_wait`` seconds for company, or
+* no forward pass is running at all: a lone request never waits, and an idle generator never
+  sits out a wait (with one lane this means a queue always leaves as soon as the lane frees).
+
+Requests that arrive while passes run form the next batch, so batches grow with the load on
+their own: the forward pass itself is the batching window, and ``max_wait`` bounds how long a
+request may wait for company on a free lane while other lanes are busy.
+
+A pass holds at most ``max_rows`` rows, and at most about :data:`PASS_BUDGET_SECONDS` of work,
+judged by the CPU time per row of the same generator's recent passes (a moving average, so one
+odd pass moves it little; CPU time, not wall time, so a pass descheduled on a busy machine does
+not shrink the next batches).
+A generator with cheap rows (the vanilla GAN: a 32-row pass costs little more than one row)
+fills ``max_rows``; one whose cost grows with every row (a DCGAN on the CPU, where the
+batch-invariant kernels gain nothing per image from batching) runs small passes, so no request
+waits behind a long one for nothing. A generator whose full pass costs at most half the budget
+runs one pass at a time: its next batch waits less than that for the lane and gathers everyone
+who arrives meanwhile, worth more to it than a second core (measured: docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import nn
+
+from app.services.pool import PoolBusy, SamplingPool
+from app.services.registry import LoadedModel
+from app.services.rendering import RenderStats
+from app.services.sampler import RenderedImage, SamplingPlan, encode, forward_plans
+
+Outcome = RenderedImage | Exception
+Deliver = Callable[[list[tuple[int, Outcome]]], None]
+# Responses finished within this many seconds of each other go back to the event loop together:
+# every hand-over wakes the loop (a pipe write and an epoll round), which for cheap images costs
+# more than the image itself, while a millisecond is nothing next to the request's latency.
+DELIVERY_INTERVAL_SECONDS = 0.001
+# Work per pass, at most (CPU seconds): ten such passes fit in a 250 ms p99 budget.
+PASS_BUDGET_SECONDS = 0.025
+# Weight of the newest pass in a generator's cost per row.
+COST_SMOOTHING = 0.25
+
+
+def encode_batch(plans: Sequence[SamplingPlan], rows: Sequence[np.ndarray | Exception],
+                 deliver: Deliver) -> None:
+    """Encode each request's rows in order and deliver the responses as they become ready."""
+    ready: list[tuple[int, Outcome]] = []
+    handed_over = time.perf_counter()
+    for index, (plan, images) in enumerate(zip(plans, rows, strict=True)):
+        ready.append((index, _encoded(plan, images)))
+        if time.perf_counter() - handed_over >= DELIVERY_INTERVAL_SECONDS:
+            deliver(ready)
+            ready, handed_over = [], time.perf_counter()
+    if ready:
+        deliver(ready)
+
+
+def _encoded(plan: SamplingPlan, images: np.ndarray | Exception) -> Outcome:
+    if isinstance(images, Exception):
+        return images
+    try:
+        return encode(plan, images)
+    except Exception as error:  # one request's encoding failed: it fails alone
+        return error
+
+
+@dataclass(eq=False)
+class _Request:
+    plan: SamplingPlan
+    result: asyncio.Future[RenderedImage]
+    arrived: float
+    dispatched: bool = False
+
+
+@dataclass(eq=False)
+class _Queue:
+    model: LoadedModel
+    requests: deque[_Request] = field(default_factory=deque)
+    rows: int = 0
+
+
+class Batcher:
+    """Gathers concurrent requests per generator into forward passes (see the module doc).
+
+    Args:
+        pool: where responses are encoded.
+        lanes: forward passes that may run at once (each in its own thread).
+        max_rows: rows per forward pass (a larger request runs alone, in chunks).
+        max_wait: seconds a request may wait for company on a free lane.
+        max_queued_rows: rows allowed to wait; beyond that requests get :class:`PoolBusy`.
+        pass_budget: seconds of generator work one pass should hold at most.
+    """
+
+    def __init__(
+        self, pool: SamplingPool, *, lanes: int, max_rows: int, max_wait: float,
+        max_queued_rows: int, pass_budget: float = PASS_BUDGET_SECONDS,
+    ) -> None:
+        self.pool = pool
+        self.lanes = lanes
+        self.max_rows = max_rows
+        self.max_wait = max_wait
+        self.max_queued_rows = max_queued_rows
+        self.pass_budget = pass_budget
+        self.stats = RenderStats()
+        self._lane: ThreadPoolExecutor | None = None
+        # All state below is touched from the event loop thread only.
+        self._queues: dict[int, _Queue] = {}  # id(generator) -> its queue
+        self._queued_rows = 0
+        self._running = 0  # forward passes in progress
+        self._running_for: dict[int, int] = {}  # id(generator) -> its passes in progress
+        self._schedule_pending = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        # CPU seconds per row of each generator, a moving average (weak: evicted models drop out).
+        self._row_seconds: weakref.WeakKeyDictionary[nn.Module, float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def start(self) -> None:
+        if self._lane is None:
+            self._lane = ThreadPoolExecutor(self.lanes, thread_name_prefix="forward")
+
+    def shutdown(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._lane is not None:
+            self._lane.shutdown(wait=True, cancel_futures=True)
+            self._lane = None
+
+    async def render(self, model: LoadedModel, plan: SamplingPlan) -> RenderedImage:
+        """Render ``plan`` in a shared forward pass and encode it (in the pool)."""
+        if self._lane is None:
+            raise RuntimeError("the batcher is not running (app lifespan not started)")
+        if self._queued_rows and self._queued_rows + plan.rows > self.max_queued_rows:
+            raise PoolBusy("server busy: too many sampling requests waiting; retry shortly")
+        loop = asyncio.get_running_loop()
+        request = _Request(plan, loop.create_future(), loop.time())
+        queue = self._queues.get(id(model.generator))
+        if queue is None:
+            queue = self._queues[id(model.generator)] = _Queue(model)
+        queue.requests.append(request)
+        queue.rows += plan.rows
+        self._queued_rows += plan.rows
+        self._request_schedule()
+        try:
+            return await request.result
+        finally:
+            if not request.dispatched:  # cancelled while queued (client gone, shutdown)
+                self._forget(queue, request)
+
+    def _forget(self, queue: _Queue, request: _Request) -> None:
+        queue.requests.remove(request)
+        queue.rows -= request.plan.rows
+        self._queued_rows -= request.plan.rows
+        if not queue.requests and self._queues.get(id(queue.model.generator)) is queue:
+            del self._queues[id(queue.model.generator)]
+
+    def _request_schedule(self) -> None:
+        # Deferred to the next loop iteration: requests arriving in the same iteration join.
+        if not self._schedule_pending:
+            self._schedule_pending = True
+            asyncio.get_running_loop().call_soon(self._schedule)
+
+    def _schedule(self) -> None:
+        self._schedule_pending = False
+        while self._lane is not None and self._running < self.lanes and self._queues:
+            ready, next_deadline = self._ready_queue()
+            if ready is not None:
+                self._dispatch(ready)
+                continue
+            if next_deadline is not None:
+                if self._timer is not None:
+                    self._timer.cancel()
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_at(next_deadline, self._request_schedule)
+            return
+
+    def _ready_queue(self) -> tuple[_Queue | None, float | None]:
+        """The queue to dispatch now (oldest request first), else when the next one is due."""
+        now = asyncio.get_running_loop().time()
+        ready: _Queue | None = None
+        next_deadline: float | None = None
+        for queue in self._queues.values():
+            if self._running_for.get(id(queue.model.generator)) and self._cheap(queue.model):
+                continue  # dispatched when its running pass ends, with whoever came meanwhile
+            head = queue.requests[0]
+            deadline = head.arrived + self.max_wait
+            if queue.rows >= self.max_rows or deadline <= now or self._running == 0:
+                if ready is None or head.arrived < ready.requests[0].arrived:
+                    ready = queue
+            elif next_deadline is None or deadline < next_deadline:
+                next_deadline = deadline
+        return ready, next_deadline
+
+    def _cheap(self, model: LoadedModel) -> bool:
+        row_seconds = self._row_seconds.get(model.generator)
+        return row_seconds is not None and row_seconds * self.max_rows <= self.pass_budget / 2
+
+    def rows_per_pass(self, generator: nn.Module) -> int:
+        """``max_rows``, or fewer if the generator's last pass says they would overrun the budget."""
+        row_seconds = self._row_seconds.get(generator)
+        if row_seconds is None or row_seconds <= 0:
+            return self.max_rows
+        return max(1, min(self.max_rows, int(self.pass_budget / row_seconds)))
+
+    def _dispatch(self, queue: _Queue) -> None:
+        batch: list[_Request] = []
+        rows = 0
+        limit = self.rows_per_pass(queue.model.generator)
+        while queue.requests:
+            head = queue.requests[0]
+            if batch and rows + head.plan.rows > limit:
+                break
+            queue.requests.popleft()
+            queue.rows -= head.plan.rows
+            self._queued_rows -= head.plan.rows
+            head.dispatched = True
+            batch.append(head)
+            rows += head.plan.rows
+        if not queue.requests:
+            del self._queues[id(queue.model.generator)]
+        self._running += 1
+        key = id(queue.model.generator)
+        self._running_for[key] = self._running_for.get(key, 0) + 1
+        # Counted here, not when the pass returns: responses can reach their clients first.
+        self.stats.record(len(batch), rows)
+        task = asyncio.get_running_loop().create_task(self._run(queue.model, batch, rows))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, model: LoadedModel, batch: list[_Request], rows: int) -> None:
+        loop = asyncio.get_running_loop()
+        plans = [request.plan for request in batch]
+
+        def deliver(outcomes: list[tuple[int, Outcome]]) -> None:  # from a pool thread
+            loop.call_soon_threadsafe(_settle_all, [(batch[i], outcome) for i, outcome in outcomes])
+
+        def forward_then_hand_over() -> float:  # in a lane
+            images, seconds = forward_plans(model, plans)
+            self.pool.submit(encode_batch, plans, images, deliver)
+            return seconds
+
+        try:
+            assert self._lane is not None
+            seconds = await loop.run_in_executor(self._lane, forward_then_hand_over)
+            known = self._row_seconds.get(model.generator)
+            latest = seconds / rows
+            self._row_seconds[model.generator] = (
+                latest if known is None else known + COST_SMOOTHING * (latest - known)
+            )
+        except Exception as error:  # the pass itself failed: the whole batch shares the error
+            self.stats.failed_passes += 1
+            for request in batch:
+                _settle(request, error)
+        finally:
+            self._running -= 1
+            key = id(model.generator)
+            self._running_for[key] -= 1
+            if not self._running_for[key]:
+                del self._running_for[key]
+            self._request_schedule()
+
+
+def _settle_all(outcomes: list[tuple[_Request, Outcome]]) -> None:
+    for request, outcome in outcomes:
+        _settle(request, outcome)
+
+
+def _settle(request: _Request, outcome: Outcome) -> None:
+    if request.result.done():
+        return  # its client went away
+    if isinstance(outcome, Exception):
+        request.result.set_exception(outcome)
+    else:
+        request.result.set_result(outcome)

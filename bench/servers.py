@@ -1,0 +1,70 @@
+"""Start the servers under test as real uvicorn processes on loopback ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cli.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    ready_seconds: float  # from launch until the readiness URL first answered 200
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def _environment(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GAN_", "BENCH_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def start_server(name: str, target: str, env: Mapping[str, str], ready_path: str,
+                 log_dir: Path, timeout: float = 120.0) -> Server:
+    """``uvicorn target`` on a free port; returns once ``ready_path`` answers 200."""
+    port = free_port()
+    log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115  # the child keeps writing to it
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        env=_environment(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = started + timeout
+    with httpx.Client(timeout=2) as client:
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited early; see {log_dir / name}.log")
+            try:
+                if client.get(url + ready_path).status_code == 200:
+                    return Server(name, process, url, time.perf_counter() - started)
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+    process.kill()
+    raise RuntimeError(f"{name} did not become ready in {timeout:.0f} s")
