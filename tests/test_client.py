@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from app.client import ApiError, GanServeClient, parse_sse
+from tests.support.configs import TINY_TRAINING
 from tests.support.processes import (
     RedisServer,
     kill_group,
@@ -26,18 +27,7 @@ API_KEY = "client-test-key"
 MODEL = "client-test"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Trains in a few seconds on one CPU thread.
-TINY: dict[str, Any] = {
-    "dataset": "digits",
-    "architecture": "dcgan",
-    "g_width": 4,
-    "d_width": 4,
-    "latent_dim": 16,
-    "batch_size": 16,
-    "eval_samples": 0,
-    "steps": 40,
-    "checkpoint_every": 20,
-    "sample_every": 100_000,
-}
+TINY: dict[str, Any] = {**TINY_TRAINING, "steps": 40}
 
 
 @pytest.fixture(scope="module")

@@ -21,21 +21,11 @@ from celery import Celery
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, new_job_id
 from common.queue import TRAIN_TASK, enqueued_key, make_celery
 from common.settings import Settings, load_settings
+from tests.support.configs import TINY_TRAINING
 from tests.support.processes import RedisServer, kill_group, service_env, start_worker
 
 # Small enough to train 100 steps in about two seconds on one thread.
-TINY: dict[str, Any] = {
-    "dataset": "digits",
-    "architecture": "dcgan",
-    "g_width": 4,
-    "d_width": 4,
-    "latent_dim": 16,
-    "batch_size": 16,
-    "eval_samples": 0,
-    "steps": 60,
-    "checkpoint_every": 20,
-    "sample_every": 100_000,
-}
+TINY: dict[str, Any] = dict(TINY_TRAINING)
 
 # Short lease and reaper period so crash recovery happens within seconds.
 FAST_TIMING = {
