@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.engine_commands import resolve_checkpoint
+
+if TYPE_CHECKING:  # annotations only: the commands import the engine when they run
+    import torch
+    from torch import nn
+
+    from models.architectures import ModelConfig
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -42,48 +48,46 @@ def add_parsers(subparsers: Any) -> None:
     export.add_argument("destination", type=Path)
 
 
-def run_sample(args: argparse.Namespace) -> int:
+def _load_generator(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig]:
+    """The generator of ``args.checkpoint`` (at ``args.step``) and its model config."""
     from models.checkpoint import load_generator
-    from models.sampling import (
-        encode_image,
-        generate_images,
-        grid_seeds,
-        labels_for_seeds,
-        latents_for_seeds,
-        make_grid,
-    )
 
     generator, info = load_generator(resolve_checkpoint(args.checkpoint, args.step))
-    cfg = info.model_config
-    seeds = grid_seeds(args.seed, args.count)
-    latents = latents_for_seeds(seeds, cfg.latent_dim, args.truncation)
-    images = generate_images(generator, latents, labels_for_seeds(seeds, cfg.num_classes, args.label))
-    args.output.write_bytes(encode_image(make_grid(images, args.columns)))
-    print(args.output)
+    return generator, info.model_config
+
+
+def _write_grid(
+    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None, columns: int | None,
+    output: Path,
+) -> int:
+    """Render ``latents`` as one PNG grid of ``columns`` columns into ``output``; print its path."""
+    from models.sampling import encode_image, generate_images, make_grid
+
+    images = generate_images(generator, latents, labels)
+    output.write_bytes(encode_image(make_grid(images, columns)))
+    print(output)
     return 0
 
 
-def run_interpolate(args: argparse.Namespace) -> int:
-    from models.checkpoint import load_generator
-    from models.sampling import (
-        encode_image,
-        generate_images,
-        interpolate_latents,
-        labels_for_seeds,
-        latent_for_seed,
-        make_grid,
-    )
+def run_sample(args: argparse.Namespace) -> int:
+    from models.sampling import grid_seeds, labels_for_seeds, latents_for_seeds
 
-    generator, info = load_generator(resolve_checkpoint(args.checkpoint, args.step))
-    cfg = info.model_config
+    generator, cfg = _load_generator(args)
+    seeds = grid_seeds(args.seed, args.count)
+    latents = latents_for_seeds(seeds, cfg.latent_dim, args.truncation)
+    labels = labels_for_seeds(seeds, cfg.num_classes, args.label)
+    return _write_grid(generator, latents, labels, args.columns, args.output)
+
+
+def run_interpolate(args: argparse.Namespace) -> int:
+    from models.sampling import interpolate_latents, labels_for_seeds, latent_for_seed
+
+    generator, cfg = _load_generator(args)
     start = latent_for_seed(args.start, cfg.latent_dim, args.truncation)
     end = latent_for_seed(args.end, cfg.latent_dim, args.truncation)
     frames = interpolate_latents(start, end, args.steps, args.mode)
     labels = labels_for_seeds([args.start] * args.steps, cfg.num_classes, args.label)
-    images = generate_images(generator, frames, labels)
-    args.output.write_bytes(encode_image(make_grid(images, columns=args.steps)))
-    print(args.output)
-    return 0
+    return _write_grid(generator, frames, labels, args.steps, args.output)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import signal
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -15,13 +14,7 @@ from PIL import Image
 
 from app.client import ApiError, GanServeClient, parse_sse
 from tests.support.configs import TINY_TRAINING
-from tests.support.processes import (
-    RedisServer,
-    kill_group,
-    service_env,
-    start_api,
-    start_worker,
-)
+from tests.support.processes import running_service
 
 API_KEY = "client-test-key"
 MODEL = "client-test"
@@ -33,23 +26,9 @@ TINY: dict[str, Any] = {**TINY_TRAINING, "steps": 40}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("client")
-    redis = RedisServer(root / "redis").start()
-    env = service_env(
-        root / "data",
-        redis.url,
-        {"GAN_API_KEY": API_KEY, "GAN_DEFAULT_MODEL": MODEL, "GAN_DEVICE": "cpu"},
-    )
-    worker = start_worker(env, "client", root / "worker.log")
-    try:
-        api = start_api(env, root / "api.log")
-    except BaseException:
-        kill_group(worker)
-        redis.stop()
-        raise
-    yield api.url
-    kill_group(api.process, signal.SIGTERM)
-    kill_group(worker, signal.SIGTERM)
-    redis.stop()
+    extra = {"GAN_API_KEY": API_KEY, "GAN_DEFAULT_MODEL": MODEL, "GAN_DEVICE": "cpu"}
+    with running_service(root, "client", extra) as api:
+        yield api.url
 
 
 @pytest.fixture

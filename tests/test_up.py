@@ -9,8 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,7 +16,7 @@ import pytest
 import redis
 
 from cli import up
-from tests.support.processes import ROOT, RedisServer, free_port
+from tests.support.processes import ROOT, RedisServer, child_env, free_port, wait_until
 
 
 def _importable(module: str) -> bool:
@@ -34,33 +32,17 @@ needs_stack = pytest.mark.skipif(
 )
 
 
-def launcher_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GAN_")}
-    env.update({"PYTHONPATH": str(ROOT), "GAN_TORCH_THREADS": "1", **(extra or {})})
-    return env
-
-
 def start_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     log = (tmp_path / "up.log").open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "cli.up", "--data-dir", str(tmp_path / "data"), *args],
         cwd=ROOT,
-        env=env or launcher_env(),
+        env=env or child_env(),
         stdout=log,
         stderr=subprocess.STDOUT,
         # Its own process group, like a shell job: Ctrl-C can then be sent to the whole group.
         start_new_session=True,
     )
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def log_match(tmp_path: Path, pattern: str) -> re.Match[str] | None:
@@ -128,7 +110,7 @@ def test_a_dying_child_stops_everything(tmp_path: Path, redis_mode: str) -> None
         port = taken.getsockname()[1]
         external = RedisServer(tmp_path / "external-redis").start() if redis_mode == "external" else None
         try:
-            env = launcher_env({"GAN_REDIS_URL": external.url} if external else None)
+            env = child_env({"GAN_REDIS_URL": external.url} if external else None)
             process = start_up(tmp_path, "--port", str(port), "--no-worker", env=env)
             code = process.wait(90)
         finally:
@@ -151,20 +133,21 @@ def test_up_runs_the_stack_and_sigint_stops_every_child(tmp_path: Path) -> None:
     port = free_port()
     process = start_up(tmp_path, "--port", str(port), "--workers", "1")
     try:
-        match = wait_for(lambda: log_match(tmp_path, r"redis:\s+(redis://\S+)"), 30, "redis")
+        match = wait_until(lambda: log_match(tmp_path, r"redis:\s+(redis://\S+)"), 30, "redis", interval=0.1)
         queue = redis.Redis.from_url(match.group(1))
         assert queue.ping()
         assert not match.group(1).endswith(":6379/0")
         queue.set("ganserve:test", "kept")  # persisted by the append-only file
 
-        wait_for(lambda: log_match(tmp_path, r"ganserve is up: (\S+)"), 120, "the API")
+        wait_until(lambda: log_match(tmp_path, r"ganserve is up: (\S+)"), 120, "the API", interval=0.1)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
-        children = wait_for(
+        children = wait_until(
             lambda: (
                 (pids := descendants(process.pid)) and any("celery" in cmdline(pid) for pid in pids) and pids
             ),
             30,
             "the worker",
+            interval=0.1,
         )
         commands = " | ".join(cmdline(pid) for pid in children)
         assert "redis-server" in commands and "uvicorn" in commands and "-n worker1@" in commands
@@ -190,8 +173,8 @@ def test_up_runs_the_stack_and_sigint_stops_every_child(tmp_path: Path) -> None:
 @needs_stack
 def test_children_die_with_a_killed_launcher(tmp_path: Path) -> None:
     process = start_up(tmp_path, "--port", str(free_port()), "--no-worker")
-    wait_for(lambda: log_match(tmp_path, r"ganserve is up"), 120, "the API")
+    wait_until(lambda: log_match(tmp_path, r"ganserve is up"), 120, "the API", interval=0.1)
     assert processes_using(str(tmp_path / "data"))
     process.kill()  # no chance to clean up: the kernel's parent-death signal must do it
     process.wait()
-    wait_for(lambda: not processes_using(str(tmp_path / "data")), 30, "orphans to exit")
+    wait_until(lambda: not processes_using(str(tmp_path / "data")), 30, "orphans to exit", interval=0.1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
@@ -16,6 +17,8 @@ from app.services.queue import JobQueue
 from app.services.registry import ModelRegistry
 from common.jobs import JobStore
 from common.settings import Settings
+
+T = TypeVar("T")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -32,32 +35,13 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_settings(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
+def from_runtime(part: Callable[[Runtime], T]) -> Callable[[Runtime], Coroutine[Any, Any, T]]:
+    """An `async def` dependency (see above) that returns ``part(runtime)``."""
 
+    async def lookup(runtime: RuntimeDep) -> T:
+        return part(runtime)
 
-async def get_registry(runtime: RuntimeDep) -> ModelRegistry:
-    return runtime.registry
-
-
-async def get_store(runtime: RuntimeDep) -> JobStore:
-    return runtime.store
-
-
-async def get_queue(runtime: RuntimeDep) -> JobQueue:
-    return runtime.queue
-
-
-async def get_jobs(runtime: RuntimeDep) -> JobService:
-    return runtime.jobs
-
-
-async def get_datasets(runtime: RuntimeDep) -> DatasetCatalog:
-    return runtime.datasets
-
-
-async def get_pool(runtime: RuntimeDep) -> SamplingPool:
-    return runtime.pool
+    return lookup
 
 
 def require_write_access(
@@ -68,12 +52,12 @@ def require_write_access(
     check_write_access(request, bearer, api_key)
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
-JobStoreDep = Annotated[JobStore, Depends(get_store)]
-QueueDep = Annotated[JobQueue, Depends(get_queue)]
-JobServiceDep = Annotated[JobService, Depends(get_jobs)]
-DatasetsDep = Annotated[DatasetCatalog, Depends(get_datasets)]
-SamplingPoolDep = Annotated[SamplingPool, Depends(get_pool)]
+SettingsDep = Annotated[Settings, Depends(from_runtime(lambda runtime: runtime.settings))]
+RegistryDep = Annotated[ModelRegistry, Depends(from_runtime(lambda runtime: runtime.registry))]
+JobStoreDep = Annotated[JobStore, Depends(from_runtime(lambda runtime: runtime.store))]
+QueueDep = Annotated[JobQueue, Depends(from_runtime(lambda runtime: runtime.queue))]
+JobServiceDep = Annotated[JobService, Depends(from_runtime(lambda runtime: runtime.jobs))]
+DatasetsDep = Annotated[DatasetCatalog, Depends(from_runtime(lambda runtime: runtime.datasets))]
+SamplingPoolDep = Annotated[SamplingPool, Depends(from_runtime(lambda runtime: runtime.pool))]
 # Add `_: WriteAccess` to any state-changing route.
 WriteAccess = Annotated[None, Depends(require_write_access)]

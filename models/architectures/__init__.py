@@ -66,19 +66,22 @@ def image_sizes(architecture: str) -> list[int]:
     raise ValueError(f"unknown architecture {architecture!r}; expected one of {', '.join(ARCHITECTURES)}")
 
 
+def _network_classes(cfg: ModelConfig) -> tuple[type[nn.Module], type[nn.Module]]:
+    """The (generator, discriminator) classes of ``cfg``'s family."""
+    if isinstance(cfg, MLPGANConfig):
+        return MLPGenerator, MLPDiscriminator
+    if isinstance(cfg, DCGANConfig):
+        return DCGANGenerator, DCGANDiscriminator
+    raise ValueError(f"not a model config: {type(cfg).__name__}")
+
+
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised generator for ``cfg`` (in training mode, on the CPU)."""
-    if isinstance(cfg, MLPGANConfig):
-        return MLPGenerator(cfg)
-    if isinstance(cfg, DCGANConfig):
-        return DCGANGenerator(cfg)
-    raise ValueError(f"not a model config: {type(cfg).__name__}")
+    generator_class, _ = _network_classes(cfg)
+    return generator_class(cfg)
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised discriminator for ``cfg`` (in training mode, on the CPU)."""
-    if isinstance(cfg, MLPGANConfig):
-        return MLPDiscriminator(cfg)
-    if isinstance(cfg, DCGANConfig):
-        return DCGANDiscriminator(cfg)
-    raise ValueError(f"not a model config: {type(cfg).__name__}")
+    _, discriminator_class = _network_classes(cfg)
+    return discriminator_class(cfg)

@@ -114,15 +114,38 @@ def _check_common(cfg: MLPGANConfig | DCGANConfig, allowed: tuple[str, ...]) -> 
 
 
 @dataclass(frozen=True)
-class MLPGANConfig:
+class _GANConfig:
+    """The fields every family has, and what follows from its labels.
+
+    Each family declares ``architecture``, ``image_size`` and ``channels`` again only to give
+    them its own defaults; a redeclared field keeps its place, so every config lists its shared
+    fields first and in this order.
+    """
+
+    architecture: str
+    image_size: int
+    channels: int
+    latent_dim: int = 100
+    num_classes: int = 0
+    embed_dim: int = 0  # 0: the label embedding has num_classes entries
+
+    @property
+    def conditional(self) -> bool:
+        return self.architecture in CONDITIONAL_ARCHITECTURES
+
+    @property
+    def label_dim(self) -> int:
+        """Length of the label embedding (0 for an unconditional model)."""
+        return (self.embed_dim or self.num_classes) if self.conditional else 0
+
+
+@dataclass(frozen=True)
+class MLPGANConfig(_GANConfig):
     """Fully connected GAN (Goodfellow et al. 2014) and its label-conditioned form (cGAN)."""
 
     architecture: str = "gan"
     image_size: int = 28
     channels: int = 1
-    latent_dim: int = 100
-    num_classes: int = 0
-    embed_dim: int = 0  # 0: the label embedding has num_classes entries
     g_hidden: tuple[int, ...] = (128, 256, 512, 1024)
     d_hidden: tuple[int, ...] = (512, 256)
     d_norm: str = "none"
@@ -138,26 +161,14 @@ class MLPGANConfig:
                 f"buildable sizes: {MLP_MIN_IMAGE_SIZE}..{MLP_MAX_IMAGE_SIZE}"
             )
 
-    @property
-    def conditional(self) -> bool:
-        return self.architecture in CONDITIONAL_ARCHITECTURES
-
-    @property
-    def label_dim(self) -> int:
-        """Length of the label embedding (0 for an unconditional model)."""
-        return (self.embed_dim or self.num_classes) if self.conditional else 0
-
 
 @dataclass(frozen=True)
-class DCGANConfig:
+class DCGANConfig(_GANConfig):
     """Deep convolutional GAN (Radford et al. 2015) and its label-conditioned form (cDCGAN)."""
 
     architecture: str = "dcgan"
     image_size: int = 64
     channels: int = 3
-    latent_dim: int = 100
-    num_classes: int = 0
-    embed_dim: int = 0  # 0: the label embedding has num_classes entries
     g_width: int = 64  # ngf
     d_width: int = 64  # ndf
     d_norm: str = "batch"
@@ -171,15 +182,6 @@ class DCGANConfig:
             )
         _check_int("g_width", self.g_width, 1, MAX_WIDTH)
         _check_int("d_width", self.d_width, 1, MAX_WIDTH)
-
-    @property
-    def conditional(self) -> bool:
-        return self.architecture in CONDITIONAL_ARCHITECTURES
-
-    @property
-    def label_dim(self) -> int:
-        """Length of the label embedding (0 for an unconditional model)."""
-        return (self.embed_dim or self.num_classes) if self.conditional else 0
 
 
 ModelConfig = MLPGANConfig | DCGANConfig

@@ -61,3 +61,21 @@ def write_tiny_model(
         metrics=metrics if metrics is not None else {"step": step, "quality": {"accuracy": 0.5}},
     )
     return path
+
+
+def write_tampered_model(models_dir: Path, *, flipped_bytes: int) -> Path:
+    """A tiny model ``tampered`` whose checkpoint (step 10) has its last ``flipped_bytes`` bytes
+    inverted: the header still parses, the content hash no longer matches. Returns its path."""
+    path = write_tiny_model(models_dir, "tampered", step=10)
+    data = bytearray(path.read_bytes())
+    data[-flipped_bytes:] = bytes(255 - b for b in data[-flipped_bytes:])
+    path.write_bytes(bytes(data))
+    return path
+
+
+def write_truncated_model(models_dir: Path, *, kept_bytes: int) -> Path:
+    """A tiny model ``truncated`` whose checkpoint (step 10) is cut to its first ``kept_bytes``
+    bytes. Returns its path."""
+    path = write_tiny_model(models_dir, "truncated", step=10)
+    path.write_bytes(path.read_bytes()[:kept_bytes])
+    return path

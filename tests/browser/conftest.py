@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from tests.app.tiny_models import write_tiny_model
-from tests.support.processes import ROOT, RedisServer, kill_group, service_env, start_api, start_worker
+from tests.support.processes import ROOT, running_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -72,27 +71,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     write_tiny_model(models_dir, "tiny-cond", architecture="cdcgan", num_classes=10, step=10, seed=3,
                      metrics={"step": 10, "quality": _quality(10)})
     (root / "pretrained").mkdir()
-    redis = RedisServer(root / "redis").start()
-    env = service_env(root / "data", redis.url, {
+    extra = {
         "GAN_API_KEY": API_KEY,
         "GAN_DEFAULT_MODEL": "tiny",
         "GAN_DEVICE": "cpu",
         "GAN_PRETRAINED_DIR": str(root / "pretrained"),
         "GAN_PROGRESS_INTERVAL": "0.1",
         "GAN_SSE_POLL_INTERVAL": "0.1",
-    })
-    worker = start_worker(env, "browser", root / "worker.log")
-    try:
-        api = start_api(env, root / "api.log")
-    except BaseException:
-        kill_group(worker)
-        redis.stop()
-        raise
-    with httpx.Client(base_url=api.url, timeout=30) as http:
+    }
+    with running_service(root, "browser", extra) as api, httpx.Client(base_url=api.url, timeout=30) as http:
         yield Stack(api.url, root / "data", http)
-    kill_group(api.process, signal.SIGTERM)
-    kill_group(worker, signal.SIGTERM)
-    redis.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ keep the logs, so a failure shows what every process said.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +28,7 @@ from tests.support.processes import (
     service_env,
     start_api,
     start_worker,
+    wait_until,
 )
 from tests.worker.conftest import FAST_TIMING
 
@@ -114,19 +115,10 @@ class Stack:
         return httpx.Client(base_url=self.api.url, timeout=timeout)
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}{self.logs()}")
+        return wait_until(predicate, timeout, what, details=self.logs)
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    instance = Stack(tmp_path)
-    try:
+    with contextlib.closing(Stack(tmp_path)) as instance:
         yield instance
-    finally:
-        instance.close()

@@ -31,7 +31,7 @@ import pytest
 from common.jobs import FINAL_STATUSES
 from models.checkpoint import load_checkpoint
 from models.training import run_files
-from tests.app.tiny_models import write_tiny_model
+from tests.app.tiny_models import write_tampered_model, write_tiny_model, write_truncated_model
 from tests.reliability import archives
 from tests.reliability.conftest import AUTH, Payload, Stack
 from tests.worker.conftest import TINY, training_attempts
@@ -279,12 +279,8 @@ def test_broken_and_hostile_checkpoints_are_reported_never_executed(stack: Stack
     for name in ("step-00000010.pt", "model.pkl", "step-00000010.safetensors.pt"):
         (torch_style / name).write_bytes(payload)
     # Weights altered after saving (the header still parses), and a file cut short.
-    tampered = write_tiny_model(models_dir, "tampered", step=10)
-    data = bytearray(tampered.read_bytes())
-    data[-8:] = bytes(255 - b for b in data[-8:])
-    tampered.write_bytes(bytes(data))
-    truncated = write_tiny_model(models_dir, "truncated", step=10)
-    truncated.write_bytes(truncated.read_bytes()[:300])
+    write_tampered_model(models_dir, flipped_bytes=8)
+    write_truncated_model(models_dir, kept_bytes=300)
 
     stack.start_api()
     with stack.http() as http:

@@ -14,14 +14,51 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parents[2]
+
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float,
+    what: str | Callable[[], str],
+    *,
+    interval: float = 0.05,
+    details: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``predicate`` every ``interval`` seconds until it returns something truthy.
+
+    Args:
+        predicate: called until its result is truthy.
+        timeout: seconds before giving up.
+        what: what is awaited, for the failure message (a callable is asked only on failure,
+            so it can describe the state at that moment).
+        interval: seconds between calls.
+        details: appended to the failure message, e.g. the processes' logs.
+
+    Returns:
+        The first truthy result.
+
+    Raises:
+        AssertionError: ``timeout`` passed without one.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    described = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout} s waiting for {described}{details() if details else ''}")
 
 
 def free_port() -> int:
@@ -88,17 +125,18 @@ class RedisServer:
         return redis.Redis.from_url(self.url)
 
 
-def service_env(data_dir: Path, redis_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for a child process: the real one minus any GAN_ settings, plus ours."""
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for a child process: the real one minus any GAN_ settings, one torch thread,
+    this checkout importable, then ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAN_")}
-    env.update({
-        "GAN_DATA_DIR": str(data_dir),
-        "GAN_REDIS_URL": redis_url,
-        "GAN_TORCH_THREADS": "1",
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update({"GAN_TORCH_THREADS": "1", "PYTHONPATH": str(ROOT)})
     env.update(extra or {})
     return env
+
+
+def service_env(data_dir: Path, redis_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """:func:`child_env` for a service that keeps its files in ``data_dir`` and queues on ``redis_url``."""
+    return child_env({"GAN_DATA_DIR": str(data_dir), "GAN_REDIS_URL": redis_url, **(extra or {})})
 
 
 def start_worker(env: Mapping[str, str], name: str, log_path: Path) -> subprocess.Popen[bytes]:
@@ -144,3 +182,25 @@ def start_api(env: Mapping[str, str], log_path: Path) -> ApiServer:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise RuntimeError("API did not come up")
+
+
+@contextlib.contextmanager
+def running_service(root: Path, worker_name: str, extra: Mapping[str, str]) -> Iterator[ApiServer]:
+    """A private Redis, one Celery worker and the API, with their files and logs under ``root``.
+
+    ``extra`` is added to :func:`service_env`. On the way out the API and the worker get
+    SIGTERM, then Redis stops.
+    """
+    redis_server = RedisServer(root / "redis").start()
+    env = service_env(root / "data", redis_server.url, extra)
+    worker = start_worker(env, worker_name, root / "worker.log")
+    try:
+        api = start_api(env, root / "api.log")
+    except BaseException:
+        kill_group(worker)
+        redis_server.stop()
+        raise
+    yield api
+    kill_group(api.process, signal.SIGTERM)
+    kill_group(worker, signal.SIGTERM)
+    redis_server.stop()

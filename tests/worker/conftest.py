@@ -6,6 +6,7 @@ nothing a test leaves behind can reach another test's workers.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from common.jobs import FINAL_STATUSES, JobRecord, JobStore, new_job_id
 from common.queue import TRAIN_TASK, enqueued_key, make_celery
 from common.settings import Settings, load_settings
 from tests.support.configs import TINY_TRAINING
-from tests.support.processes import RedisServer, kill_group, service_env, start_worker
+from tests.support.processes import RedisServer, kill_group, service_env, start_worker, wait_until
 
 # Small enough to train 100 steps in about two seconds on one thread.
 TINY: dict[str, Any] = dict(TINY_TRAINING)
@@ -111,13 +112,7 @@ class Cluster:
     def wait_until(
         self, predicate: Callable[[], bool], timeout: float, what: str | Callable[[], str]
     ) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        described = what() if callable(what) else what
-        raise AssertionError(f"timed out after {timeout} s waiting for {described}{self.all_logs()}")
+        wait_until(predicate, timeout, what, details=self.all_logs)
 
     def wait_record(
         self, job_id: str, predicate: Callable[[JobRecord], bool], timeout: float, what: str
@@ -153,11 +148,8 @@ def training_attempts(log: str, job_id: str) -> int:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """A fresh cluster per test (Redis starts in ~50 ms; workers are started by the test)."""
-    instance = Cluster(tmp_path)
-    try:
+    with contextlib.closing(Cluster(tmp_path)) as instance:
         yield instance
-    finally:
-        instance.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
 from common.jobs import new_job_id
-from tests.support.processes import RedisServer
+from tests.support.processes import RedisServer, wait_until
 from worker.lease import Lease
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_only_one_holder_and_release_frees_it(redis_server: RedisServer) -> None:
@@ -53,10 +43,11 @@ def test_heartbeat_takes_back_an_expired_lease_and_notices_a_stolen_one(
     lease = Lease(client, new_job_id(), 0.3)
     assert lease.acquire()
     client.delete(lease.key)  # as if it expired while Redis was unreachable
-    assert wait_until(lambda: client.get(lease.key) == lease.token.encode())
+    wait_until(lambda: client.get(lease.key) == lease.token.encode(), 5, "the lease taken back",
+               interval=0.02)
     assert not lease.lost
     client.set(lease.key, "someone-else")
-    assert wait_until(lambda: lease.lost)
+    wait_until(lambda: lease.lost, 5, "the stolen lease noticed", interval=0.02)
     lease.release()
     assert client.get(lease.key) == b"someone-else"
 
@@ -70,7 +61,8 @@ def test_heartbeat_survives_redis_going_away(tmp_path: Path) -> None:
         server.stop()
         time.sleep(1.0)  # several failed renewals
         server = RedisServer(server.directory, port=server.port).start()
-        assert wait_until(lambda: client.get(lease.key) == lease.token.encode())
+        wait_until(lambda: client.get(lease.key) == lease.token.encode(), 5, "the lease renewed",
+                   interval=0.02)
         assert not lease.lost
         assert lease._thread is not None and lease._thread.is_alive()
         lease.release()
