@@ -1,4 +1,4 @@
-"""Start the servers under test as real uvicorn processes on loopback ports."""
+"""Start the processes under test: real uvicorn servers on loopback ports, real Celery workers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from cli.redis_server import free_port
+from cli.up import worker_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,13 +27,30 @@ class Server:
     ready_seconds: float  # from launch until the readiness URL first answered 200
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
+
+
+@dataclass
+class Worker:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    ready_seconds: float  # from launch until Celery logged that it is ready
+
+    def stop(self) -> None:
+        # An idle worker stops at once; the timeout only matters if a job is still running.
+        stop_group(self.process, timeout=60)
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM the process group (the child and its own children), SIGKILL after ``timeout``."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _environment(extra: Mapping[str, str]) -> dict[str, str]:
@@ -68,3 +86,23 @@ def start_server(name: str, target: str, env: Mapping[str, str], ready_path: str
             time.sleep(0.01)
     process.kill()
     raise RuntimeError(f"{name} did not become ready in {timeout:.0f} s")
+
+
+def start_worker(name: str, env: Mapping[str, str], log_dir: Path, timeout: float = 120.0) -> Worker:
+    """One Celery worker, started with the command ``ganserve up`` uses; returns once it is ready."""
+    log_path = log_dir / f"{name}.log"
+    log = open(log_path, "ab")  # noqa: SIM115  # the child keeps writing to it
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        worker_command(1), env=_environment(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited early; see {log_path}")
+        if b" ready." in log_path.read_bytes():
+            return Worker(name, process, log_path, time.perf_counter() - started)
+        time.sleep(0.1)
+    stop_group(process)
+    raise RuntimeError(f"{name} did not become ready in {timeout:.0f} s; see {log_path}")
