@@ -10,6 +10,7 @@ from typing import Any
 
 from models.architectures import ARCHITECTURES
 from models.losses import F_DIVERGENCES, LOSSES
+from models.training.augment import parse_policy
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -43,6 +44,8 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     gp_weight: float = 10.0
+    # DiffAugment policy for what D sees, e.g. "translation,cutout" ("": none); see augment.py
+    augment: str = ""
     ema: bool = True
     ema_decay: float = 0.999
     seed: int = 0
@@ -112,6 +115,13 @@ class TrainConfig:
                 out.append(f"{name} must be a number in [0, 1), got {value!r}")
         if not isinstance(self.gp_weight, int | float) or self.gp_weight < 0:
             out.append(f"gp_weight must be a non-negative number, got {self.gp_weight!r}")
+        if not isinstance(self.augment, str):
+            out.append(f"augment must be a string such as 'translation,cutout', got {self.augment!r}")
+        else:
+            try:
+                parse_policy(self.augment)
+            except ValueError as error:
+                out.append(str(error))
         if self.device not in DEVICES:
             out.append(f"unknown device {self.device!r}; expected one of " + ", ".join(DEVICES))
         if self.image_size is not None and not 4 <= self.image_size <= 512:

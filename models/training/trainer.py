@@ -29,6 +29,7 @@ from models.data import DOWNLOADABLE_DATASETS, ImageDataset, load_dataset
 from models.losses import get_loss, gradient_penalty
 from models.sampling import encode_image, generate_images, latents_for_seeds, make_grid
 from models.training import run_files
+from models.training.augment import DiffAugment
 from models.training.config import TrainConfig
 from models.training.ema import ExponentialMovingAverage
 from models.training.quality import QualityProbe
@@ -148,6 +149,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.sampler = EpochSampler(len(self.dataset), config.batch_size, config.seed)
         self.noise = torch.Generator(device="cpu").manual_seed(config.seed + 1)
+        self.augment = DiffAugment(config.augment, config.seed + 2)
         self.step = 0
         self.losses: dict[str, float] = {}
         self.quality = QualityProbe(config.dataset, self.dataset, config.eval_samples, config.seed)
@@ -163,6 +165,8 @@ class Trainer:
             tensors |= {f"{prefix}.{k}": v for k, v in optimizer_tensors(optimizer).items()}
         tensors |= {f"rng.sampler.{k}": v for k, v in self.sampler.state_tensors().items()}
         tensors["rng.noise"] = self.noise.get_state()
+        if self.augment:
+            tensors["rng.augment"] = self.augment.rng.get_state()
         tensors["step"] = torch.tensor([self.step], dtype=torch.int64)
         return tensors
 
@@ -179,6 +183,8 @@ class Trainer:
         }
         self.sampler.load_state_tensors(sampler_state)
         self.noise.set_state(tensors["rng.noise"])
+        if self.augment:
+            self.augment.rng.set_state(tensors["rng.augment"])
         self.step = int(tensors["step"][0])
         if self.ema is not None:
             self.ema.updates = self.step  # the decay ramp depends on it
@@ -227,6 +233,8 @@ class Trainer:
         return self.generator(z, labels) if labels is not None else self.generator(z)
 
     def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.augment:
+            x = self.augment(x)
         return self.discriminator(x, labels) if labels is not None else self.discriminator(x)
 
     def train_step(self) -> dict[str, float]:

@@ -11,19 +11,14 @@ import torch
 from models.checkpoint import load_checkpoint, load_generator
 from models.losses import F_DIVERGENCES
 from models.training import TrainConfig, Trainer, run_files, train
+from tests.support.configs import TINY_TRAINING
 
 TINY = {
-    "dataset": "digits",
-    "architecture": "dcgan",
-    "g_width": 4,
-    "d_width": 4,
-    "latent_dim": 16,
-    "batch_size": 16,
+    **TINY_TRAINING,
     "steps": 12,
     "checkpoint_every": 6,
     "sample_every": 6,
     "sample_count": 8,
-    "eval_samples": 0,
     "device": "cpu",
 }
 
@@ -63,18 +58,20 @@ def test_same_seed_gives_bitwise_identical_checkpoints(tmp_path: Path) -> None:
     )
 
 
-def test_resume_after_stop_equals_uninterrupted(tmp_path: Path) -> None:
-    train(config(), tmp_path / "straight")
+@pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
+def test_resume_after_stop_equals_uninterrupted(tmp_path: Path, augment: str) -> None:
+    train(config(augment=augment), tmp_path / "straight")
     calls = {"n": 0}
 
     def stop_after_eight() -> bool:
         calls["n"] += 1
         return calls["n"] > 8  # stop before the 9th step: between two checkpoints
 
-    first = Trainer(config(), tmp_path / "resumed", should_stop=stop_after_eight).run()
+    first = Trainer(config(augment=augment), tmp_path / "resumed", should_stop=stop_after_eight).run()
     assert first.status == "stopped" and first.step == 8
     assert run_files.checkpoint_steps(tmp_path / "resumed") == [6, 8]
-    second = Trainer(config(), tmp_path / "resumed").run()
+    # a resumed run draws the augmentations the uninterrupted one drew (its RNG state is saved)
+    second = Trainer(config(augment=augment), tmp_path / "resumed").run()
     assert second.status == "completed" and second.step == 12
     straight, resumed = tensors_at(tmp_path / "straight", 12), tensors_at(tmp_path / "resumed", 12)
     assert straight.keys() == resumed.keys()
@@ -148,6 +145,8 @@ def test_wgan_gp_critic_has_no_batchnorm(tmp_path: Path) -> None:
         ({"image_size": 30}, "image_size|image size"),
         ({"dataset": "imagenet"}, "imagenet"),
         ({"architecture": "cdcgan", "dataset": "folder"}, "folder|path"),
+        ({"augment": "translation,flip"}, "unknown augmentation 'flip'"),
+        ({"augment": "cutout,cutout"}, "twice"),
     ],
 )
 def test_bad_configs_give_clear_errors(tmp_path: Path, fields: dict[str, object], message: str) -> None:
