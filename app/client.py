@@ -99,7 +99,7 @@ class GanServeClient:
     # -- models and sampling ----------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
         """All servable models, packaged and trained."""
-        return _items(self._json("GET", "/models"), "models")
+        return self._all_pages("/models", "models")
 
     def model(self, name: str) -> dict[str, Any]:
         """One model's card: architecture, training config, quality figures."""
@@ -202,7 +202,7 @@ class GanServeClient:
 
     def jobs(self) -> list[dict[str, Any]]:
         """All jobs, as the server orders them."""
-        return _items(self._json("GET", "/jobs"), "jobs")
+        return self._all_pages("/jobs", "jobs")
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel a job (a running one stops at its next step); returns the job.
@@ -272,6 +272,18 @@ class GanServeClient:
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
+
+    def _all_pages(self, path: str, key: str) -> list[dict[str, Any]]:
+        """A paginated listing, every page: follows ``Link: <...>; rel="next"`` to its end."""
+        items: list[dict[str, Any]] = []
+        following: str | None = path
+        while following is not None:
+            response = self._request("GET", following)
+            items += _items(response.json(), key)
+            next_link = response.links.get("next", {}).get("url")
+            # Only same-server paths are followed: the key must not travel to another host.
+            following = next_link if next_link and next_link.startswith("/") else None
+        return items
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

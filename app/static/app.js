@@ -30,8 +30,9 @@ async function start() {
   }
   const ctx = {
     options,
-    /** The model list, fresh: a model appears as soon as its first checkpoint is written. */
-    loadModels: () => getJSON("models"),
+    /** The model list, fresh: a model appears as soon as its first checkpoint is written.
+     *  One page of the listing's largest size: the pickers offer every model. */
+    loadModels: () => getJSON("models?limit=1000"),
   };
   const views = {
     sample: createSampleView(ctx),

@@ -44,6 +44,35 @@ def test_list_filter_and_get(make_client: MakeClient, data_dir: Path) -> None:
     assert client.get("/jobs/NOT-A-JOB").json() == {"detail": "unknown job 'NOT-A-JOB'"}
 
 
+def test_jobs_come_a_page_at_a_time(make_client: MakeClient, data_dir: Path) -> None:
+    client = make_client()
+    store = JobStore(data_dir / "jobs")
+    ids = [f"{i:032x}" for i in range(7)]
+    for i, job_id in enumerate(ids):
+        status = "failed" if i % 2 else "queued"
+        store.create(JobRecord(id=job_id, model=f"m{i}", config={}, created_at=float(i),
+                               status=status))
+    newest_first = ids[::-1]
+    seen, url = [], "/jobs?limit=3"
+    while url:
+        page = client.get(url)
+        assert page.status_code == 200 and page.headers["X-Total-Count"] == "7"
+        assert len(page.json()) <= 3
+        seen += [job["id"] for job in page.json()]
+        url = page.links.get("next", {}).get("url")
+    assert seen == newest_first
+    # the next link keeps the filter; the total counts the filtered listing
+    failed = client.get("/jobs?status=failed&limit=2")
+    assert failed.headers["X-Total-Count"] == "3"
+    assert "status=failed" in failed.links["next"]["url"]
+    assert [j["id"] for j in client.get(failed.links["next"]["url"]).json()] == [ids[1]]
+    assert client.get("/jobs?offset=7").json() == []
+    assert "Link" not in client.get("/jobs?offset=4&limit=3").headers
+    for bad in ("limit=0", "limit=1001", "offset=-1", "limit=x"):
+        response = client.get(f"/jobs?{bad}")
+        assert response.status_code == 422 and response.json()["detail"]
+
+
 def test_events_stream_until_a_final_status(make_client: MakeClient, data_dir: Path) -> None:
     client = make_client(sse_poll_interval=0.02)
     store = JobStore(data_dir / "jobs")

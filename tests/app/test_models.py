@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from models.sampling import decode_png, encode_image
 from models.training import run_files
 from tests.app.conftest import MakeClient
-from tests.app.tiny_models import write_tiny_model
+from tests.app.tiny_models import write_tampered_model, write_tiny_model, write_truncated_model
 
 
 class Tripwire:
@@ -48,6 +48,22 @@ def test_listing_describes_models(make_client: MakeClient, data_dir: Path) -> No
     assert client.get("/models/..%2Fjobs").status_code == 404
 
 
+def test_models_come_a_page_at_a_time(make_client: MakeClient, data_dir: Path) -> None:
+    names = [f"m{i}" for i in range(5)]
+    for name in names:
+        write_tiny_model(data_dir / "models", name)
+    client = make_client(default_model="m0")
+    first = client.get("/models?limit=2")
+    assert [m["name"] for m in first.json()] == ["m0", "m1"]
+    assert first.headers["X-Total-Count"] == "5"
+    second = client.get(first.links["next"]["url"])
+    assert [m["name"] for m in second.json()] == ["m2", "m3"]
+    last = client.get(second.links["next"]["url"])
+    assert [m["name"] for m in last.json()] == ["m4"] and "Link" not in last.headers
+    assert [m["name"] for m in client.get("/models").json()] == names  # default page: 100
+    assert client.get("/models?limit=5000").status_code == 422
+
+
 def test_new_model_and_newer_checkpoint_appear_without_restart(
     make_client: MakeClient, data_dir: Path, tiny_model: Path
 ) -> None:
@@ -79,13 +95,9 @@ def test_broken_checkpoints_are_reported_and_others_keep_serving(
     marker = data_dir / "unpickled"
     smuggled.write_bytes(pickle.dumps(Tripwire(marker)))
     # Weights altered after saving: the header is fine, the content hash is not.
-    tampered = write_tiny_model(models_dir, "tampered", step=10)
-    data = bytearray(tampered.read_bytes())
-    data[-4:] = bytes(255 - b for b in data[-4:])
-    tampered.write_bytes(bytes(data))
+    write_tampered_model(models_dir, flipped_bytes=4)
     # Cut short: the header says more bytes than the file has.
-    truncated = write_tiny_model(models_dir, "truncated", step=10)
-    truncated.write_bytes(truncated.read_bytes()[:200])
+    write_truncated_model(models_dir, kept_bytes=200)
 
     client = make_client()
     listing = {m["name"]: m for m in client.get("/models").json()}
@@ -169,10 +181,7 @@ def test_a_tampered_newest_checkpoint_is_listed_before_anything_loads_it(
 ) -> None:
     # Found by the reliability pass: only a load compared the content hash, so GET /models and
     # /readyz called a tampered model healthy until some request tried to sample from it.
-    tampered = write_tiny_model(data_dir / "models", "tampered", step=10)
-    data = bytearray(tampered.read_bytes())
-    data[-1] ^= 0xFF
-    tampered.write_bytes(bytes(data))
+    write_tampered_model(data_dir / "models", flipped_bytes=1)
     client = make_client(redis_url=redis_url)
     listing = {m["name"]: m for m in client.get("/models").json()}
     assert "content hash mismatch" in listing["tampered"]["error"]

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.deps import DatasetsDep, JobServiceDep, JobStoreDep, SettingsDep, WriteAccess
 from app.api.errors import not_found, unprocessable
+from app.api.pagination import PAGE_HEADERS, PageDep, paginate
 from app.api.routes.samples import IMAGE_RESPONSES
 from app.schemas.jobs import JobView, SampleLink, TrainRequest
 from app.services.events import job_events
@@ -68,19 +69,22 @@ def train(
     return job_view(record)
 
 
-@router.get("/jobs")
+@router.get("/jobs", responses={200: {"headers": PAGE_HEADERS}})
 def list_jobs(
     store: JobStoreDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
     status_filter: Annotated[
         Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
         Query(alias="status", description="only jobs with this status"),
     ] = None,
 ) -> list[JobView]:
-    """All jobs, newest first."""
+    """Jobs, newest first, a page at a time (``limit``, ``offset``; see the ``Link`` header)."""
     records = store.list()
     if status_filter is not None:
         records = [r for r in records if r.status == status_filter]
-    return [job_view(r) for r in records]
+    return [job_view(r) for r in paginate(records, page, request, response)]
 
 
 @router.get("/jobs/{job_id}", responses=UNKNOWN_JOB)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app.api.deps import DatasetsDep, RegistryDep, SettingsDep
 from app.api.errors import not_found
+from app.api.pagination import PAGE_HEADERS, PageDep, paginate
 from app.api.routes.samples import IMAGE_RESPONSES
 from app.schemas.models import BrokenCheckpoint, CheckpointDetail, ModelSummary
 from app.services.datasets import DatasetCatalog
@@ -73,12 +74,15 @@ def _find(registry: ModelRegistry, name: str) -> ModelEntry:
     return entry
 
 
-@router.get("")
+@router.get("", responses={200: {"headers": PAGE_HEADERS}})
 def list_models(
-    registry: RegistryDep, settings: SettingsDep, catalog: DatasetsDep
+    registry: RegistryDep, settings: SettingsDep, catalog: DatasetsDep,
+    page: PageDep, request: Request, response: Response,
 ) -> list[ModelSummary]:
-    """Every model with at least one checkpoint; unreadable ones carry an ``error``."""
-    return [summarize(m, settings.default_model, catalog) for m in registry.list_models()]
+    """Models with at least one checkpoint, by name, a page at a time (``limit``, ``offset``;
+    see the ``Link`` header); unreadable ones carry an ``error``."""
+    entries = paginate(registry.list_models(), page, request, response)
+    return [summarize(m, settings.default_model, catalog) for m in entries]
 
 
 @router.get("/{name}", responses={404: {"description": "Unknown model."}})
