@@ -24,6 +24,11 @@ def enqueued_key(job_id: str) -> str:
     return f"{KEY_PREFIX}enqueued:{job_id}"
 
 
+def name_claim_key(model_name: str) -> str:
+    """Held while an API process checks that a model name is free and creates its job."""
+    return f"{KEY_PREFIX}name-claim:{model_name}"
+
+
 def make_celery(settings: Settings) -> Celery:
     """Build the Celery app for ``settings`` (broker and result-less task config)."""
     url = settings.effective_redis_url()

@@ -62,7 +62,9 @@ class JobService:
             QueueUnavailable: Redis is down; no record is left.
         """
         name = config["name"]
-        with self._submit_lock:
+        # The process lock keeps this process's threads off Redis while one of them submits;
+        # the name claim in Redis does the same across API processes and hosts.
+        with self._submit_lock, self.queue.name_claim(name):
             self._check_name_free(name)
             self.queue.ping()  # fail fast, before anything is written
             record = JobRecord(id=new_job_id(), model=name, config=config)

@@ -9,17 +9,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
 from celery import Celery
 
-from common.queue import TRAIN_TASK, enqueued_key, make_celery
+from common.queue import TRAIN_TASK, enqueued_key, make_celery, name_claim_key
 from common.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 SOCKET_TIMEOUT_SECONDS = 2.0
+# A claim outlives a slow submission (a check, a record write and a publish: milliseconds) by
+# far, and expires on its own if the API process holding it dies.
+NAME_CLAIM_SECONDS = 30.0
+NAME_CLAIM_WAIT_SECONDS = 5.0
 
 
 class QueueUnavailable(RuntimeError):
@@ -59,6 +65,36 @@ class JobQueue:
             self._client().ping()
         except redis.RedisError as error:
             raise QueueUnavailable(_describe(error)) from error
+
+    @contextmanager
+    def name_claim(self, model_name: str) -> Iterator[None]:
+        """Hold the submission lock of ``model_name`` across every API process on this Redis.
+
+        Each API process serialises its own submissions, but replicas behind a load balancer
+        share only Redis and the data volume: without this, two of them could both find a
+        name free and both create a job for it.
+
+        Raises:
+            QueueUnavailable: Redis is down, or the claim stayed taken for too long.
+        """
+        lock = self._client().lock(
+            name_claim_key(model_name),
+            timeout=NAME_CLAIM_SECONDS,
+            blocking_timeout=NAME_CLAIM_WAIT_SECONDS,
+        )
+        try:
+            acquired = lock.acquire()
+        except redis.RedisError as error:
+            raise QueueUnavailable(_describe(error)) from error
+        if not acquired:
+            raise QueueUnavailable(f"another submission for model {model_name!r} is in progress")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except redis.RedisError as error:  # expired or Redis gone: it frees itself
+                logger.warning("name claim for %r not released: %s", model_name, error)
 
     def depth(self) -> int | None:
         """Messages waiting in the training queue, or None when Redis is down."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,31 @@ def test_taken_names_are_409(make_client: MakeClient, redis_url: str, data_dir: 
     again = client.post("/train", json={**MINIMAL, "name": "fresh"})
     assert again.status_code == 409
     assert "is being trained by job" in again.json()["detail"]
+
+
+def test_two_api_processes_cannot_both_take_a_name(
+    make_client: MakeClient, redis_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two apps on one data folder and one Redis (replicas behind a load balancer)."""
+    replicas = [make_client(redis_url=redis_url) for _ in range(2)]
+    list_jobs = JobStore.list
+
+    def slow_list(self: JobStore) -> list[JobRecord]:
+        time.sleep(0.3)  # widen the gap between "is the name free?" and the record's creation
+        return list_jobs(self)
+
+    monkeypatch.setattr(JobStore, "list", slow_list)
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(
+            lambda client: client.post("/train", json={**MINIMAL, "name": "contested"}), replicas
+        ))
+    assert sorted(r.status_code for r in responses) == [202, 409], [r.text for r in responses]
+    records = [r for r in JobStore(data_dir / "jobs").list() if r.model == "contested"]
+    assert len(records) == 1
+    # the claim is released: the name of a finished job can be taken again
+    records[0].status = "failed"
+    JobStore(data_dir / "jobs").save(records[0])
+    assert replicas[1].post("/train", json={**MINIMAL, "name": "contested"}).status_code == 202
 
 
 def test_cancel_queued_running_and_finished_jobs(make_client: MakeClient, data_dir: Path) -> None:
