@@ -163,6 +163,29 @@ class JobStore:
                 del self._parsed[job_id]
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
+    def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
+        """Delete record temporaries left by processes killed mid-write; returns how many.
+
+        A temporary lives for the milliseconds of one write, so an hour-old one belongs to a
+        writer that is gone. (They are hidden dot-files that listings never read.)
+        """
+        cutoff = time.time() - older_than
+        removed = 0
+        try:
+            entries = list(os.scandir(self.jobs_dir))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                continue
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
     def delete(self, job_id: str) -> None:
         self.path(job_id).unlink(missing_ok=True)
         self.cancel_path(job_id).unlink(missing_ok=True)

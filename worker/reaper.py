@@ -78,6 +78,8 @@ class Reaper:
     def sweep(self) -> list[str]:
         """One pass over the unfinished jobs; returns the ids sent again."""
         sent = []
+        # Also the housekeeping no request path does: temporaries of killed writers.
+        self.store.remove_stale_temporaries()
         for record in self.store.list():
             unfinished = record.status in ("queued", "running")
             if unfinished and self._orphaned(record) and self._reenqueue(record.id):

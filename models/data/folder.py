@@ -59,12 +59,20 @@ def _to_mode(image: Image.Image, channels: int) -> Image.Image:
     return image.convert("L" if channels == 1 else "RGB")
 
 
+# Far above any photo a GAN is trained from here (a 50-megapixel RGB image decodes to 150 MB),
+# far below what an upload of a few bytes per megapixel could otherwise make a worker allocate.
+MAX_DECODE_PIXELS = 50_000_000
+
+
 def _decode(path: Path, image_size: int, channels: int) -> np.ndarray | None:
     """(H, W, C) uint8 array, or None when the file cannot be decoded."""
     try:
         with Image.open(path) as image:
             # JPEG can decode straight to a smaller scale: much faster for photos.
             image.draft("RGB", (image_size, image_size))
+            width, height = image.size
+            if width * height > MAX_DECODE_PIXELS:
+                return None  # a small file can declare a huge canvas: skip it undecoded
             image.load()
             image = _to_mode(image, channels)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):

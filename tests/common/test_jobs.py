@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,18 @@ def test_listings_reparse_only_changed_records_and_always_see_changes(tmp_path: 
     assert {r.id: r.status for r in store.list()} == {first.id: "running", second.id: "succeeded"}
     store.delete(first.id)
     assert [r.id for r in store.list()] == [second.id]
+
+
+def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    record = JobRecord(id="c" * 32, model="m", config={})
+    store.create(record)
+    stale = tmp_path / f".{record.id}.json.123.abcdef01.tmp"
+    fresh = tmp_path / f".{record.id}.json.456.abcdef02.tmp"
+    stale.write_text("{half a rec")
+    fresh.write_text("{being written")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert store.remove_stale_temporaries() == 1
+    assert not stale.exists() and fresh.exists()
+    assert store.get(record.id) == record  # records themselves are never touched

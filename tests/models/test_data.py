@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 from models.data import (
     DATASETS,
@@ -148,6 +148,26 @@ def test_folder_with_classes_skips_bad_files(tmp_path: Path) -> None:
     assert sorted(data.labels.tolist()) == [0, 0, 1]
     blue = data.images[data.labels == 1][0]
     assert blue[2].min() == 255 and blue[0].max() == 0
+
+
+def test_folder_skips_a_huge_canvas_without_decoding_it(tmp_path: Path) -> None:
+    _png(tmp_path / "a.png", "RGB", (255, 0, 0))
+    bomb = io.BytesIO()
+    Image.new("1", (10_000, 6_000)).save(bomb, format="PNG")  # 60 M pixels in a few KB
+    assert len(bomb.getvalue()) < 100_000
+    (tmp_path / "bomb.png").write_bytes(bomb.getvalue())
+    loaded = ImageFile.ImageFile.load
+    decoded: list[tuple[int, int]] = []
+
+    def spy(image: ImageFile.ImageFile) -> object:
+        decoded.append(image.size)
+        return loaded(image)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ImageFile.ImageFile, "load", spy)
+        data = load_dataset("folder", path=tmp_path, image_size=8)
+    assert data.images.shape[0] == 1 and data.skipped_files == 1
+    assert (10_000, 6_000) not in decoded
 
 
 def test_folder_unlabelled_converts_modes(tmp_path: Path) -> None:
