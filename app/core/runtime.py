@@ -60,7 +60,11 @@ def resolve_serving_device(name: str) -> str:
 
 
 def torch_threads(settings: Settings) -> int:
-    return settings.torch_threads or os.cpu_count() or 1
+    """Threads per forward pass. Unset, one: a lane per core then runs independent passes,
+    which beat fewer, wider passes by about 20% here (the batch-invariant native kernels
+    gain little from intra-op threads; docs/benchmarks.md). The worker's default differs:
+    one training run uses every core."""
+    return settings.torch_threads or 1
 
 
 def build_runtime(settings: Settings) -> Runtime:
