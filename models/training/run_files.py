@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +41,41 @@ def sample_path(run_dir: Path, step: int) -> Path:
     return samples_dir(run_dir) / f"step-{step:08d}.png"
 
 
+# Listings by folder, with the folder's mtime when listed. Any file created, renamed or removed
+# in a folder changes its mtime, so an unchanged mtime means an unchanged listing: the service
+# lists every model's folders on every /models, /readyz and submission, and a `stat` is much
+# cheaper than reading the folder. A folder changed within the last MTIME_TRUST_SECONDS is always
+# read afresh, since on a file system with coarse timestamps (some NFS) two changes in one tick
+# leave one mtime ("racy" timestamps, as git calls them).
+MTIME_TRUST_SECONDS = 2.0
+_listings: dict[tuple[str, str], tuple[int, list[int]]] = {}
+_LISTINGS_MAX = 65_536
+
+
 def _steps(directory: Path, pattern: re.Pattern[str]) -> list[int]:
-    # scandir: the file type comes with the listing, so this is one system call per folder
-    # (it runs for every model on every listing the service answers).
+    path = os.fspath(directory)
     try:
-        entries = list(os.scandir(directory))
+        mtime = os.stat(path).st_mtime_ns
     except (FileNotFoundError, NotADirectoryError):
         return []
-    steps = []
-    for entry in entries:
-        match = pattern.match(entry.name)
-        if match and entry.is_file():
-            steps.append(int(match.group(1)))
-    return sorted(steps)
+    key = (path, pattern.pattern)
+    cached = _listings.get(key)
+    if cached is not None and cached[0] == mtime and time.time_ns() - mtime > MTIME_TRUST_SECONDS * 1e9:
+        return list(cached[1])
+    # scandir: the file type comes with the listing, one system call per folder.
+    try:
+        entries = list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    steps = sorted(
+        int(match.group(1))
+        for entry in entries
+        if (match := pattern.match(entry.name)) and entry.is_file()
+    )
+    if len(_listings) >= _LISTINGS_MAX:
+        _listings.clear()  # deleted models' folders would otherwise stay here for good
+    _listings[key] = (mtime, steps)
+    return list(steps)
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:

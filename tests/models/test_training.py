@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -186,3 +188,17 @@ def test_training_does_not_depend_on_the_ambient_kernel_flag(tmp_path: Path) -> 
         torch.backends.mkldnn.enabled = True
     assert (run_files.checkpoint_path(tmp_path / "default", 3).read_bytes()
             == run_files.checkpoint_path(tmp_path / "served", 3).read_bytes())
+
+
+def test_step_listings_follow_their_folder(tmp_path: Path) -> None:
+    grids = run_files.samples_dir(tmp_path)
+    grids.mkdir()
+    run_files.sample_path(tmp_path, 0).write_bytes(b"png")
+    long_ago = time.time() - 60
+    os.utime(grids, (long_ago, long_ago))  # old enough for the cached listing to be trusted
+    assert run_files.sample_steps(tmp_path) == [0]
+    assert run_files.sample_steps(tmp_path) == [0]  # from the cache
+    run_files.sample_path(tmp_path, 5).write_bytes(b"png")  # changes the folder's mtime
+    assert run_files.sample_steps(tmp_path) == [0, 5]
+    run_files.sample_path(tmp_path, 0).unlink()
+    assert run_files.sample_steps(tmp_path) == [5]

@@ -32,7 +32,29 @@ def _class_names(
     return names if len(names) == num_classes else None
 
 
+# Summaries by everything they are made of: listings ask for every model's summary on every call,
+# and rebuilding them (config parsing, class names, pydantic models) grew the cost of a listing
+# with every model kept (soak, docs/reliability.md). Bounded: old keys are dropped wholesale.
+_summaries: dict[tuple[object, ...], ModelSummary] = {}
+_SUMMARIES_MAX = 4096
+
+
 def summarize(entry: ModelEntry, default_model: str, catalog: DatasetCatalog) -> ModelSummary:
+    """The client's view of a model (cached per set of checkpoint files and grids)."""
+    samples = tuple(run_files.sample_steps(entry.directory))
+    key = (entry.name, entry.source, entry.directory, default_model, samples,
+           tuple((c.file_key, c.error) for c in entry.checkpoints))
+    summary = _summaries.get(key)
+    if summary is None:
+        if len(_summaries) >= _SUMMARIES_MAX:
+            _summaries.clear()
+        summary = _summaries[key] = _build_summary(entry, default_model, catalog, list(samples))
+    return summary.model_copy()  # handlers may add to it; the cached one stays as built
+
+
+def _build_summary(
+    entry: ModelEntry, default_model: str, catalog: DatasetCatalog, samples: list[int]
+) -> ModelSummary:
     """The client's view of a model: read from its newest readable checkpoint header."""
     readable = [c for c in entry.checkpoints if c.info is not None]
     summary = ModelSummary(
@@ -41,7 +63,7 @@ def summarize(entry: ModelEntry, default_model: str, catalog: DatasetCatalog) ->
         default=entry.name == default_model,
         checkpoints=[c.step for c in entry.checkpoints],
         latest_step=entry.latest.step,
-        samples=run_files.sample_steps(entry.directory),
+        samples=samples,
         created_at=entry.created_at,
         error=entry.error,
         broken_checkpoints=[
