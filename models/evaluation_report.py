@@ -5,11 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from models.checkpoint import load_generator
-from models.data import load_dataset
-from models.evaluation import EVALUATOR_DATASETS, evaluate_images, load_evaluator, real_floor
+from models.data import ImageDataset, load_dataset
+from models.evaluation import (
+    EVALUATOR_DATASETS,
+    Evaluator,
+    evaluate_images,
+    load_evaluator,
+    real_floor,
+)
+from models.evaluation.metrics import frechet_distance
 from models.sampling import labels_for_seeds, latents_for_seeds
 
 
@@ -52,8 +60,10 @@ def evaluate_checkpoint(
     real_indices = torch.randperm(len(data), generator=picker)[:count]
     real, real_labels = data.batch(real_indices)
     assert real_labels is not None
-    generated = evaluate_images(evaluator, torch.cat(chunks), real, real_labels, labels)
+    images = torch.cat(chunks)
+    generated = evaluate_images(evaluator, images, real, real_labels, labels)
     floor = real_floor(evaluator, data, count, seed)
+    predicted = evaluator.predict(images).argmax(dim=1)
     return {
         "checkpoint": str(info.path),
         "step": info.step,
@@ -61,4 +71,26 @@ def evaluate_checkpoint(
         "samples": count,
         "generated": generated.to_dict(),
         "floor": floor.to_dict(),
+        "class_mix_floor_fd": class_mix_floor(evaluator, data, predicted, count, seed),
     }
+
+
+def class_mix_floor(
+    evaluator: Evaluator, data: ImageDataset, predicted: torch.Tensor, count: int, seed: int
+) -> float:
+    """FD of *real* images drawn with the generator's class mix, against real images.
+
+    What a generator that drew perfect images in its own class proportions would score: the
+    part of its FD that comes from the class balance alone, as opposed to the images.
+    """
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(data)))
+    pool, pool_labels = data.batch(order[:count])
+    real, _ = data.batch(order[count : 2 * count])
+    classes = evaluator.num_classes
+    wanted = torch.bincount(predicted.cpu(), minlength=classes).double()
+    have = torch.bincount(pool_labels, minlength=classes).double()
+    # Each real image is drawn with probability (wanted share of its class) / (images in class).
+    weights = (wanted / wanted.sum())[pool_labels] / have[pool_labels]
+    picker = torch.Generator().manual_seed(seed + 1)
+    chosen = torch.multinomial(weights, count, replacement=True, generator=picker)
+    return frechet_distance(evaluator.features(pool[chosen]), evaluator.features(real))

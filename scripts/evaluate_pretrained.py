@@ -110,10 +110,13 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
         "is the same distance between two disjoint halves of real data with the same N: what a",
         "perfect generator would score. *Classes* counts classes predicted for at least 1% of the",
         "generated images; *KL* is the divergence of their predicted class histogram from the real",
-        "labels' histogram.",
+        "labels' histogram. *Class-mix FD* is the FD of real images drawn in the generator's own",
+        "predicted class proportions: what perfect images in those proportions would score, the part",
+        "of the FD that comes from class balance alone.",
         "",
-        "| model | steps | wall time | FD | floor FD | FD / floor | classes | KL | label accuracy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | steps | wall time | FD | floor FD | FD / floor | class-mix FD | classes | KL "
+        "| label accuracy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, report in results.items():
         generated, floor = report["generated"], report["floor"]
@@ -123,6 +126,7 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
             f"| `{name}` | {report['step']:,} | {report['build']['wall_seconds'] / 60:.1f} min | "
             f"{generated['frechet_distance']:.1f} | {floor['frechet_distance']:.1f} | "
             f"{generated['frechet_distance'] / floor['frechet_distance']:.2f}× | "
+            f"{report['class_mix_floor_fd']:.1f} | "
             f"{generated['classes_present']}/{generated['num_classes']} | {generated['class_kl']:.3f} | "
             f"{accuracy_text} |"
         )
@@ -139,6 +143,9 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
             per_label = ", ".join(f"{k}: {v:.0%}" for k, v in enumerate(accuracy["per_label"]))
             lines += [f"Asked for label k ({accuracy['per_label_samples']} images each), classified as k: "
                       f"{per_label}.", ""]
+        notes = PRETRAINED / "configs" / f"{name}.md"
+        if notes.exists():  # hand-written: what was tried, and why the figures are what they are
+            lines += [notes.read_text().strip(), ""]
     return "\n".join(lines) + "\n"
 
 
