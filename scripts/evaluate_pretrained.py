@@ -135,6 +135,10 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
     if missing:
         lines += ["Configured but not shipped yet (no trained weights in `pretrained/`): "
                   + ", ".join(f"`{name}`" for name in missing) + ".", ""]
+        for name in missing:
+            notes = PRETRAINED / "configs" / f"{name}.md"
+            if notes.exists():
+                lines += [f"## {name} (not shipped)", "", notes.read_text().strip(), ""]
     for name, report in results.items():
         picture = Path(report["timeline"]).relative_to("docs")
         lines += [f"## {name}", "", f"![{name} over training]({picture})", ""]
