@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from models.checkpoint import load_generator
@@ -17,7 +16,7 @@ from models.evaluation import (
     load_evaluator,
     real_floor,
 )
-from models.evaluation.metrics import frechet_distance
+from models.evaluation.metrics import frechet_distance, real_halves
 from models.sampling import labels_for_seeds, latents_for_seeds
 
 
@@ -83,9 +82,8 @@ def class_mix_floor(
     What a generator that drew perfect images in its own class proportions would score: the
     part of its FD that comes from the class balance alone, as opposed to the images.
     """
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(data)))
-    pool, pool_labels = data.batch(order[:count])
-    real, _ = data.batch(order[count : 2 * count])
+    (pool, pool_labels), (real, _) = real_halves(data, count, seed)  # the floor's halves
+    assert pool_labels is not None  # evaluate_checkpoint has checked the dataset's labels
     classes = evaluator.num_classes
     wanted = torch.bincount(predicted.cpu(), minlength=classes).double()
     have = torch.bincount(pool_labels, minlength=classes).double()

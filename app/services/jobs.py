@@ -65,8 +65,9 @@ class JobService:
         # The process lock keeps this process's threads off Redis while one of them submits;
         # the name claim in Redis does the same across API processes and hosts.
         with self._submit_lock, self.queue.name_claim(name):
+            # Taking the claim already reached Redis: a Redis outage has failed by now, before
+            # anything was written.
             self._check_name_free(name)
-            self.queue.ping()  # fail fast, before anything is written
             record = JobRecord(id=new_job_id(), model=name, config=config)
             if not self.store.create(record):
                 raise RuntimeError(f"job id {record.id} exists already")  # a uuid4 clash

@@ -137,8 +137,14 @@ def real_floor(
     count = min(num_samples, len(dataset) // 2)
     if count < 2:
         raise ValueError(f"need at least 4 images for two halves, got {len(dataset)}")
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(dataset)))
-    fake, fake_labels = dataset.batch(order[:count])
-    real, real_labels = dataset.batch(order[count : 2 * count])
+    (fake, fake_labels), (real, real_labels) = real_halves(dataset, count, seed)
     assert fake_labels is not None and real_labels is not None  # checked above
     return evaluate_images(evaluator, fake, real, real_labels, requested_labels=fake_labels)
+
+
+def real_halves(
+    dataset: ImageDataset, count: int, seed: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor | None]]:
+    """Two disjoint random sets of ``count`` real images (with labels), the same for a seed."""
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(dataset)))
+    return dataset.batch(order[:count]), dataset.batch(order[count : 2 * count])
