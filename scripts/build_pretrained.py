@@ -5,6 +5,11 @@
 Writes the EMA generator (safetensors, a few MB), the fixed-noise grids at a spread of steps
 (the training-progress sequence), the metrics log and `build.json` with the wall time it took.
 The full training run (with discriminator and optimizer state) stays in `runs/<name>`.
+
+A config may say which checkpoint to ship with a top-level `export` key: `"last"` (the default)
+or `"best-fd"`, the checkpoint with the lowest Frechet distance in the training log. GAN
+training does not converge monotonically, and keeping the best checkpoint seen is the usual
+early stopping for it; the choice is recorded in `build.json`.
 """
 
 from __future__ import annotations
@@ -25,10 +30,29 @@ from models.training import TrainConfig, Trainer, run_files
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "pretrained" / "configs"
 TIMELINE_STEPS = (0, 250, 500, 1000, 2000, 3000, 5000, 10000, 15000)
+EXPORT_CHOICES = ("last", "best-fd")
+
+
+def best_fd_step(run_dir: Path) -> int:
+    """The checkpointed step with the lowest Frechet distance in the run's metrics log."""
+    saved = set(run_files.checkpoint_steps(run_dir))
+    scored = [
+        (record["quality"]["frechet_distance"], record["step"])
+        for record in run_files.read_metrics(run_dir)
+        if record.get("step") in saved
+        and (record.get("quality") or {}).get("frechet_distance") is not None
+    ]
+    if not scored:
+        raise SystemExit(f"{run_dir}: no checkpoint has a Frechet distance in the metrics log")
+    return min(scored)[1]
 
 
 def build(name: str, runs_dir: Path) -> dict[str, object]:
-    config = TrainConfig.from_dict(load_config_file(CONFIGS / f"{name}.toml"))
+    values = load_config_file(CONFIGS / f"{name}.toml")
+    export = values.pop("export", "last")
+    if export not in EXPORT_CHOICES:
+        raise SystemExit(f"{name}: export must be one of {', '.join(EXPORT_CHOICES)}")
+    config = TrainConfig.from_dict(values)
     run_dir = runs_dir / name
     started = time.perf_counter()
     result = Trainer(config, run_dir, cache_dir=ROOT / "data" / "cache").run()
@@ -37,15 +61,21 @@ def build(name: str, runs_dir: Path) -> dict[str, object]:
     shutil.rmtree(target, ignore_errors=True)
     (target / "checkpoints").mkdir(parents=True)
     (target / "samples").mkdir()
-    export_generator(result.checkpoint, run_files.checkpoint_path(target, result.step))  # type: ignore[arg-type]
-    for step in run_files.sample_steps(run_dir):
-        if step in TIMELINE_STEPS or step == result.step:
-            shutil.copy(run_files.sample_path(run_dir, step), run_files.sample_path(target, step))
+    step = best_fd_step(run_dir) if export == "best-fd" else result.step
+    source = run_files.checkpoint_path(run_dir, step)
+    export_generator(source, run_files.checkpoint_path(target, step))
+    for sample_step in run_files.sample_steps(run_dir):
+        if sample_step in TIMELINE_STEPS or sample_step in (step, result.step):
+            shutil.copy(
+                run_files.sample_path(run_dir, sample_step), run_files.sample_path(target, sample_step)
+            )
     shutil.copy(run_files.metrics_path(run_dir), run_files.metrics_path(target))
     shutil.copy(CONFIGS / f"{name}.toml", target / "config.toml")
     record = {
         "name": name,
         "steps": result.step,
+        "export": export,
+        "exported_step": step,
         "wall_seconds": round(wall, 1),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -31,6 +31,11 @@ MAX_EMBED_DIM = 1024
 MAX_HIDDEN = 8192
 MAX_HIDDEN_LAYERS = 8
 MAX_WIDTH = 1024
+MAX_PACK = 16
+
+# Fields added after checkpoints were first written, with the value that rebuilds the networks
+# those older checkpoints were trained with. Every other field must be stored.
+LATER_FIELDS: dict[str, Any] = {"d_pack": 1}
 
 
 def mlp_image_sizes() -> list[int]:
@@ -109,6 +114,7 @@ def _check_common(cfg: MLPGANConfig | DCGANConfig, allowed: tuple[str, ...]) -> 
             f"got {cfg.num_classes}; use c{cfg.architecture} for a conditional model"
         )
     _check_int("embed_dim", cfg.embed_dim, 0, MAX_EMBED_DIM)
+    _check_int("d_pack", cfg.d_pack, 1, MAX_PACK)
     _check_str("d_norm", cfg.d_norm, D_NORMS)
     _check_is_int("image_size", cfg.image_size)
 
@@ -128,6 +134,10 @@ class _GANConfig:
     latent_dim: int = 100
     num_classes: int = 0
     embed_dim: int = 0  # 0: the label embedding has num_classes entries
+    # PacGAN (Lin et al. 2018): D judges d_pack samples at once, concatenated along channels
+    # (the DCGAN) or features (the MLP), which makes a generator that drops or over-produces
+    # modes easier to tell apart. 1 is the ordinary one-sample discriminator.
+    d_pack: int = 1
 
     @property
     def conditional(self) -> bool:
@@ -231,6 +241,7 @@ def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
     if "architecture" not in data:
         raise ValueError("model config is missing the key 'architecture'")
     cls = _config_class(data["architecture"])
+    data = {**LATER_FIELDS, **data}
     expected = {f.name for f in fields(cls)}
     missing = sorted(expected - data.keys())
     unknown = sorted(str(k) for k in data.keys() - expected)
@@ -269,3 +280,17 @@ def check_images(x: torch.Tensor, cfg: ModelConfig) -> None:
     expected = (cfg.channels, cfg.image_size, cfg.image_size)
     if x.dim() != 4 or tuple(x.shape[1:]) != expected:
         raise ValueError(f"images must have shape (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+
+
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """Join each run of ``pack`` consecutive samples into one along dimension 1 (PacGAN).
+
+    ``(N, C, ...) -> (N / pack, pack * C, ...)``; sample ``i`` of a packed group keeps its
+    channels at ``i * C .. (i + 1) * C - 1``.
+    """
+    if pack == 1:
+        return x
+    if x.shape[0] % pack:
+        raise ValueError(f"a discriminator with d_pack={pack} needs a batch size divisible by "
+                         f"{pack}, got {x.shape[0]}")
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])

@@ -28,6 +28,7 @@ from models.architectures.config import (
     check_labels,
     check_latent,
     dcgan_base_and_depth,
+    pack_samples,
 )
 from models.architectures.init import dcgan_init_
 
@@ -86,7 +87,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """``forward(images (N, C, H, W), labels (N,) | None) -> logits (N,)`` (no sigmoid)."""
+    """``forward(images (N, C, H, W), labels (N,) | None) -> logits (N / d_pack,)`` (no sigmoid)."""
 
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
@@ -102,6 +103,7 @@ class DCGANDiscriminator(nn.Module):
             self.label_embedding = nn.Embedding(cfg.num_classes, cfg.label_dim)
             self.label_projection = nn.Linear(cfg.label_dim, cfg.image_size * cfg.image_size)
             in_channels += 1
+        in_channels *= cfg.d_pack
         layers: list[nn.Module] = [
             # input: (channels [+1 label map]) x image_size x image_size
             nn.Conv2d(in_channels, ndf * mults[0], 4, 2, 1),
@@ -131,4 +133,5 @@ class DCGANDiscriminator(nn.Module):
             label_map = self.label_projection(self.label_embedding(labels.long()))
             label_map = label_map.view(x.shape[0], 1, cfg.image_size, cfg.image_size)
             x = torch.cat([x, label_map], dim=1)
+        x = pack_samples(x, cfg.d_pack)
         return self.net(x).view(x.shape[0])

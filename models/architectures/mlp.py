@@ -12,7 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.architectures.config import MLPGANConfig, check_images, check_labels, check_latent
+from models.architectures.config import (
+    MLPGANConfig,
+    check_images,
+    check_labels,
+    check_latent,
+    pack_samples,
+)
 
 
 def _norm_1d(kind: str, width: int) -> nn.Module:
@@ -57,7 +63,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """``forward(images (N, C, H, W), labels (N,) | None) -> logits (N,)`` (no sigmoid)."""
+    """``forward(images (N, C, H, W), labels (N,) | None) -> logits (N / d_pack,)`` (no sigmoid)."""
 
     def __init__(self, cfg: MLPGANConfig) -> None:
         super().__init__()
@@ -65,7 +71,7 @@ class MLPDiscriminator(nn.Module):
         self.label_embedding = nn.Embedding(cfg.num_classes, cfg.label_dim) if cfg.conditional else None
         layers: list[nn.Module] = []
         # flattened pixels, then the label embedding
-        in_features = cfg.channels * cfg.image_size * cfg.image_size + cfg.label_dim
+        in_features = (cfg.channels * cfg.image_size * cfg.image_size + cfg.label_dim) * cfg.d_pack
         for i, width in enumerate(cfg.d_hidden):
             # Like DCGAN's D, the first layer sees raw pixels and is never normalised.
             normalise = i > 0 and cfg.d_norm != "none"
@@ -83,4 +89,4 @@ class MLPDiscriminator(nn.Module):
         features = x.flatten(1)
         if self.label_embedding is not None and labels is not None:
             features = torch.cat([features, self.label_embedding(labels.long())], dim=1)
-        return self.net(features).squeeze(1)
+        return self.net(pack_samples(features, self.config.d_pack)).squeeze(1)

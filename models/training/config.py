@@ -8,12 +8,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.architectures import ARCHITECTURES
+from models.architectures import ARCHITECTURES, D_NORMS
 from models.losses import F_DIVERGENCES, LOSSES
 from models.training.augment import parse_policy
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+LR_DECAYS = ("none", "linear")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,14 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     gp_weight: float = 10.0
+    # "linear": both learning rates fall linearly to zero at `steps`, which damps the late
+    # oscillation of the two players; "none": constant rates (the DCGAN paper's choice).
+    lr_decay: str = "none"
+    # Normalisation in D: None picks the architecture's own (BatchNorm for DCGAN, none for the
+    # MLP, per-sample "layer" under WGAN-GP); "none" and "layer" make D judge each image alone.
+    d_norm: str | None = None
+    # PacGAN: D judges this many samples at once (1: one at a time); batch_size must divide.
+    pack: int = 1
     # DiffAugment policy for what D sees, e.g. "translation,cutout" ("": none); see augment.py
     augment: str = ""
     ema: bool = True
@@ -95,6 +104,7 @@ class TrainConfig:
             ("sample_count", 1, 256),
             ("eval_samples", 0, 100_000),
             ("seed", 0, 2**63 - 1),
+            ("pack", 1, 16),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -115,6 +125,18 @@ class TrainConfig:
                 out.append(f"{name} must be a number in [0, 1), got {value!r}")
         if not isinstance(self.gp_weight, int | float) or self.gp_weight < 0:
             out.append(f"gp_weight must be a non-negative number, got {self.gp_weight!r}")
+        if self.lr_decay not in LR_DECAYS:
+            out.append(f"unknown lr_decay {self.lr_decay!r}; expected one of " + ", ".join(LR_DECAYS))
+        if self.d_norm is not None and self.d_norm not in D_NORMS:
+            out.append(f"unknown d_norm {self.d_norm!r}; expected one of " + ", ".join(D_NORMS))
+        elif self.d_norm == "batch" and self.loss == "wgan-gp":
+            out.append("d_norm 'batch' cannot be used with loss 'wgan-gp': its gradient penalty is "
+                       "per sample, and BatchNorm mixes samples (use 'layer' or 'none')")
+        if isinstance(self.pack, int) and isinstance(self.batch_size, int) and self.pack > 1:
+            if self.batch_size % self.pack:
+                out.append(f"batch_size ({self.batch_size}) must be divisible by pack ({self.pack})")
+            if self.loss == "wgan-gp":
+                out.append("pack > 1 cannot be used with loss 'wgan-gp' (its penalty is per sample)")
         if not isinstance(self.augment, str):
             out.append(f"augment must be a string such as 'translation,cutout', got {self.augment!r}")
         else:
@@ -138,6 +160,12 @@ class TrainConfig:
         if self.checkpoint_every is not None:
             return self.checkpoint_every
         return max(1, min(1000, math.ceil(self.steps / 10)))
+
+    def lr_factor(self, step: int) -> float:
+        """The learning-rate multiplier for the update that makes step ``step + 1``."""
+        if self.lr_decay == "linear":
+            return max(0.0, 1.0 - step / self.steps)
+        return 1.0
 
     @property
     def sample_interval(self) -> int:

@@ -87,12 +87,15 @@ def model_config_for(config: TrainConfig, dataset: ImageDataset) -> ModelConfig:
         "channels": dataset.channels,
         "latent_dim": config.latent_dim,
         "num_classes": dataset.num_classes if conditional else 0,
+        "d_pack": config.pack,
     }
     if config.architecture in ("dcgan", "cdcgan"):
         fields.update(g_width=config.g_width, d_width=config.d_width)
         # A gradient penalty is per-sample; BatchNorm mixes samples, so the critic must not
         # use it (Gulrajani et al. 2017, section 4).
         fields["d_norm"] = "layer" if config.loss == "wgan-gp" else "batch"
+    if config.d_norm is not None:
+        fields["d_norm"] = config.d_norm
     return make_model_config(config.architecture, **fields)
 
 
@@ -240,6 +243,11 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One generator update preceded by ``d_steps`` discriminator updates."""
         autocast = torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
+        # Set from the step alone, so a resumed run follows the schedule it left.
+        factor = self.config.lr_factor(self.step)
+        for optimizer, base in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
         loss_d = torch.zeros(())
         for _ in range(self.config.d_steps):
             real, labels = self._real_batch()

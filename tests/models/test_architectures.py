@@ -233,6 +233,7 @@ def test_unconditional_models_refuse_labels_and_bad_shapes(architecture: str) ->
         ("gan", {"d_hidden": (512, 0)}, "d_hidden entry"),
         ("dcgan", {"g_width": 0}, "g_width"),
         ("dcgan", {"image_size": "64"}, "image_size must be an integer"),
+        ("dcgan", {"d_pack": 0}, "d_pack must be between 1 and 16"),
     ],
 )
 def test_invalid_configs_name_the_problem(architecture: str, fields: dict[str, object], message: str) -> None:
@@ -279,6 +280,30 @@ def test_config_from_dict_errors() -> None:
         model_config_from_dict({**data, "latent_dim": "100"})
     with pytest.raises(ValueError, match="latent_dim must be an integer"):
         model_config_from_dict({**data, "latent_dim": 100.0})
+
+
+def test_config_written_before_d_pack_still_loads() -> None:
+    data = model_config_to_dict(make_model_config("dcgan"))
+    del data["d_pack"]
+    assert model_config_from_dict(data) == make_model_config("dcgan")
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_packed_discriminator_judges_each_group_of_samples_together(architecture: str) -> None:
+    cfg = tiny_config(architecture, image_size=16, channels=1, d_pack=2, d_norm="none")
+    netD = build_discriminator(cfg)
+    x = torch.randn(6, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+    labels = labels_for(cfg, 6)
+    with torch.no_grad():
+        logits = netD(x, labels)
+        changed = x.clone()
+        changed[1] *= 5  # the second sample of the first pack
+        logits_changed = netD(changed, labels)
+        assert logits.shape == (3,)
+        assert not torch.isclose(logits[0], logits_changed[0])  # the pack sees both of its samples
+        assert torch.equal(logits[1:], logits_changed[1:])  # and nothing outside it
+        with pytest.raises(ValueError, match="divisible by 2"):
+            netD(x[:5], labels[:5] if labels is not None else None)
 
 
 def test_embedding_size_defaults_to_num_classes() -> None:

@@ -149,6 +149,12 @@ def test_wgan_gp_critic_has_no_batchnorm(tmp_path: Path) -> None:
         ({"architecture": "cdcgan", "dataset": "folder"}, "folder|path"),
         ({"augment": "translation,flip"}, "unknown augmentation 'flip'"),
         ({"augment": "cutout,cutout"}, "twice"),
+        ({"lr_decay": "cosine"}, "unknown lr_decay 'cosine'"),
+        ({"d_norm": "instance"}, "unknown d_norm 'instance'"),
+        ({"d_norm": "batch", "loss": "wgan-gp"}, "per sample"),
+        ({"pack": 3}, "divisible by pack"),
+        ({"pack": 2, "loss": "wgan-gp"}, "pack > 1 cannot"),
+        ({"pack": 0}, "pack must be"),
     ],
 )
 def test_bad_configs_give_clear_errors(tmp_path: Path, fields: dict[str, object], message: str) -> None:
@@ -202,3 +208,50 @@ def test_step_listings_follow_their_folder(tmp_path: Path) -> None:
     assert run_files.sample_steps(tmp_path) == [0, 5]
     run_files.sample_path(tmp_path, 0).unlink()
     assert run_files.sample_steps(tmp_path) == [5]
+
+
+def test_linear_lr_decay_reaches_zero_at_the_last_step(tmp_path: Path) -> None:
+    trainer = Trainer(config(lr_decay="linear", lr_g=1e-3, lr_d=2e-3), tmp_path)
+    seen: list[tuple[float, float]] = []
+    for _ in range(12):
+        trainer.train_step()
+        seen.append((trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+    assert seen[0] == pytest.approx((1e-3, 2e-3))
+    assert seen[6] == pytest.approx((1e-3 * 6 / 12, 2e-3 * 6 / 12))
+    assert seen[-1] == pytest.approx((1e-3 / 12, 2e-3 / 12))
+    constant = Trainer(config(lr_g=1e-3), tmp_path / "constant")
+    for _ in range(12):
+        constant.train_step()
+    assert constant.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_resume_with_lr_decay_equals_uninterrupted(tmp_path: Path) -> None:
+    train(config(lr_decay="linear"), tmp_path / "straight")
+    stop = iter([False] * 8 + [True] * 100)
+    Trainer(config(lr_decay="linear"), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
+    Trainer(config(lr_decay="linear"), tmp_path / "resumed").run()
+    straight = run_files.checkpoint_path(tmp_path / "straight", 12).read_bytes()
+    assert run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes() == straight
+    assert straight != (train(config(), tmp_path / "flat").checkpoint or Path()).read_bytes()
+
+
+@pytest.mark.parametrize("d_norm", ["none", "layer"])
+def test_d_norm_override_removes_batchnorm_from_d(tmp_path: Path, d_norm: str) -> None:
+    # at 16x16 D has a hidden layer to normalise (at the native 8x8 it has none)
+    trainer = Trainer(config(d_norm=d_norm, image_size=16), tmp_path)
+    assert trainer.model_config.d_norm == d_norm
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.discriminator.modules())
+    default = Trainer(config(image_size=16), tmp_path / "default")
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in default.discriminator.modules())
+
+
+def test_packed_discriminator_trains_and_resumes(tmp_path: Path) -> None:
+    result = train(config(pack=2), tmp_path / "packed")
+    assert result.status == "completed" and result.model_config.d_pack == 2
+    first_conv = tensors_at(tmp_path / "packed", 12)["discriminator.net.0.weight"]
+    assert first_conv.shape[1] == 2  # two one-channel images side by side
+    stop = iter([False] * 8 + [True] * 100)
+    Trainer(config(pack=2), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
+    Trainer(config(pack=2), tmp_path / "resumed").run()
+    assert (run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
+            == run_files.checkpoint_path(tmp_path / "packed", 12).read_bytes())
