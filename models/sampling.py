@@ -86,7 +86,22 @@ def latents_for_seeds(
     """Stack the latent vectors of ``seeds`` into a ``(len(seeds), latent_dim)`` tensor."""
     if len(seeds) == 0:
         raise ValueError("at least one seed is required")
-    return torch.stack([latent_for_seed(s, latent_dim, truncation) for s in seeds])
+    if truncation is not None:
+        return torch.stack([latent_for_seed(s, latent_dim, truncation) for s in seeds])
+    # The draws of latent_for_seed, made cheaper (this runs for every image served): one
+    # generator, re-seeded per row (manual_seed resets all of its state, so each row is the
+    # fresh generator's draw), and every row drawn straight into the result, with no tensor
+    # per seed and no stack. torch's normal draw depends on the number of values and on
+    # contiguity, not on the shape, so a row of the result gets the same values as a vector.
+    generator = torch.Generator(device="cpu")
+    if len(seeds) == 1:
+        generator.manual_seed(check_seed(seeds[0]))
+        return torch.randn(1, latent_dim, generator=generator)
+    latents = torch.empty(len(seeds), latent_dim)
+    for row, seed in enumerate(seeds):
+        generator.manual_seed(check_seed(seed))
+        torch.randn(latent_dim, generator=generator, out=latents[row])
+    return latents
 
 
 def grid_seeds(seed: int, count: int) -> list[int]:

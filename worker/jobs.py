@@ -138,7 +138,9 @@ def _attempt(settings: Settings, store: JobStore, record: JobRecord, hostname: s
         return cancel_flag.exists() or stopping.requested() or lease.lost
 
     try:
-        with shutdown.training():
+        # The reporter saves in a thread of its own; leaving the block ends it, so nothing it
+        # still had to write can land on top of the final record written below.
+        with shutdown.training(), reporter:
             trainer = Trainer(
                 train_config_for(settings, record),
                 settings.models_dir / record.model,

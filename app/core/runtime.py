@@ -100,7 +100,6 @@ def build_renderer(settings: Settings, pool: SamplingPool, cores: int) -> Render
     if not settings.batching:
         return UnbatchedRenderer(pool)
     return Batcher(
-        pool,
         # Concurrent forward passes: as many as the cores hold, not more. On small CPUs the
         # batch-invariant (native) kernels go further as independent passes than as intra-op
         # threads of one pass (docs/benchmarks.md).

@@ -6,11 +6,13 @@ the same checkpoint mix in one pass; an eval-mode generator computes every row i
 (``models.sampling.generate``), so a request's bytes never depend on its batch-mates.
 
 Scheduling. Forward passes run in the batcher's own threads ("lanes"), one pass per lane:
-``cores // torch_threads`` lanes keep every core busy without oversubscribing it. A lane hands
-its batch straight to the sampling pool for encoding (zlib and libwebp release the GIL, so this
-overlaps with the lane's next pass) and each response goes back to the event loop the moment
-its bytes exist (responses ready within a millisecond of each other travel together): no
-thread hop through the loop in between.
+``cores // torch_threads`` lanes keep every core busy without oversubscribing it. The lane that
+ran a pass encodes its responses too, and hands them to the event loop together with the end of
+the pass: one wake-up of the loop per pass, and no other thread in between (responses ready a
+millisecond or more before the end of a long encoding go back early). Encoding used to go to the
+sampling pool, to overlap with the lane's next pass; for 28x28 images the extra thread wake-up
+and a third thread contending for the GIL cost more than the overlap won, and for costly
+generators every core is busy with passes anyway (docs/benchmarks.md, "Per-request overhead").
 Requests queue per generator, and a queue goes to a free lane once
 
 * it holds ``max_rows`` rows, or
@@ -47,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from app.services.pool import PoolBusy, SamplingPool
+from app.services.pool import PoolBusy
 from app.services.registry import LoadedModel
 from app.services.rendering import RenderStats
 from app.services.sampler import RenderedImage, SamplingPlan, encode, forward_plans
@@ -57,6 +59,7 @@ Deliver = Callable[[list[tuple[int, Outcome]]], None]
 # Responses finished within this many seconds of each other go back to the event loop together:
 # every hand-over wakes the loop (a pipe write and an epoll round), which for cheap images costs
 # more than the image itself, while a millisecond is nothing next to the request's latency.
+# A pass's last responses go back with its end (see Batcher._pass).
 DELIVERY_INTERVAL_SECONDS = 0.001
 # Work per pass, at most (CPU seconds): ten such passes fit in a 250 ms p99 budget.
 PASS_BUDGET_SECONDS = 0.025
@@ -65,8 +68,9 @@ COST_SMOOTHING = 0.25
 
 
 def encode_batch(plans: Sequence[SamplingPlan], rows: Sequence[np.ndarray | Exception],
-                 deliver: Deliver) -> None:
-    """Encode each request's rows in order and deliver the responses as they become ready."""
+                 deliver: Deliver) -> list[tuple[int, Outcome]]:
+    """Encode each request's rows in order, deliver the responses as they become ready, and
+    return the last ones (they go back with the end of the pass)."""
     ready: list[tuple[int, Outcome]] = []
     handed_over = time.perf_counter()
     for index, (plan, images) in enumerate(zip(plans, rows, strict=True)):
@@ -74,8 +78,7 @@ def encode_batch(plans: Sequence[SamplingPlan], rows: Sequence[np.ndarray | Exce
         if time.perf_counter() - handed_over >= DELIVERY_INTERVAL_SECONDS:
             deliver(ready)
             ready, handed_over = [], time.perf_counter()
-    if ready:
-        deliver(ready)
+    return ready
 
 
 def _encoded(plan: SamplingPlan, images: np.ndarray | Exception) -> Outcome:
@@ -106,8 +109,8 @@ class Batcher:
     """Gathers concurrent requests per generator into forward passes (see the module doc).
 
     Args:
-        pool: where responses are encoded.
-        lanes: forward passes that may run at once (each in its own thread).
+        lanes: forward passes that may run at once, each encoding its own responses (each in
+            its own thread).
         max_rows: rows per forward pass (a larger request runs alone, in chunks).
         max_wait: seconds a request may wait for company on a free lane.
         max_queued_rows: rows allowed to wait; beyond that requests get :class:`PoolBusy`.
@@ -115,10 +118,9 @@ class Batcher:
     """
 
     def __init__(
-        self, pool: SamplingPool, *, lanes: int, max_rows: int, max_wait: float,
-        max_queued_rows: int, pass_budget: float = PASS_BUDGET_SECONDS,
+        self, *, lanes: int, max_rows: int, max_wait: float, max_queued_rows: int,
+        pass_budget: float = PASS_BUDGET_SECONDS,
     ) -> None:
-        self.pool = pool
         self.lanes = lanes
         self.max_rows = max_rows
         self.max_wait = max_wait
@@ -133,7 +135,6 @@ class Batcher:
         self._running_for: dict[int, int] = {}  # id(generator) -> its passes in progress
         self._schedule_pending = False
         self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         # CPU seconds per row of each generator, a moving average (weak: evicted models drop out).
         self._row_seconds: weakref.WeakKeyDictionary[nn.Module, float] = (
             weakref.WeakKeyDictionary()
@@ -151,7 +152,7 @@ class Batcher:
             self._lane = None
 
     async def render(self, model: LoadedModel, plan: SamplingPlan) -> RenderedImage:
-        """Render ``plan`` in a shared forward pass and encode it (in the pool)."""
+        """Render ``plan`` in a shared forward pass and encode it (both in a lane)."""
         if self._lane is None:
             raise RuntimeError("the batcher is not running (app lifespan not started)")
         if self._queued_rows and self._queued_rows + plan.rows > self.max_queued_rows:
@@ -247,41 +248,48 @@ class Batcher:
         self._running_for[key] = self._running_for.get(key, 0) + 1
         # Counted here, not when the pass returns: responses can reach their clients first.
         self.stats.record(len(batch), rows)
-        task = asyncio.get_running_loop().create_task(self._run(queue.model, batch, rows))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # A plain executor job, not a task awaiting run_in_executor: the lane reports back with
+        # one loop callback (_finish), where a task would add a future and a wake-up each way.
+        assert self._lane is not None
+        self._lane.submit(self._pass, asyncio.get_running_loop(), queue.model, batch, rows)
 
-    async def _run(self, model: LoadedModel, batch: list[_Request], rows: int) -> None:
-        loop = asyncio.get_running_loop()
+    def _pass(self, loop: asyncio.AbstractEventLoop, model: LoadedModel, batch: list[_Request],
+              rows: int) -> None:  # in a lane
         plans = [request.plan for request in batch]
+        seconds: float | None = None
+        last: list[tuple[_Request, Outcome]] = []
 
-        def deliver(outcomes: list[tuple[int, Outcome]]) -> None:  # from a pool thread
+        def deliver(outcomes: list[tuple[int, Outcome]]) -> None:
             loop.call_soon_threadsafe(_settle_all, [(batch[i], outcome) for i, outcome in outcomes])
 
-        def forward_then_hand_over() -> float:  # in a lane
-            images, seconds = forward_plans(model, plans)
-            self.pool.submit(encode_batch, plans, images, deliver)
-            return seconds
-
         try:
-            assert self._lane is not None
-            seconds = await loop.run_in_executor(self._lane, forward_then_hand_over)
+            images, seconds = forward_plans(model, plans)
+            last = [(batch[i], outcome) for i, outcome in encode_batch(plans, images, deliver)]
+        except Exception as error:  # the pass itself failed: the whole batch shares the error
+            seconds = None
+            last = [(request, error) for request in batch]
+        finally:
+            # Always, or the pass would count as running for good and its generator stall.
+            loop.call_soon_threadsafe(self._finish, model, rows, seconds, last)
+
+    def _finish(self, model: LoadedModel, rows: int, seconds: float | None,
+                outcomes: list[tuple[_Request, Outcome]]) -> None:
+        """The end of a pass, on the event loop: its last responses, its cost, the next pass."""
+        _settle_all(outcomes)
+        if seconds is None:
+            self.stats.failed_passes += 1
+        else:
             known = self._row_seconds.get(model.generator)
             latest = seconds / rows
             self._row_seconds[model.generator] = (
                 latest if known is None else known + COST_SMOOTHING * (latest - known)
             )
-        except Exception as error:  # the pass itself failed: the whole batch shares the error
-            self.stats.failed_passes += 1
-            for request in batch:
-                _settle(request, error)
-        finally:
-            self._running -= 1
-            key = id(model.generator)
-            self._running_for[key] -= 1
-            if not self._running_for[key]:
-                del self._running_for[key]
-            self._request_schedule()
+        self._running -= 1
+        key = id(model.generator)
+        self._running_for[key] -= 1
+        if not self._running_for[key]:
+            del self._running_for[key]
+        self._request_schedule()
 
 
 def _settle_all(outcomes: list[tuple[_Request, Outcome]]) -> None:

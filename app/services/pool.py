@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -54,13 +54,3 @@ class SamplingPool:
             return await loop.run_in_executor(self._executor, call)
         finally:
             self._pending -= 1
-
-    def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
-        """Queue ``function(*args)`` from any thread, without the cap on waiting work.
-
-        For the rest of a request already admitted: the micro-batcher's forward threads hand
-        encoding over here, and refusing then would throw away a forward pass already paid for.
-        """
-        if self._executor is None:
-            raise RuntimeError("the sampling pool is not running (app lifespan not started)")
-        return self._executor.submit(function, *args)

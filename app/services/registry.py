@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import overload
@@ -36,6 +37,7 @@ MODEL_NAME_PATTERN = NAME_PATTERN
 _REF_PATTERN = re.compile(r"^(?P<name>[^@]+)(?:@(?P<step>\d{1,12}))?$")
 
 _FileKey = tuple[Path, int, int]  # (path, mtime_ns, size): changes whenever the file is replaced
+_PATHS_MAX = 65_536
 
 
 class InvalidModelRef(ValueError):
@@ -143,6 +145,8 @@ class ModelRegistry:
         self._loaded: OrderedDict[_FileKey, LoadedModel] = OrderedDict()
         self._load_locks: dict[_FileKey, threading.Lock] = {}
         self._verified: set[_FileKey] = set()  # content hash checked and matching
+        # (root, name) -> model folder, (model folder, step) -> checkpoint file
+        self._paths: dict[tuple[Path, str | int], Path] = {}
 
     # -- discovery -----------------------------------------------------------------------------
     def list_models(self) -> list[ModelEntry]:
@@ -202,11 +206,12 @@ class ModelRegistry:
         if not MODEL_NAME_PATTERN.match(name):
             return None
         for root, source in self.roots:
-            directory = root / name
-            if directory.is_dir():
-                entry = self._read_model(name, directory, source, cached_only=cached_only)
-                if entry is not None:
-                    return entry
+            # No is_dir() first: a missing folder lists no checkpoints and reads as no model
+            # all the same, and that stat was a large part of GET /sample's model lookup.
+            entry = self._read_model(name, self._model_dir(root, name), source,
+                                     cached_only=cached_only)
+            if entry is not None:
+                return entry
         return None
 
     def name_taken(self, name: str) -> bool:
@@ -219,9 +224,9 @@ class ModelRegistry:
         steps = run_files.checkpoint_steps(directory)
         checkpoints = []
         for step in steps:
-            path = run_files.checkpoint_path(directory, step)
+            path = self._checkpoint_path(directory, step)
             try:
-                stat = path.stat()
+                stat = os.stat(path)
             except OSError:
                 continue  # replaced or removed between the listing and now
             key: _FileKey = (path, stat.st_mtime_ns, stat.st_size)
@@ -230,6 +235,21 @@ class ModelRegistry:
         if not checkpoints:
             return None  # a run that has not written its first checkpoint is not a model yet
         return ModelEntry(name, source, directory, tuple(checkpoints))
+
+    # Paths are built once: in GET /sample's lookup, joining them cost more than the stats.
+    def _model_dir(self, root: Path, name: str) -> Path:
+        return self._memo_path((root, name), lambda: root / name)
+
+    def _checkpoint_path(self, directory: Path, step: int) -> Path:
+        return self._memo_path((directory, step), lambda: run_files.checkpoint_path(directory, step))
+
+    def _memo_path(self, key: tuple[Path, str | int], build: Callable[[], Path]) -> Path:
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) >= _PATHS_MAX:
+                self._paths.clear()  # names asked for once, deleted checkpoints: bounded
+            path = self._paths[key] = build()
+        return path
 
     def _header(
         self, key: _FileKey, root: Path, *, cached_only: bool = False

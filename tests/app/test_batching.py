@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from app.services.batcher import PASS_BUDGET_SECONDS, Batcher
-from app.services.pool import PoolBusy, SamplingPool
+from app.services.pool import PoolBusy
 from app.services.registry import LoadedModel, ModelRegistry
 from app.services.sampler import (
     SamplingError,
@@ -56,16 +56,13 @@ def run_with_batcher(
     """
 
     async def main() -> T:
-        pool = SamplingPool(2, 64)
-        pool.start()
-        batcher = Batcher(pool, lanes=lanes, max_rows=max_rows, max_wait=max_wait,
+        batcher = Batcher(lanes=lanes, max_rows=max_rows, max_wait=max_wait,
                           max_queued_rows=max_queued_rows, pass_budget=pass_budget)
         batcher.start()
         try:
             return await body(batcher)
         finally:
             batcher.shutdown()
-            pool.shutdown()
 
     return asyncio.run(main())
 

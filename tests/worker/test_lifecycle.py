@@ -41,7 +41,8 @@ def test_job_goes_from_queued_to_running_to_succeeded(worker_cluster: Cluster) -
         time.sleep(0.02)
 
     statuses = [status for status, _ in seen]
-    assert statuses[0] == "queued"
+    # An idle worker can start the job before the first poll, so "queued" may never be seen.
+    assert statuses[0] in ("queued", "running")
     assert "running" in statuses
     assert statuses[-1] == "succeeded", cluster.all_logs()
     # Progress was reported while training, not only at the end.
@@ -54,6 +55,7 @@ def test_job_goes_from_queued_to_running_to_succeeded(worker_cluster: Cluster) -
     assert record.worker is not None and record.worker.startswith("w1@")
     assert record.error is None
     assert record.started_at is not None and record.finished_at is not None
+    assert record.created_at <= record.started_at <= record.finished_at
     assert set(record.losses) == {"loss_d", "loss_g"}
     run_dir = cluster.run_dir("lifecycle")
     assert run_files.checkpoint_steps(run_dir) == [25, 50, 75, 100, 125, 150]
