@@ -114,8 +114,8 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
         "predicted class proportions: what perfect images in those proportions would score, the part",
         "of the FD that comes from class balance alone.",
         "",
-        "| model | steps | wall time | FD | floor FD | FD / floor | class-mix FD | classes | KL "
-        "| label accuracy |",
+        "| model | step shipped / trained | wall time | FD | floor FD | FD / floor | class-mix FD "
+        "| classes | KL | label accuracy |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, report in results.items():
@@ -123,7 +123,8 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
         accuracy = report.get("label_accuracy")
         accuracy_text = f"{accuracy['mean']:.1%}" if accuracy else "–"
         lines.append(
-            f"| `{name}` | {report['step']:,} | {report['build']['wall_seconds'] / 60:.1f} min | "
+            f"| `{name}` | {report['step']:,} / {report['build']['steps']:,} | "
+            f"{report['build']['wall_seconds'] / 60:.1f} min | "
             f"{generated['frechet_distance']:.1f} | {floor['frechet_distance']:.1f} | "
             f"{generated['frechet_distance'] / floor['frechet_distance']:.2f}× | "
             f"{report['class_mix_floor_fd']:.1f} | "
