@@ -6,8 +6,10 @@ Writes the EMA generator (safetensors, a few MB), the fixed-noise grids at a spr
 (the training-progress sequence), the metrics log and `build.json` with the wall time it took.
 The full training run (with discriminator and optimizer state) stays in `runs/<name>`.
 
-A config may say which checkpoint to ship with a top-level `export` key: `"last"` (the default)
-or `"best-fd"`, the checkpoint with the lowest Frechet distance in the training log. GAN
+A config may say which checkpoint to ship with `export` in its `[extra]` table (free-form
+fields the engine keeps but does not use, so `ganserve train --config` takes the same file):
+`"last"` (the default) or `"best-fd"`, the checkpoint with the lowest Frechet distance in the
+training log. GAN
 training does not converge monotonically, and keeping the best checkpoint seen is the usual
 early stopping for it; the choice is recorded in `build.json`.
 """
@@ -48,11 +50,10 @@ def best_fd_step(run_dir: Path) -> int:
 
 
 def build(name: str, runs_dir: Path) -> dict[str, object]:
-    values = load_config_file(CONFIGS / f"{name}.toml")
-    export = values.pop("export", "last")
+    config = TrainConfig.from_dict(load_config_file(CONFIGS / f"{name}.toml"))
+    export = config.extra.get("export", "last")
     if export not in EXPORT_CHOICES:
         raise SystemExit(f"{name}: export must be one of {', '.join(EXPORT_CHOICES)}")
-    config = TrainConfig.from_dict(values)
     run_dir = runs_dir / name
     started = time.perf_counter()
     result = Trainer(config, run_dir, cache_dir=ROOT / "data" / "cache").run()

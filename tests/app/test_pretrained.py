@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from cli.engine_commands import load_config_file
 from models.evaluation import load_evaluator
+from models.training import TrainConfig
 from models.sampling import decode_png
 from tests.app.conftest import MakeClient
 
@@ -34,6 +36,13 @@ def test_every_configured_model_except_those_documented_as_unshipped_is_shipped(
         assert name in configured
         build = json.loads((PRETRAINED / name / "build.json").read_text())
         assert build["wall_seconds"] > 0 and build["command"].endswith(name)
+
+
+@pytest.mark.parametrize("path", sorted(PRETRAINED.glob("*/config.toml")) + sorted(
+    (PRETRAINED / "configs").glob("*.toml")), ids=lambda path: str(path.relative_to(PRETRAINED)))
+def test_every_config_loads_as_ganserve_train_reads_it(path: Path) -> None:
+    config = TrainConfig.from_dict(load_config_file(path))  # what `train --config` does
+    assert config.name == (path.stem if path.parent.name == "configs" else path.parent.name)
 
 
 def test_default_model_draws_recognisable_digits(make_client: MakeClient) -> None:
