@@ -12,9 +12,10 @@ from typing import Any
 
 from app.services.datasets import DatasetCatalog
 from common.settings import Settings
-from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES, make_model_config
+from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig
+from models.training.trainer import build_model_config
 
 
 class TrainRequestError(ValueError):
@@ -96,21 +97,10 @@ def _limit_problems(fields: dict[str, Any], settings: Settings) -> list[str]:
 def _build_problems(
     config: TrainConfig, image_size: int, channels: int, num_classes: int
 ) -> list[str]:
-    # Build the model config the worker will build, so sizes an architecture cannot make
-    # (e.g. a DCGAN at 12x12) fail now with the engine's own message.
-    conditional = config.architecture in CONDITIONAL_ARCHITECTURES
-    extra: dict[str, Any] = {}
-    if config.architecture in ("dcgan", "cdcgan"):
-        extra = {"g_width": config.g_width, "d_width": config.d_width}
+    # Build the model config the worker will build, with the engine's own function, so sizes
+    # an architecture cannot make (e.g. a DCGAN at 12x12) fail now with the engine's message.
     try:
-        make_model_config(
-            config.architecture,
-            image_size=image_size,
-            channels=channels,
-            latent_dim=config.latent_dim,
-            num_classes=num_classes if conditional else 0,
-            **extra,
-        )
+        build_model_config(config, image_size, channels, num_classes)
     except ValueError as error:
         return [str(error)]
     return []

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.architectures import ARCHITECTURES, D_NORMS
+from models.architectures.config import MAX_PACK
 from models.losses import F_DIVERGENCES, LOSSES
 from models.training.augment import parse_policy
 
@@ -104,7 +105,7 @@ class TrainConfig:
             ("sample_count", 1, 256),
             ("eval_samples", 0, 100_000),
             ("seed", 0, 2**63 - 1),
-            ("pack", 1, 16),
+            ("pack", 1, MAX_PACK),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -82,11 +82,22 @@ def model_config_for(config: TrainConfig, dataset: ImageDataset) -> ModelConfig:
             f"architecture {config.architecture!r} is class-conditional but dataset "
             f"{config.dataset!r} has no labels (use class subfolders)"
         )
+    return build_model_config(config, dataset.image_size, dataset.channels, dataset.num_classes)
+
+
+def build_model_config(
+    config: TrainConfig, image_size: int, channels: int, num_classes: int
+) -> ModelConfig:
+    """The network pair ``config`` trains on images of that size and classes (ValueError if none).
+
+    The API calls this too, so a job it accepts builds the same networks in the worker.
+    """
+    conditional = config.architecture in CONDITIONAL_ARCHITECTURES
     fields: dict[str, Any] = {
-        "image_size": dataset.image_size,
-        "channels": dataset.channels,
+        "image_size": image_size,
+        "channels": channels,
         "latent_dim": config.latent_dim,
-        "num_classes": dataset.num_classes if conditional else 0,
+        "num_classes": num_classes if conditional else 0,
         "d_pack": config.pack,
     }
     if config.architecture in ("dcgan", "cdcgan"):
