@@ -1,7 +1,7 @@
 """The machine's own limit: generator forward + encoding in this process, no HTTP at all.
 
 Same engine calls as the service (seeded latents, ``generate_images``, ``encode_image``), with
-torch set up as the service sets it (threads, oneDNN off), so the HTTP figures have a ceiling
+torch set up as the service sets it (threads, oneDNN on), so the HTTP figures have a ceiling
 to be compared with.
 """
 
@@ -29,9 +29,9 @@ from models.sampling import (
 
 
 def configure_torch(threads: int) -> None:
-    """As the service's lifespan does: fixed intra-op threads, native CPU kernels."""
+    """As the service's lifespan does: fixed intra-op threads, oneDNN on."""
     torch.set_num_threads(threads)
-    torch.backends.mkldnn.enabled = False
+    torch.backends.mkldnn.enabled = True
 
 
 def _latent_dim(generator: nn.Module) -> int:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+
+from models.pass_sizes import pass_sizes, run_padded
 
 MAX_SEED = 2**63 - 1
 MIN_TRUNCATION = 0.05
@@ -151,58 +152,33 @@ def interpolate_latents(
     return frames
 
 
-@contextmanager
-def native_cpu_kernels() -> Iterator[None]:
-    """Switch oneDNN off for a block (the flag is process-wide; serving keeps it off throughout)."""
-    previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = previous
-
-
-# Fully connected layers go through BLAS GEMM, whose kernels (and so rounding) change with the
-# number of rows below a threshold; at 16 rows and above they were found to agree bit for bit.
-_MIN_LINEAR_ROWS = 16
-
-
-def _min_rows(generator: nn.Module) -> int:
-    cached = getattr(generator, "_ganserve_min_rows", None)
-    if cached is None:
-        has_linear = any(isinstance(m, nn.Linear) for m in generator.modules())
-        cached = _MIN_LINEAR_ROWS if has_linear else 1
-        generator._ganserve_min_rows = cached  # type: ignore[assignment]
-    return int(cached)
-
-
 @torch.inference_mode()
 def generate(
     generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Run ``generator`` (in eval mode) on ``latents``; float images ``(N, C, H, W)`` in [-1, 1].
 
-    The result for each latent does not depend on what else is in the batch, bit for bit, on the
-    CPU: BatchNorm uses running statistics in eval mode; oneDNN is switched off because its
-    convolution kernels round differently for different batch sizes (PyTorch's native kernels
-    compute each sample alike); and batches through fully connected layers are padded to at
-    least 16 rows, for the same reason in BLAS. Serving can then batch requests freely.
+    The result for each latent does not depend on what else is in the batch, bit for bit:
+    BatchNorm uses running statistics in eval mode, and the rows run only in passes of sizes a
+    probe found to give every row its bytes alone (``models.pass_sizes``), under whatever kernels
+    are in force (oneDNN or PyTorch's native ones, any thread count). Serving can then batch
+    requests freely.
     """
     if generator.training:
         raise ValueError("generator must be in eval mode for sampling")
     device = next(generator.parameters()).device
-    count = latents.shape[0]
     latents = latents.to(device=device, dtype=torch.float32)
-    padding = max(0, _min_rows(generator) - count) if device.type == "cpu" else 0
-    if padding:
-        latents = torch.cat([latents, latents.new_zeros(padding, latents.shape[1])])
-        if labels is not None:
-            labels = torch.cat([labels, labels.new_zeros(padding)])
     if labels is not None:
         labels = labels.to(device)
-    with native_cpu_kernels():
-        images = generator(latents, labels) if labels is not None else generator(latents)
-    return images[:count]
+    passes = pass_sizes(generator, device).split(latents.shape[0])
+    if not passes:
+        return run_padded(generator, latents, labels, 0)
+    images, start = [], 0
+    for rows, physical in passes:
+        part = None if labels is None else labels[start : start + rows]
+        images.append(run_padded(generator, latents[start : start + rows], part, physical))
+        start += rows
+    return images[0] if len(images) == 1 else torch.cat(images)
 
 
 def generate_images(

@@ -119,9 +119,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = runtime.settings
     # Deliberate, not torch's default: the worker may share these cores.
     torch.set_num_threads(torch_threads(settings))
-    # Sampling threads share one process-wide flag: keep oneDNN off for good rather than have
-    # threads toggle it under each other (see models.sampling.generate: batch-invariant images).
-    torch.backends.mkldnn.enabled = False
+    # oneDNN on, and never toggled while serving: the flag is process-wide, and each generator's
+    # batch-invariant pass sizes are probed under the setting in force (models.pass_sizes).
+    torch.backends.mkldnn.enabled = True
     runtime.device = resolve_serving_device(settings.device)
     runtime.registry.device = runtime.device
     settings.ensure_dirs()

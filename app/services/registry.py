@@ -30,6 +30,7 @@ from models.checkpoint import (
     load_generator,
     read_checkpoint_info,
 )
+from models.pass_sizes import pass_sizes
 from models.training import run_files
 from models.training.config import NAME_PATTERN
 
@@ -355,6 +356,9 @@ class ModelRegistry:
         key = checkpoint.file_key
         try:
             generator, info = load_generator(checkpoint.path, device=self.device)
+            # Probe the batch-invariant pass sizes now, inside the one-loader-per-file lock, so
+            # the first request does not pay for it (models.pass_sizes).
+            pass_sizes(generator, next(generator.parameters()).device)
         except CheckpointError as error:
             message = _relative_message(str(error), checkpoint.path, model.directory.parent)
             with self._lock:

@@ -1,0 +1,150 @@
+"""Forward-pass sizes in which every row comes out exactly as it does alone, found by a probe.
+
+Serving batches requests from different clients into one forward pass, and a client's image must
+not depend on who shared its pass. In eval mode every row of a generator is computed
+independently in exact arithmetic, but not always in float arithmetic: a library may pick a
+different kernel (blocking, vector width, threading split) for a different number of rows, and
+round differently. oneDNN's convolutions and BLAS matrix products do this for some shapes and
+thread counts and not for others (on one 2-core host, a 28x28 DCGAN at two threads rounded
+differently at 3 rows and at no other size up to 64), so no fixed rule is safe across hosts.
+
+So each generator is probed, once per kernel setting (oneDNN on or off, torch threads, device),
+and rows are run only in passes of sizes the probe found to agree: powers of two up to
+:data:`MAX_PASS_ROWS`, a pass of 1 row (padded to :data:`MIN_LINEAR_ROWS` for generators with
+fully connected layers, whose tiny GEMMs take a different BLAS path) being the reference. A
+count of rows is split into such passes, or padded with zero rows up to one. The rounding
+depends on the shape of a pass and a row's position in it, never on the values of the other
+rows, so padding and batch-mates cannot change a row; the probe checks every position of every
+size against that reference.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+MAX_PASS_ROWS = 32
+# Fully connected layers go through BLAS GEMM, whose kernels change below this many rows.
+MIN_LINEAR_ROWS = 16
+# Padding up to a larger verified pass is chosen when it computes at most this many times the
+# rows of splitting into exact passes: bigger passes cost less per row, up to a point.
+PAD_TOLERANCE = 1.25
+
+_probe_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PassSizes:
+    """Verified pass sizes of one generator under one kernel setting.
+
+    Attributes:
+        sizes: rows a pass may carry, descending; always ends with 1.
+        pad_to: the fewest rows a pass physically has (short passes are padded with zeros).
+    """
+
+    sizes: tuple[int, ...]
+    pad_to: int = 1
+
+    def physical(self, size: int) -> int:
+        return max(size, self.pad_to)
+
+    def split(self, count: int) -> list[tuple[int, int]]:
+        """``count`` rows as passes ``(real rows, physical rows)``, in order."""
+        passes: list[tuple[int, int]] = []
+        remaining = count
+        while remaining:
+            exact = self._exact(remaining)
+            larger = [size for size in self.sizes if size > remaining]
+            if larger:
+                padded = self.physical(min(larger))
+                if padded <= PAD_TOLERANCE * sum(self.physical(size) for size in exact):
+                    passes.append((remaining, padded))
+                    break
+            passes.append((exact[0], self.physical(exact[0])))
+            remaining -= exact[0]
+        return passes
+
+    def _exact(self, count: int) -> list[int]:
+        """Greedy split into verified sizes with no padding rows (1 is always verified)."""
+        parts = []
+        for size in self.sizes:
+            while count >= size:
+                parts.append(size)
+                count -= size
+        return parts
+
+
+Run = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def kernel_setting(device: torch.device) -> tuple[str, bool, int]:
+    """What the probe's answer depends on besides the network: device, oneDNN, threads."""
+    return device.type, bool(torch.backends.mkldnn.enabled), torch.get_num_threads()
+
+
+def pass_sizes(generator: nn.Module, device: torch.device) -> PassSizes:
+    """The verified pass sizes of an eval-mode ``generator`` under the current setting (cached)."""
+    key = kernel_setting(device)
+    cache: dict[tuple[str, bool, int], PassSizes] | None = getattr(generator, "_ganserve_pass_sizes", None)
+    if cache is not None and key in cache:
+        return cache[key]
+    with _probe_lock:  # one probe per generator and setting, even with many threads asking
+        cache = getattr(generator, "_ganserve_pass_sizes", None)
+        if cache is None:
+            cache = {}
+            generator._ganserve_pass_sizes = cache  # type: ignore[assignment]
+        if key not in cache:
+            cache[key] = probe(generator, device)
+        return cache[key]
+
+
+def _pad_to(generator: nn.Module) -> int:
+    return MIN_LINEAR_ROWS if any(isinstance(m, nn.Linear) for m in generator.modules()) else 1
+
+
+@torch.inference_mode()
+def probe(generator: nn.Module, device: torch.device) -> PassSizes:
+    """Find which pass sizes give every row the bytes it gets alone (see the module doc)."""
+    config = generator.config  # type: ignore[attr-defined]
+    pad_to = _pad_to(generator)
+    top = MAX_PASS_ROWS
+    # Powers of two from the largest down; below pad_to a pass would be padded to pad_to anyway.
+    candidates = [
+        top >> shift for shift in range(top.bit_length()) if top >> shift > 1 and top >> shift >= pad_to
+    ]
+    # Fixed probe rows: the answer must not depend on anything but the network and setting.
+    draw = torch.Generator(device="cpu").manual_seed(0)
+    latents = torch.randn(top, config.latent_dim, generator=draw).to(device)
+    labels = (torch.arange(top) % config.num_classes).to(device) if config.num_classes else None
+
+    def run(start: int, rows: int, physical: int) -> torch.Tensor:
+        return run_padded(
+            generator,
+            latents[start : start + rows],
+            None if labels is None else labels[start : start + rows],
+            physical,
+        )
+
+    # Every probe row alone is the reference; each size must reproduce it at every position.
+    alone = torch.cat([run(row, 1, pad_to) for row in range(top)])
+    agreeing = tuple(
+        size for size in candidates if torch.equal(run(top - size, size, size), alone[top - size :])
+    )
+    return PassSizes((*agreeing, 1), pad_to)
+
+
+def run_padded(
+    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None, physical: int
+) -> torch.Tensor:
+    """Run ``latents`` (and ``labels``) in one pass of ``physical`` rows; the real rows' images."""
+    count = latents.shape[0]
+    if physical > count:
+        latents = torch.cat([latents, latents.new_zeros(physical - count, latents.shape[1])])
+        if labels is not None:
+            labels = torch.cat([labels, labels.new_zeros(physical - count)])
+    images = generator(latents, labels) if labels is not None else generator(latents)
+    return images[:count]
