@@ -7,7 +7,7 @@ interleaved (every server for one concurrency, then the next) and repeated; each
 best of the rounds, and every row shows the 1-minute load average it was taken at. Run:
 
     apt-get install -y wrk
-    .venv/bin/python -m bench.serving [--seconds 5] [--rounds 2] [--threads 1] [--batch 32]
+    .venv/bin/python -m bench.serving [--seconds 5] [--rounds 2] [--threads 0] [--batch 32]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 from torch import nn
 
+from app.core.runtime import default_torch_threads
 from bench import inprocess
 from bench.checkpoints import DCGAN_64, GAN_28, BenchModel, build_eval_generator, write_checkpoint
 from bench.figures import Cell, Figures, InProcess, print_targets
@@ -89,6 +90,7 @@ def strip_path(model: BenchModel) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
+    args.threads = args.threads or default_torch_threads(os.cpu_count() or 1)  # as the service
     inprocess.configure_torch(args.threads)
     lanes = max(1, (os.cpu_count() or 1) // args.threads)
     workdir = Path(tempfile.mkdtemp(prefix="ganserve-bench-"))
@@ -193,7 +195,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per cell")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="GAN_TORCH_THREADS")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="GAN_TORCH_THREADS (0: the service's default)")
     parser.add_argument("--batch", type=int, default=32, help="GAN_BATCH_MAX_SIZE")
     parser.add_argument("--wait-ms", type=float, default=2.0, help="GAN_BATCH_MAX_WAIT_MS")
     parser.add_argument("--inprocess-seconds", type=float, default=3.0)

@@ -59,12 +59,24 @@ def resolve_serving_device(name: str) -> str:
     return "cpu"
 
 
+# Threads per forward pass when GAN_TORCH_THREADS is unset, at most: measured on 2 cores only
+# (docs/benchmarks.md); on larger CPUs it makes lanes of 4, an unmeasured guess that keeps
+# OpenMP's synchronisation cheap next to a pass of a few small images.
+MAX_DEFAULT_TORCH_THREADS = 4
+
+
+def default_torch_threads(cores: int) -> int:
+    """Threads per forward pass when unset: every core, up to :data:`MAX_DEFAULT_TORCH_THREADS`."""
+    return max(1, min(cores, MAX_DEFAULT_TORCH_THREADS))
+
+
 def torch_threads(settings: Settings) -> int:
-    """Threads per forward pass. Unset, one: a lane per core then runs independent passes,
-    which beat fewer, wider passes by about 20% here (the batch-invariant native kernels
-    gain little from intra-op threads; docs/benchmarks.md). The worker's default differs:
-    one training run uses every core."""
-    return settings.torch_threads or 1
+    """Threads per forward pass. Unset, :func:`default_torch_threads`: on 2 cores one lane of two
+    threads, whose passes gather every waiting request; with oneDNN's kernels splitting a pass
+    across cores, it served the 64x64 DCGAN faster than a one-thread lane per core and halved
+    a lone image's latency (docs/benchmarks.md). The worker's default differs: one training run
+    uses every core."""
+    return settings.torch_threads or default_torch_threads(os.cpu_count() or 1)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -100,9 +112,7 @@ def build_renderer(settings: Settings, pool: SamplingPool, cores: int) -> Render
     if not settings.batching:
         return UnbatchedRenderer(pool)
     return Batcher(
-        # Concurrent forward passes: as many as the cores hold, not more. On small CPUs the
-        # batch-invariant (native) kernels go further as independent passes than as intra-op
-        # threads of one pass (docs/benchmarks.md).
+        # Concurrent forward passes: as many as the cores hold, not more.
         lanes=max(1, cores // torch_threads(settings)),
         max_rows=settings.batch_max_size,
         max_wait=settings.batch_max_wait_ms / 1000,

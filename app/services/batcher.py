@@ -27,13 +27,15 @@ request may wait for company on a free lane while other lanes are busy.
 A pass holds at most ``max_rows`` rows, and at most about :data:`PASS_BUDGET_SECONDS` of work,
 judged by the CPU time per row of the same generator's recent passes (a moving average, so one
 odd pass moves it little; CPU time, not wall time, so a pass descheduled on a busy machine does
-not shrink the next batches).
+not shrink the next batches), rounded down to a power of two: the batch-invariant pass sizes
+(``models.pass_sizes``), so a pass is one kernel call rather than a string of small ones.
 A generator with cheap rows (the vanilla GAN: a 32-row pass costs little more than one row)
-fills ``max_rows``; one whose cost grows with every row (a DCGAN on the CPU, where the
-batch-invariant kernels gain nothing per image from batching) runs small passes, so no request
-waits behind a long one for nothing. A generator whose full pass costs at most half the budget
-runs one pass at a time: its next batch waits less than that for the lane and gathers everyone
-who arrives meanwhile, worth more to it than a second core (measured: docs/benchmarks.md).
+fills ``max_rows``; one whose cost grows with every row (a DCGAN on the CPU, where oneDNN's
+kernels cost about a third as much per image at 16 rows as at 1, and no less beyond 32) runs
+passes of a few dozen milliseconds, so no request waits behind a long one for nothing. A
+generator whose full pass costs at most half the budget runs one pass at a time: its next batch
+waits less than that for the lane and gathers everyone who arrives meanwhile, worth more to it
+than a second core (measured: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ Deliver = Callable[[list[tuple[int, Outcome]]], None]
 # more than the image itself, while a millisecond is nothing next to the request's latency.
 # A pass's last responses go back with its end (see Batcher._pass).
 DELIVERY_INTERVAL_SECONDS = 0.001
-# Work per pass, at most (CPU seconds): ten such passes fit in a 250 ms p99 budget.
-PASS_BUDGET_SECONDS = 0.025
+# Work per pass, at most (CPU seconds): a request waits for at most the pass running on its lane
+# and its own, well inside a 250 ms p99, and a DCGAN at 64x64 fills 16-row passes, where oneDNN's
+# kernels reach their lowest cost per image on this kind of CPU (docs/benchmarks.md).
+PASS_BUDGET_SECONDS = 0.08
 # Weight of the newest pass in a generator's cost per row.
 COST_SMOOTHING = 0.25
 
@@ -221,11 +225,15 @@ class Batcher:
         return row_seconds is not None and row_seconds * self.max_rows <= self.pass_budget / 2
 
     def rows_per_pass(self, generator: nn.Module) -> int:
-        """``max_rows``, or fewer if the generator's last pass says they would overrun the budget."""
+        """``max_rows``, or the largest power of two that the generator's recent passes say fits
+        the budget."""
         row_seconds = self._row_seconds.get(generator)
         if row_seconds is None or row_seconds <= 0:
             return self.max_rows
-        return max(1, min(self.max_rows, int(self.pass_budget / row_seconds)))
+        fitting = int(self.pass_budget / row_seconds)
+        if fitting >= self.max_rows:
+            return self.max_rows
+        return 1 << (max(1, fitting).bit_length() - 1)  # a batch-invariant pass size (module doc)
 
     def _dispatch(self, queue: _Queue) -> None:
         batch: list[_Request] = []
