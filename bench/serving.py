@@ -32,11 +32,29 @@ from cli.redis_server import start_redis
 
 CONCURRENCY = (1, 8, 32, 128)
 STRIP_FRAMES = 16
+# Servers count as idle when all of them together burn at most this much CPU in a window.
+IDLE_WINDOW_SECONDS = 0.2
+IDLE_CPU_SECONDS = 0.02
 
 
 def process_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(servers: dict[str, Server], timeout: float = 60.0) -> None:
+    """Return once no server burns CPU: a server still answering the requests a load generator
+    left queued at its last cell (the naive app at 128 clients has a second or more of them)
+    would otherwise load the next cell, and charge it their CPU."""
+    deadline = time.monotonic() + timeout
+    pids = [server.process.pid for server in servers.values()]
+    before = sum(process_cpu_seconds(pid) for pid in pids)
+    while time.monotonic() < deadline:
+        time.sleep(IDLE_WINDOW_SECONDS)
+        after = sum(process_cpu_seconds(pid) for pid in pids)
+        if after - before <= IDLE_CPU_SECONDS:
+            return
+        before = after
 
 
 def render_counters(server: Server) -> tuple[float, float]:
@@ -52,7 +70,10 @@ def render_counters(server: Server) -> tuple[float, float]:
     return counter("forward_passes"), counter("forward_rows")
 
 
-def measure(server: Server, path: str, connections: int, seconds: int) -> Cell:
+def measure(servers: dict[str, Server], name: str, path: str, connections: int,
+            seconds: int) -> Cell:
+    wait_until_idle(servers)
+    server = servers[name]
     passes, rows = render_counters(server)
     cpu = process_cpu_seconds(server.process.pid)
     result = run_wrk(server.url, path, connections=connections, seconds=seconds)
@@ -125,21 +146,23 @@ def collect(args: argparse.Namespace, servers: dict[str, Server], models: list[B
         print(f"round {round_number + 1}/{args.rounds} ...", flush=True)
         for model in models:
             generator = generators[model.name]
+            wait_until_idle(servers)
             single = inprocess.single_request_seconds(generator, repeats=30)
             one = inprocess.images_per_second(generator, 1, lanes, args.inprocess_seconds)
             batched = inprocess.images_per_second(generator, args.batch, lanes,
                                                   args.inprocess_seconds)
             load = os.getloadavg()[0]
             for connections in CONCURRENCY:
-                for name, server in servers.items():
-                    cell = measure(server, sample_path(model), connections, args.seconds)
+                for name in servers:
+                    cell = measure(servers, name, sample_path(model), connections, args.seconds)
                     figures.keep(model.name, name, connections, cell)
                 if connections == 32:  # the HTTP stack's ceiling, right next to its comparison
-                    cell = measure(servers["batched"], "/healthz", 32, args.seconds)
+                    cell = measure(servers, "batched", "/healthz", 32, args.seconds)
                     figures.keep(model.name, "healthz", 32, cell)
             # The strip's two figures are taken back to back, so the load hits both alike.
+            wait_until_idle(servers)
             strip = inprocess.strip_seconds(generator, STRIP_FRAMES, repeats=10)
-            cell = measure(servers["batched"], strip_path(model), 1, args.seconds)
+            cell = measure(servers, "batched", strip_path(model), 1, args.seconds)
             figures.keep(model.name, "strip", 1, cell)
             figures.keep_inprocess(model.name, InProcess(
                 single, one.images_per_second, batched.images_per_second,
