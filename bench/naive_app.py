@@ -22,7 +22,8 @@ def _load() -> dict[str, torch.nn.Module]:
     generators = {}
     for item in os.environ["BENCH_CHECKPOINTS"].split(","):
         name, path = item.split("=", 1)
-        generators[name], _ = load_generator(path)  # in eval mode
+        # In eval mode, with torch's own kernels: what a user's endpoint would run.
+        generators[name], _ = load_generator(path, inference_kernels=False)
     return generators
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from app import OPENMP_POLICY
 from cli.redis_server import free_port
 from cli.up import worker_command
 
@@ -54,7 +55,10 @@ def stop_group(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
 
 
 def _environment(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GAN_", "BENCH_"))}
+    # Not the OpenMP policy this process may have taken from importing `app`: ganserve servers
+    # set it themselves, and the naive app and the worker run with torch's defaults.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GAN_", "BENCH_")) and k not in OPENMP_POLICY}
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env

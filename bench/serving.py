@@ -12,6 +12,12 @@ best of the rounds, and every row shows the 1-minute load average it was taken a
 
 from __future__ import annotations
 
+# isort: off
+# First, before torch loads: the serving process's OpenMP policy (app/__init__.py), so the
+# in-process figures are those of the service's own configuration.
+import app  # noqa: F401
+# isort: on
+
 import argparse
 import os
 import re

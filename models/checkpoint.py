@@ -31,6 +31,7 @@ from models.architectures import (
     model_config_from_dict,
     model_config_to_dict,
 )
+from models.inference_kernels import use_inference_kernels
 
 FORMAT_TAG = "ganserve-checkpoint/1"
 METADATA_KEY = "ganserve"
@@ -255,7 +256,8 @@ def with_prefix(prefix: str, state: Mapping[str, torch.Tensor]) -> dict[str, tor
 
 
 def load_generator(
-    path: str | Path, *, device: str | torch.device = "cpu", prefer_ema: bool = True
+    path: str | Path, *, device: str | torch.device = "cpu", prefer_ema: bool = True,
+    inference_kernels: bool = True,
 ) -> tuple[nn.Module, CheckpointInfo]:
     """Rebuild the generator stored in a checkpoint, ready for sampling (eval mode).
 
@@ -263,6 +265,8 @@ def load_generator(
         path: the checkpoint file.
         device: where to put the generator.
         prefer_ema: use the exponential-moving-average weights when the file has them.
+        inference_kernels: run thin layers on the faster CPU kernel
+            (``models.inference_kernels``); off, the network runs as torch builds it.
 
     Returns:
         ``(generator, info)``.
@@ -282,7 +286,7 @@ def load_generator(
     except RuntimeError as error:
         raise CheckpointError(f"{info.path}: weights do not match the recorded config") from error
     generator.to(device).eval()
-    return generator, info
+    return (use_inference_kernels(generator) if inference_kernels else generator), info
 
 
 def export_generator(source: str | Path, destination: str | Path) -> CheckpointInfo:

@@ -102,6 +102,11 @@ def pass_sizes(generator: nn.Module, device: torch.device) -> PassSizes:
         return cache[key]
 
 
+def forget_pass_sizes(generator: nn.Module) -> None:
+    """Drop the probe's answers, for when the generator's kernels have been changed."""
+    generator.__dict__.pop("_ganserve_pass_sizes", None)
+
+
 def _pad_to(generator: nn.Module) -> int:
     return MIN_LINEAR_ROWS if any(isinstance(m, nn.Linear) for m in generator.modules()) else 1
 

@@ -59,23 +59,26 @@ def resolve_serving_device(name: str) -> str:
     return "cpu"
 
 
-# Threads per forward pass when GAN_TORCH_THREADS is unset, at most: measured on 2 cores only
-# (docs/benchmarks.md); on larger CPUs it makes lanes of 4, an unmeasured guess that keeps
-# OpenMP's synchronisation cheap next to a pass of a few small images.
+# Threads per forward pass when GAN_TORCH_THREADS is unset, at most. Measured on 2 cores only
+# (docs/benchmarks.md); on larger CPUs this makes lanes of 4 threads, a guess that keeps
+# OpenMP's synchronisation small next to a pass of a few images.
 MAX_DEFAULT_TORCH_THREADS = 4
 
 
 def default_torch_threads(cores: int) -> int:
-    """Threads per forward pass when unset: every core, up to :data:`MAX_DEFAULT_TORCH_THREADS`."""
+    """Threads per forward pass when GAN_TORCH_THREADS is unset: every core, up to 4.
+
+    On 2 cores one lane of two threads served the 64x64 DCGAN faster than a one-thread lane per
+    core: its passes gather every waiting request, and oneDNN splits a pass across the cores.
+    That holds while OpenMP's idle threads sleep (``app/__init__.py``); spinning ones made a
+    lone image 20x slower whenever a training run shared the cores.
+    """
     return max(1, min(cores, MAX_DEFAULT_TORCH_THREADS))
 
 
 def torch_threads(settings: Settings) -> int:
-    """Threads per forward pass. Unset, :func:`default_torch_threads`: on 2 cores one lane of two
-    threads, whose passes gather every waiting request; with oneDNN's kernels splitting a pass
-    across cores, it served the 64x64 DCGAN faster than a one-thread lane per core and halved
-    a lone image's latency (docs/benchmarks.md). The worker's default differs: one training run
-    uses every core."""
+    """Threads per forward pass (GAN_TORCH_THREADS, else :func:`default_torch_threads`). The
+    worker's default differs: one training run uses every core."""
     return settings.torch_threads or default_torch_threads(os.cpu_count() or 1)
 
 
