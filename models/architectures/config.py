@@ -35,7 +35,11 @@ MAX_PACK = 16
 
 # Fields added after checkpoints were first written, with the value that rebuilds the networks
 # those older checkpoints were trained with. Every other field must be stored.
-LATER_FIELDS: dict[str, Any] = {"d_pack": 1}
+# Only the fields a family has are filled in (``info_codes`` exists on the DCGAN config alone).
+LATER_FIELDS: dict[str, Any] = {"d_pack": 1, "info_codes": 0}
+
+# Architectures whose generator can draw an InfoGAN categorical code from its latent vector.
+INFO_CODE_ARCHITECTURES = ("dcgan",)
 
 
 def mlp_image_sizes() -> list[int]:
@@ -182,6 +186,10 @@ class DCGANConfig(_GANConfig):
     g_width: int = 64  # ngf
     d_width: int = 64  # ndf
     d_norm: str = "batch"
+    # InfoGAN (Chen et al. 2016) categorical code with this many values (0: none). The code is
+    # a function of z, so a seed still fixes the image: c = argmax(z[:k]), uniform over k for
+    # Gaussian z, enters G as one_hot(c) in place of z[:k]; D grows a head Q that predicts c.
+    info_codes: int = 0
 
     def __post_init__(self) -> None:
         _check_common(self, DCGAN_ARCHITECTURES)
@@ -192,6 +200,14 @@ class DCGANConfig(_GANConfig):
             )
         _check_int("g_width", self.g_width, 1, MAX_WIDTH)
         _check_int("d_width", self.d_width, 1, MAX_WIDTH)
+        _check_is_int("info_codes", self.info_codes)
+        if self.info_codes:
+            if self.architecture not in INFO_CODE_ARCHITECTURES:
+                raise ValueError(
+                    f"info_codes needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, "
+                    f"got {self.architecture!r} (a conditional model gets its class as a label)"
+                )
+            _check_int("info_codes", self.info_codes, 2, self.latent_dim)
 
 
 ModelConfig = MLPGANConfig | DCGANConfig
@@ -241,8 +257,8 @@ def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
     if "architecture" not in data:
         raise ValueError("model config is missing the key 'architecture'")
     cls = _config_class(data["architecture"])
-    data = {**LATER_FIELDS, **data}
     expected = {f.name for f in fields(cls)}
+    data = {**{k: v for k, v in LATER_FIELDS.items() if k in expected}, **data}
     missing = sorted(expected - data.keys())
     unknown = sorted(str(k) for k in data.keys() - expected)
     if missing:
@@ -294,3 +310,21 @@ def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
         raise ValueError(f"a discriminator with d_pack={pack} needs a batch size divisible by "
                          f"{pack}, got {x.shape[0]}")
     return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def info_code(z: torch.Tensor, codes: int) -> torch.Tensor:
+    """The InfoGAN categorical code of each latent: ``argmax(z[:, :codes])``, shape ``(N,)``.
+
+    For z with iid continuous components every value in ``0..codes-1`` is equally likely, and
+    the code depends on z alone, so a seed keeps naming one image.
+    """
+    return z[:, :codes].argmax(dim=1)
+
+
+def unpack_code_logits(logits: torch.Tensor, pack: int, codes: int) -> torch.Tensor:
+    """``(N / pack, pack * codes) -> (N, codes)``: row ``i`` holds sample ``i``'s code logits.
+
+    The inverse of :func:`pack_samples`' grouping: slot ``j`` of packed group ``g`` is sample
+    ``g * pack + j``.
+    """
+    return logits.reshape(logits.shape[0] * pack, codes)

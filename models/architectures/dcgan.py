@@ -15,11 +15,18 @@ net's largest layer: growth in memory and CPU time that the paper never showed t
 Conditioning: G concatenates a learnt label embedding to z (both enter the first transposed
 convolution as a 1x1 map). D projects the embedding with a Linear layer to one extra
 H x W input channel, so the label is visible to every convolution from the first.
+
+InfoGAN codes (``info_codes = k > 0``, Chen et al. 2016): G replaces z[:, :k] by the one-hot
+of ``argmax(z[:, :k])``, so the code is drawn from the seed, uniformly over k values. D keeps
+its body and adds a head Q beside its output layer (a convolution of the same shape, k logits
+per sample) that predicts the code of a generated image; training maximises Q's accuracy
+through both players, which makes each code value a visually distinct kind of image.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.architectures.config import (
@@ -28,7 +35,9 @@ from models.architectures.config import (
     check_labels,
     check_latent,
     dcgan_base_and_depth,
+    info_code,
     pack_samples,
+    unpack_code_logits,
 )
 from models.architectures.init import dcgan_init_
 
@@ -81,13 +90,20 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_latent(z, self.config)
         check_labels(labels, self.config, z.shape[0])
+        codes = self.config.info_codes
+        if codes:
+            one_hot = F.one_hot(info_code(z, codes), codes).to(z.dtype)
+            z = torch.cat([one_hot, z[:, codes:]], dim=1)
         if self.label_embedding is not None and labels is not None:
             z = torch.cat([z, self.label_embedding(labels.long())], dim=1)
         return self.net(z[:, :, None, None])
 
 
 class DCGANDiscriminator(nn.Module):
-    """``forward(images (N, C, H, W), labels (N,) | None) -> logits (N / d_pack,)`` (no sigmoid)."""
+    """``forward(images (N, C, H, W), labels (N,) | None) -> logits (N / d_pack,)`` (no sigmoid).
+
+    With ``info_codes``, ``forward_with_codes`` also returns Q's code logits ``(N, info_codes)``.
+    """
 
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
@@ -122,9 +138,20 @@ class DCGANDiscriminator(nn.Module):
             # 1 x 1 x 1
         ]
         self.net = nn.Sequential(*layers)
+        # Q: one logit per code value for every sample of a pack, from the features D's output
+        # layer reads. Registered after `net`, so a model without codes initialises as before.
+        self.code_head: nn.Conv2d | None = None
+        if cfg.info_codes:
+            self.code_head = nn.Conv2d(ndf * mults[-1], cfg.d_pack * cfg.info_codes, base, 1, 0)
         dcgan_init_(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_with_codes(x, labels)[0]
+
+    def forward_with_codes(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(logits (N / d_pack,), code logits (N, info_codes) or None without codes)``."""
         cfg = self.config
         check_images(x, cfg)
         check_labels(labels, cfg, x.shape[0])
@@ -134,4 +161,9 @@ class DCGANDiscriminator(nn.Module):
             label_map = label_map.view(x.shape[0], 1, cfg.image_size, cfg.image_size)
             x = torch.cat([x, label_map], dim=1)
         x = pack_samples(x, cfg.d_pack)
-        return self.net(x).view(x.shape[0])
+        if self.code_head is None:
+            return self.net(x).view(x.shape[0]), None
+        features = self.net[:-1](x)
+        logits = self.net[-1](features).view(x.shape[0])
+        code_logits = self.code_head(features).view(x.shape[0], -1)
+        return logits, unpack_code_logits(code_logits, cfg.d_pack, cfg.info_codes)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.architectures import ARCHITECTURES, D_NORMS
-from models.architectures.config import MAX_PACK
+from models.architectures.config import INFO_CODE_ARCHITECTURES, MAX_LATENT_DIM, MAX_PACK
 from models.losses import F_DIVERGENCES, LOSSES
 from models.training.augment import parse_policy
 
@@ -54,6 +54,11 @@ class TrainConfig:
     d_norm: str | None = None
     # PacGAN: D judges this many samples at once (1: one at a time); batch_size must divide.
     pack: int = 1
+    # InfoGAN categorical code with this many values, drawn from z as argmax(z[:k]) (0: none);
+    # D's head Q learns to tell the code from the image, and both players minimise
+    # info_weight * cross_entropy(Q(G(z)), code) (Chen et al. 2016; weight 1 in the paper).
+    info_codes: int = 0
+    info_weight: float = 1.0
     # DiffAugment policy for what D sees, e.g. "translation,cutout" ("": none); see augment.py
     augment: str = ""
     ema: bool = True
@@ -106,6 +111,7 @@ class TrainConfig:
             ("eval_samples", 0, 100_000),
             ("seed", 0, 2**63 - 1),
             ("pack", 1, MAX_PACK),
+            ("info_codes", 0, MAX_LATENT_DIM),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -138,6 +144,25 @@ class TrainConfig:
                 out.append(f"batch_size ({self.batch_size}) must be divisible by pack ({self.pack})")
             if self.loss == "wgan-gp":
                 out.append("pack > 1 cannot be used with loss 'wgan-gp' (its penalty is per sample)")
+        if isinstance(self.info_codes, int) and self.info_codes:
+            if self.architecture not in INFO_CODE_ARCHITECTURES:
+                out.append(
+                    f"info_codes needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, "
+                    f"got {self.architecture!r}"
+                )
+            if self.info_codes < 2:
+                out.append(f"info_codes must be 0 (off) or at least 2, got {self.info_codes}")
+            if isinstance(self.latent_dim, int) and self.info_codes > self.latent_dim:
+                out.append(
+                    f"info_codes ({self.info_codes}) must be at most latent_dim "
+                    f"({self.latent_dim}): the code is drawn from z's first components"
+                )
+        if (
+            isinstance(self.info_weight, bool)
+            or not isinstance(self.info_weight, int | float)
+            or not 0 <= self.info_weight <= 100
+        ):
+            out.append(f"info_weight must be a number in [0, 100], got {self.info_weight!r}")
         if not isinstance(self.augment, str):
             out.append(f"augment must be a string such as 'translation,cutout', got {self.augment!r}")
         else:

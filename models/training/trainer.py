@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from models.architectures import (
     CONDITIONAL_ARCHITECTURES,
     ModelConfig,
     build_discriminator,
     build_generator,
+    info_code,
     make_model_config,
 )
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -102,6 +104,8 @@ def build_model_config(
     }
     if config.architecture in ("dcgan", "cdcgan"):
         fields.update(g_width=config.g_width, d_width=config.d_width)
+        if config.info_codes:
+            fields["info_codes"] = config.info_codes
         # A gradient penalty is per-sample; BatchNorm mixes samples, so the critic must not
         # use it (Gulrajani et al. 2017, section 4).
         fields["d_norm"] = "layer" if config.loss == "wgan-gp" else "batch"
@@ -145,6 +149,7 @@ class Trainer:
             )
         self.model_config = model_config_for(config, self.dataset)
         self.conditional = self.model_config.num_classes > 0
+        self.info_codes = getattr(self.model_config, "info_codes", 0)
         self.loss = get_loss(config.loss, config.divergence)
         with torch.random.fork_rng(devices=[]):
             # Initial weights depend on the seed only, without touching the caller's global RNG.
@@ -251,6 +256,22 @@ class Trainer:
             x = self.augment(x)
         return self.discriminator(x, labels) if labels is not None else self.discriminator(x)
 
+    def _d_with_codes(
+        self, x: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's logits, and Q's code logits when the model has InfoGAN codes."""
+        if not self.info_codes:
+            return self._d(x, labels), None
+        if self.augment:
+            x = self.augment(x)
+        return self.discriminator.forward_with_codes(x, labels)
+
+    def _info_loss(self, code_logits: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor | None:
+        """Q's cross-entropy on the codes of ``z`` (InfoGAN's bound on the mutual information)."""
+        if code_logits is None:
+            return None
+        return F.cross_entropy(code_logits.float(), info_code(z, self.info_codes))
+
     def train_step(self) -> dict[str, float]:
         """One generator update preceded by ``d_steps`` discriminator updates."""
         autocast = torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
@@ -266,7 +287,10 @@ class Trainer:
             with autocast:
                 with torch.no_grad():
                     fake = self._g(z, labels)
-                loss_d = self.loss.discriminator_loss(self._d(real, labels), self._d(fake, labels))
+                real_logits = self._d(real, labels)
+                fake_logits, code_logits = self._d_with_codes(fake, labels)
+                loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
+                info_d = self._info_loss(code_logits, z)
             if self.loss.gradient_penalty_weight > 0:
                 loss_d = loss_d + gradient_penalty(
                     self.discriminator,
@@ -276,22 +300,31 @@ class Trainer:
                     weight=self.loss.gradient_penalty_weight,
                     generator=self.noise,
                 )
+            # The reported losses are the adversarial ones; Q's term is reported as loss_info.
+            total_d = loss_d if info_d is None else loss_d + self.config.info_weight * info_d
             self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(loss_d).backward()
+            self.scaler.scale(total_d).backward()
             self.scaler.step(self.opt_d)
             self.scaler.update()
         z = self._noise(self.config.batch_size)
         labels = self._random_labels(self.config.batch_size)
         with autocast:
-            loss_g = self.loss.generator_loss(self._d(self._g(z, labels), labels))
+            fake_logits, code_logits = self._d_with_codes(self._g(z, labels), labels)
+            loss_g = self.loss.generator_loss(fake_logits)
+            info_g = self._info_loss(code_logits, z)
+            total_g = loss_g if info_g is None else loss_g + self.config.info_weight * info_g
         self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_g).backward()
+        self.scaler.scale(total_g).backward()
         self.scaler.step(self.opt_g)
         self.scaler.update()
         if self.ema is not None:
             self.ema.update(self.generator)
         self.step += 1
-        return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
+        losses = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
+        if info_g is not None:
+            # Q's cross-entropy on this step's fresh samples: log(k) is chance, 0 is perfect.
+            losses["loss_info"] = float(info_g.detach())
+        return losses
 
     def serving_generator(self) -> torch.nn.Module:
         return self.ema.module if self.ema is not None else self.generator

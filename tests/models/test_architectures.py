@@ -17,11 +17,13 @@ from models.architectures import (
     build_generator,
     dcgan_image_sizes,
     image_sizes,
+    info_code,
     make_model_config,
     mlp_image_sizes,
     model_config_from_dict,
     model_config_to_dict,
 )
+from models.sampling import latents_for_seeds
 
 TINY_MLP = {"latent_dim": 8, "g_hidden": (8, 8), "d_hidden": (8, 8)}
 TINY_DCGAN = {"latent_dim": 8, "g_width": 4, "d_width": 4}
@@ -234,6 +236,10 @@ def test_unconditional_models_refuse_labels_and_bad_shapes(architecture: str) ->
         ("dcgan", {"g_width": 0}, "g_width"),
         ("dcgan", {"image_size": "64"}, "image_size must be an integer"),
         ("dcgan", {"d_pack": 0}, "d_pack must be between 1 and 16"),
+        ("dcgan", {"info_codes": 1}, "info_codes must be between 2 and 100"),
+        ("dcgan", {"latent_dim": 8, "info_codes": 9}, "info_codes must be between 2 and 8"),
+        ("dcgan", {"info_codes": 2.0}, "info_codes must be an integer"),
+        ("cdcgan", {"num_classes": 10, "info_codes": 10}, "info_codes needs architecture dcgan"),
     ],
 )
 def test_invalid_configs_name_the_problem(architecture: str, fields: dict[str, object], message: str) -> None:
@@ -286,6 +292,68 @@ def test_config_written_before_d_pack_still_loads() -> None:
     data = model_config_to_dict(make_model_config("dcgan"))
     del data["d_pack"]
     assert model_config_from_dict(data) == make_model_config("dcgan")
+
+
+def test_config_written_before_info_codes_still_loads() -> None:
+    data = model_config_to_dict(make_model_config("dcgan"))
+    del data["info_codes"]
+    restored = model_config_from_dict(data)
+    assert isinstance(restored, DCGANConfig) and restored.info_codes == 0
+    assert restored == make_model_config("dcgan")
+    # The MLP family has no such field, and its stored configs stay as they were.
+    mlp = model_config_to_dict(make_model_config("gan"))
+    assert "info_codes" not in mlp and model_config_from_dict(mlp) == make_model_config("gan")
+
+
+def test_info_code_is_the_argmax_of_the_first_latent_components() -> None:
+    z = latents_for_seeds(range(2000), 16)
+    codes = info_code(z, 4)
+    assert torch.equal(codes, z[:, :4].argmax(dim=1))
+    assert torch.equal(codes, info_code(latents_for_seeds(range(2000), 16), 4))  # seed -> code
+    counts = torch.bincount(codes, minlength=4)
+    assert counts.min() > 400 and counts.max() < 600  # uniform: 500 each expected
+
+
+def test_info_generator_sees_z_only_through_its_code_and_the_rest() -> None:
+    cfg = tiny_config("dcgan", image_size=16, channels=1, info_codes=4)
+    netG = build_generator(cfg).eval()
+    z = latents_for_seeds(range(6), 8)
+    same_code = z.clone()
+    same_code[:, :4] *= 3.0  # scales the first four components: the argmax stays
+    other_code = z.clone()
+    other_code[:, :4] = -z[:, :4]  # flips them: the argmax moves (almost surely)
+    assert torch.equal(info_code(same_code, 4), info_code(z, 4))
+    assert not torch.equal(info_code(other_code, 4), info_code(z, 4))
+    other_rest = z.clone()
+    other_rest[:, 4:] += 1.0
+    with torch.no_grad():
+        images = netG(z)
+        assert torch.equal(netG(same_code), images)
+        changed = (netG(other_code) - images).abs().flatten(1).amax(dim=1)
+        moved = info_code(other_code, 4) != info_code(z, 4)
+        assert (changed[moved] > 1e-4).all() and (changed[~moved] == 0).all()
+        assert not torch.equal(netG(other_rest), images)  # the remaining components still count
+
+
+@pytest.mark.parametrize("pack", [1, 2])
+def test_q_head_predicts_each_samples_code_beside_the_logit(pack: int) -> None:
+    cfg = tiny_config("dcgan", image_size=16, channels=1, info_codes=5, d_pack=pack, d_norm="none")
+    netD = build_discriminator(cfg)
+    x = torch.randn(6, 1, 16, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        logits, code_logits = netD.forward_with_codes(x)
+        assert torch.equal(netD(x), logits) and logits.shape == (6 // pack,)
+        assert code_logits is not None and code_logits.shape == (6, 5)
+        changed = x.clone()
+        changed[-1] *= 5  # the last sample: only its own pack's rows may move
+        _, code_logits_changed = netD.forward_with_codes(changed)
+        assert code_logits_changed is not None
+        assert torch.equal(code_logits[: 6 - pack], code_logits_changed[: 6 - pack])
+        assert not torch.equal(code_logits[-1], code_logits_changed[-1])
+    # Without codes there is no head, and the weights are the ones older checkpoints hold.
+    plain = build_discriminator(tiny_config("dcgan", image_size=16, channels=1, d_pack=pack, d_norm="none"))
+    assert plain.forward_with_codes(x)[1] is None
+    assert {k for k in netD.state_dict() if not k.startswith("code_head.")} == set(plain.state_dict())
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

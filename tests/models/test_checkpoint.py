@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.architectures import build_generator, make_model_config
+from models.architectures import build_discriminator, build_generator, make_model_config
 from models.checkpoint import (
     CheckpointError,
     export_generator,
@@ -17,6 +17,7 @@ from models.checkpoint import (
     load_generator,
     read_checkpoint_info,
     save_checkpoint,
+    section,
     with_prefix,
 )
 from models.sampling import generate_images, latents_for_seeds
@@ -51,6 +52,26 @@ def test_round_trip_rebuilds_the_generator_from_the_file_alone(tmp_path: Path) -
     assert read_checkpoint_info(path).content_sha256 == info.content_sha256
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_info_codes_round_trip_with_the_q_head(tmp_path: Path) -> None:
+    config = make_model_config(
+        "dcgan", image_size=8, channels=1, latent_dim=8, g_width=4, d_width=4, info_codes=4
+    )
+    torch.manual_seed(0)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    tensors = with_prefix("generator", generator.state_dict())
+    tensors |= with_prefix("discriminator", discriminator.state_dict())
+    path = tmp_path / "info.safetensors"
+    save_checkpoint(path, tensors, kind="training", step=1, model_config=config, train_config={})
+    loaded, info = load_generator(path)
+    assert info.model_config == config and info.model_config.info_codes == 4
+    latents = latents_for_seeds(range(8), 8)
+    assert (generate_images(generator.eval(), latents) == generate_images(loaded, latents)).all()
+    _, stored = load_checkpoint(path)
+    assert "discriminator.code_head.weight" in stored
+    rebuilt = build_discriminator(info.model_config)
+    rebuilt.load_state_dict(section(stored, "discriminator"), strict=True)
 
 
 def test_truncated_file_gives_error_naming_it(tmp_path: Path) -> None:

@@ -155,6 +155,11 @@ def test_wgan_gp_critic_has_no_batchnorm(tmp_path: Path) -> None:
         ({"pack": 3}, "divisible by pack"),
         ({"pack": 2, "loss": "wgan-gp"}, "pack > 1 cannot"),
         ({"pack": 0}, "pack must be"),
+        ({"info_codes": 1}, "info_codes must be 0 .off. or at least 2"),
+        ({"info_codes": 17}, "at most latent_dim"),
+        ({"info_codes": 4, "architecture": "gan"}, "info_codes needs architecture dcgan"),
+        ({"info_codes": 10, "architecture": "cdcgan"}, "info_codes needs architecture dcgan"),
+        ({"info_weight": -1.0}, "info_weight must be"),
     ],
 )
 def test_bad_configs_give_clear_errors(tmp_path: Path, fields: dict[str, object], message: str) -> None:
@@ -255,3 +260,43 @@ def test_packed_discriminator_trains_and_resumes(tmp_path: Path) -> None:
     Trainer(config(pack=2), tmp_path / "resumed").run()
     assert (run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
             == run_files.checkpoint_path(tmp_path / "packed", 12).read_bytes())
+
+
+def test_info_codes_q_loss_falls_and_is_logged(tmp_path: Path) -> None:
+    fields = {
+        "info_codes": 4,
+        "g_width": 8,
+        "d_width": 8,
+        "lr_g": 2e-3,
+        "lr_d": 2e-3,
+        "steps": 40,
+        "checkpoint_every": 20,
+    }
+    seen: list[dict[str, float]] = []
+    trainer = Trainer(config(**fields), tmp_path, on_progress=lambda p: seen.append(p.losses))
+    result = trainer.run()
+    assert result.model_config.info_codes == 4  # type: ignore[union-attr]
+    q_losses = [losses["loss_info"] for losses in seen if "loss_info" in losses]
+    assert len(q_losses) >= 40
+    assert sum(q_losses[:5]) / 5 > 0.9 * math.log(4)  # Q starts at chance
+    assert sum(q_losses[-5:]) / 5 < 0.5 * math.log(4)  # and learns to read the code
+    assert [r["step"] for r in run_files.read_metrics(tmp_path)] == [20, 40]
+    assert all("loss_info" in r for r in run_files.read_metrics(tmp_path))
+    _generator, info = load_generator(result.checkpoint)  # type: ignore[arg-type]
+    assert info.model_config.info_codes == 4 and info.train_config["info_codes"] == 4
+    assert "discriminator.code_head.weight" in tensors_at(tmp_path, 40)
+
+
+def test_info_codes_with_packs_train_and_resume_exactly(tmp_path: Path) -> None:
+    fields = {"info_codes": 4, "pack": 2}
+    result = train(config(**fields), tmp_path / "whole")
+    assert result.model_config.info_codes == 4 and result.model_config.d_pack == 2  # type: ignore[union-attr]
+    head = tensors_at(tmp_path / "whole", 12)["discriminator.code_head.weight"]
+    assert head.shape[0] == 2 * 4  # four code logits for each sample of a pair
+    stop = iter([False] * 8 + [True] * 100)
+    Trainer(config(**fields), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
+    Trainer(config(**fields), tmp_path / "resumed").run()
+    assert (
+        run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
+        == run_files.checkpoint_path(tmp_path / "whole", 12).read_bytes()
+    )
