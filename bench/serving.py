@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 from torch import nn
 
-from app.core.runtime import default_torch_threads
+from app.core.runtime import DEFAULT_TORCH_THREADS
 from bench import inprocess
 from bench.checkpoints import DCGAN_64, GAN_28, BenchModel, build_eval_generator, write_checkpoint
 from bench.figures import Cell, Figures, InProcess, print_targets
@@ -117,7 +117,7 @@ def strip_path(model: BenchModel) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    args.threads = args.threads or default_torch_threads(os.cpu_count() or 1)  # as the service
+    args.threads = args.threads or DEFAULT_TORCH_THREADS  # as the service
     inprocess.configure_torch(args.threads)
     lanes = max(1, (os.cpu_count() or 1) // args.threads)
     workdir = Path(tempfile.mkdtemp(prefix="ganserve-bench-"))

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     torch_threads: int = Field(default=0, ge=0, le=256, description=(
         "torch threads per training run (worker) or per forward pass (API); 0: the worker "
-        "uses one per CPU core, the API every core up to 4 per pass, with a pass per such group"))
+        "uses one per CPU core, the API one per pass with a pass per core"))
     device: str = "auto"
     model_cache_size: int = Field(default=4, ge=1, le=64)
     queue_name: str = "ganserve"

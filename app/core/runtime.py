@@ -59,27 +59,18 @@ def resolve_serving_device(name: str) -> str:
     return "cpu"
 
 
-# Threads per forward pass when GAN_TORCH_THREADS is unset, at most. Measured on 2 cores only
-# (docs/benchmarks.md); on larger CPUs this makes lanes of 4 threads, a guess that keeps
-# OpenMP's synchronisation small next to a pass of a few images.
-MAX_DEFAULT_TORCH_THREADS = 4
-
-
-def default_torch_threads(cores: int) -> int:
-    """Threads per forward pass when GAN_TORCH_THREADS is unset: every core, up to 4.
-
-    On 2 cores one lane of two threads served the 64x64 DCGAN faster than a one-thread lane per
-    core: its passes gather every waiting request, and oneDNN splits a pass across the cores.
-    That holds while OpenMP's idle threads sleep (``app/__init__.py``); spinning ones made a
-    lone image 20x slower whenever a training run shared the cores.
-    """
-    return max(1, min(cores, MAX_DEFAULT_TORCH_THREADS))
+# Threads per forward pass when GAN_TORCH_THREADS is unset: one, with a lane per core. Measured
+# on 2 cores (docs/benchmarks.md): one lane of two threads served the 64x64 DCGAN at about the
+# same rate (OpenMP's barriers cost about what its bigger passes gain), made small generators'
+# lone images 2-3x slower, and, with OpenMP's default spinning waits, 20x slower whenever a
+# training run shared the cores. One-thread lanes lose nothing then; they share the cores.
+DEFAULT_TORCH_THREADS = 1
 
 
 def torch_threads(settings: Settings) -> int:
-    """Threads per forward pass (GAN_TORCH_THREADS, else :func:`default_torch_threads`). The
+    """Threads per forward pass (GAN_TORCH_THREADS, else :data:`DEFAULT_TORCH_THREADS`). The
     worker's default differs: one training run uses every core."""
-    return settings.torch_threads or default_torch_threads(os.cpu_count() or 1)
+    return settings.torch_threads or DEFAULT_TORCH_THREADS
 
 
 def build_runtime(settings: Settings) -> Runtime:
