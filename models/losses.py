@@ -1,4 +1,4 @@
-"""GAN objectives on raw discriminator logits, and the WGAN-GP gradient penalty.
+"""GAN objectives on raw discriminator logits, and the WGAN-GP and R1 gradient penalties.
 
 Every loss is a quantity to *minimise*: ``discriminator_loss(real_logits, fake_logits)`` for D
 and ``generator_loss(fake_logits)`` for G, each a scalar (means over the batch). Sigmoids and
@@ -218,3 +218,20 @@ def gradient_penalty(
     # The epsilon keeps the norm's derivative finite where the gradient is exactly zero.
     norms = torch.sqrt(grads.flatten(1).pow(2).sum(dim=1) + 1e-12)
     return weight * ((norms - 1) ** 2).mean()
+
+
+def r1_penalty(real_logits: Tensor, real: Tensor, weight: float) -> Tensor:
+    """R1 penalty ``weight / 2 * mean_i ||grad_x D(x_i)||^2`` on real images (Mescheder et al.
+    2018, "Which training methods for GANs do actually converge?").
+
+    Args:
+        real_logits: D's logits for ``real``, computed with ``real.requires_grad_(True)``.
+        real: the real images D saw (after any augmentation's input, as long as the graph
+            leads back to them).
+        weight: gamma.
+
+    Returns:
+        A scalar that keeps its graph, so ``backward`` reaches D's weights.
+    """
+    (grads,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return weight / 2 * grads.flatten(1).pow(2).sum(dim=1).mean()

@@ -46,6 +46,10 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     gp_weight: float = 10.0
+    # R1 (Mescheder et al. 2018): D's loss gains r1_weight / 2 * E||grad_x D(x)||^2 on real
+    # images, a zero-centred penalty that keeps D from growing sharp around the training data,
+    # as it does on small datasets (gamma in the paper; 0: off).
+    r1_weight: float = 0.0
     # "linear": both learning rates fall linearly to zero at `steps`, which damps the late
     # oscillation of the two players; "none": constant rates (the DCGAN paper's choice).
     lr_decay: str = "none"
@@ -130,8 +134,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 <= value < 1:
                 out.append(f"{name} must be a number in [0, 1), got {value!r}")
-        if not isinstance(self.gp_weight, int | float) or self.gp_weight < 0:
-            out.append(f"gp_weight must be a non-negative number, got {self.gp_weight!r}")
+        for name in ("gp_weight", "r1_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+                out.append(f"{name} must be a non-negative number, got {value!r}")
         if self.lr_decay not in LR_DECAYS:
             out.append(f"unknown lr_decay {self.lr_decay!r}; expected one of " + ", ".join(LR_DECAYS))
         if self.d_norm is not None and self.d_norm not in D_NORMS:

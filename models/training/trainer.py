@@ -28,7 +28,7 @@ from models.architectures import (
 )
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data import DOWNLOADABLE_DATASETS, ImageDataset, load_dataset
-from models.losses import get_loss, gradient_penalty
+from models.losses import get_loss, gradient_penalty, r1_penalty
 from models.sampling import encode_image, generate_images, latents_for_seeds, make_grid
 from models.training import run_files
 from models.training.augment import DiffAugment
@@ -287,10 +287,14 @@ class Trainer:
             with autocast:
                 with torch.no_grad():
                     fake = self._g(z, labels)
+                if self.config.r1_weight > 0:
+                    real = real.detach().requires_grad_(True)
                 real_logits = self._d(real, labels)
                 fake_logits, code_logits = self._d_with_codes(fake, labels)
                 loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
                 info_d = self._info_loss(code_logits, z)
+            if self.config.r1_weight > 0:
+                loss_d = loss_d + r1_penalty(real_logits, real, self.config.r1_weight)
             if self.loss.gradient_penalty_weight > 0:
                 loss_d = loss_d + gradient_penalty(
                     self.discriminator,

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from models.architectures import build_discriminator, make_model_config
-from models.losses import F_DIVERGENCES, LOSSES, GANLoss, get_loss, gradient_penalty
+from models.losses import F_DIVERGENCES, LOSSES, GANLoss, get_loss, gradient_penalty, r1_penalty
 
 ALL_LOSSES = [(name, None) for name in LOSSES if name != "fgan"] + [
     ("fgan", divergence) for divergence in F_DIVERGENCES
@@ -264,3 +264,19 @@ def test_gradient_penalty_passes_labels_to_a_conditional_critic() -> None:
         gradient_penalty(netD, real, fake)
     with pytest.raises(ValueError, match="same shape"):
         gradient_penalty(netD, real, fake[:2], labels=labels)
+
+
+def test_r1_penalty_is_half_gamma_times_the_squared_gradient_norm_on_reals() -> None:
+    direction = torch.randn(16)
+    critic = LinearCritic(3 * direction / direction.norm())  # gradient norm 3 everywhere
+    real = torch.randn(8, 1, 4, 4).requires_grad_(True)
+    penalty = r1_penalty(critic(real), real, weight=10.0)
+    assert penalty.item() == pytest.approx(10.0 / 2 * 9.0, rel=1e-5)
+    penalty.backward()  # keeps its graph: it trains the critic's weights
+    assert critic.weight.grad is not None and critic.weight.grad.abs().sum() > 0
+
+    def flat_at(x: Tensor) -> Tensor:  # gradient 2x: zero at the origin, so no penalty there
+        return (x**2).flatten(1).sum(dim=1)
+
+    origin = torch.zeros(4, 3).requires_grad_(True)
+    assert r1_penalty(flat_at(origin), origin, weight=10.0).item() == 0.0

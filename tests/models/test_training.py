@@ -160,6 +160,8 @@ def test_wgan_gp_critic_has_no_batchnorm(tmp_path: Path) -> None:
         ({"info_codes": 4, "architecture": "gan"}, "info_codes needs architecture dcgan"),
         ({"info_codes": 10, "architecture": "cdcgan"}, "info_codes needs architecture dcgan"),
         ({"info_weight": -1.0}, "info_weight must be"),
+        ({"r1_weight": -1.0}, "r1_weight must be a non-negative number"),
+        ({"r1_weight": float("inf")}, "r1_weight must be a non-negative number"),
     ],
 )
 def test_bad_configs_give_clear_errors(tmp_path: Path, fields: dict[str, object], message: str) -> None:
@@ -300,3 +302,17 @@ def test_info_codes_with_packs_train_and_resume_exactly(tmp_path: Path) -> None:
         run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
         == run_files.checkpoint_path(tmp_path / "whole", 12).read_bytes()
     )
+
+
+def test_r1_penalty_changes_the_discriminator_and_resumes_exactly(tmp_path: Path) -> None:
+    plain = train(config(), tmp_path / "plain")
+    penalised = train(config(r1_weight=10.0), tmp_path / "r1")
+    assert penalised.step == plain.step == 12
+    d_plain = tensors_at(tmp_path / "plain", 12)["discriminator.net.0.weight"]
+    d_r1 = tensors_at(tmp_path / "r1", 12)["discriminator.net.0.weight"]
+    assert not torch.equal(d_plain, d_r1)
+    stop = iter([False] * 8 + [True] * 100)
+    Trainer(config(r1_weight=10.0), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
+    Trainer(config(r1_weight=10.0), tmp_path / "resumed").run()
+    assert (run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
+            == run_files.checkpoint_path(tmp_path / "r1", 12).read_bytes())
