@@ -16,13 +16,21 @@ count of rows is split into such passes, or padded with zero rows up to one. The
 depends on the shape of a pass and a row's position in it, never on the values of the other
 rows, so padding and batch-mates cannot change a row; the probe checks every position of every
 size against that reference.
+
+How a count is split among the verified sizes only moves time, never bytes. Until every size
+has been timed it follows a rule of rows (exact passes, or padding when that computes at most
+:data:`PAD_TOLERANCE` times the rows); after that it picks the split with the least estimated
+time, from the passes actually run. Row counts alone mislead on the CPU: a one-row oneDNN pass
+of a 64x64 DCGAN costs about as much as two and a half rows of a 16-row pass, so 9 rows as 8 + 1
+is cheaper than padding to 16, but 11 rows as 8 + 2 + 1 costs more than 8 + 4 with a padding
+row.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -33,6 +41,9 @@ MIN_LINEAR_ROWS = 16
 # Padding up to a larger verified pass is chosen when it computes at most this many times the
 # rows of splitting into exact passes: bigger passes cost less per row, up to a point.
 PAD_TOLERANCE = 1.25
+# Weight of the newest timing in a pass size's estimate (a moving average: one pass descheduled
+# on a busy machine moves it little).
+TIMING_SMOOTHING = 0.25
 
 _probe_lock = threading.Lock()
 
@@ -48,12 +59,67 @@ class PassSizes:
 
     sizes: tuple[int, ...]
     pad_to: int = 1
+    # Seconds per pass of each physical size, from passes run (see :meth:`record`). Mutable
+    # beside the frozen answer: it only steers how counts are split, never what a row computes.
+    seconds: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
+    _seen: set[int] = field(default_factory=set, compare=False, repr=False)
 
     def physical(self, size: int) -> int:
         return max(size, self.pad_to)
 
+    def record(self, physical: int, seconds: float) -> None:
+        """Fold the time of one pass of ``physical`` rows into its estimate. A size's first pass
+        is not counted: it includes building that shape's kernels."""
+        if physical not in self._seen:
+            self._seen.add(physical)
+            return
+        known = self.seconds.get(physical)
+        self.seconds[physical] = seconds if known is None else known + TIMING_SMOOTHING * (seconds - known)
+
     def split(self, count: int) -> list[tuple[int, int]]:
         """``count`` rows as passes ``(real rows, physical rows)``, in order."""
+        estimates = self._estimates()
+        if count and estimates:
+            return self._fastest_split(count, estimates)
+        return self._split_by_rows(count)
+
+    def _estimates(self) -> dict[int, float]:
+        """Seconds per pass of every physical size; none before any pass has been timed.
+
+        A size not timed yet is scaled by rows from the next larger timed size: a guess on the
+        low side (per-row costs grow as passes shrink), so the split tries it and times it. A
+        size above every timed one is scaled from the largest, a neutral guess.
+        """
+        timed = self.seconds.copy()  # lanes may record while this thread reads
+        if not timed:
+            return {}
+        estimates = {}
+        for size in {self.physical(size) for size in self.sizes}:
+            larger = [known for known in timed if known > size]
+            base = min(larger) if larger else max(timed)
+            estimates[size] = timed.get(size, timed[base] * size / base)
+        return estimates
+
+    def _fastest_split(self, count: int, seconds: dict[int, float]) -> list[tuple[int, int]]:
+        """The split of least estimated time: passes of verified sizes, the last one padded."""
+        # best[n]: (time, -first pass size) of the fastest way to cover n rows; of equally fast
+        # ways, the one with the largest passes (fewer passes, fewer calls).
+        best: list[tuple[float, int]] = [(0.0, 0)]
+        for remaining in range(1, count + 1):
+            best.append(min(
+                (seconds[self.physical(size)] + best[max(0, remaining - size)][0], -size)
+                for size in self.sizes
+            ))
+        passes: list[tuple[int, int]] = []
+        remaining = count
+        while remaining:
+            size = -best[remaining][1]
+            rows = min(size, remaining)
+            passes.append((rows, self.physical(size)))
+            remaining -= rows
+        return passes
+
+    def _split_by_rows(self, count: int) -> list[tuple[int, int]]:
         passes: list[tuple[int, int]] = []
         remaining = count
         while remaining:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -170,13 +171,16 @@ def generate(
     latents = latents.to(device=device, dtype=torch.float32)
     if labels is not None:
         labels = labels.to(device)
-    passes = pass_sizes(generator, device).split(latents.shape[0])
+    sizes = pass_sizes(generator, device)
+    passes = sizes.split(latents.shape[0])
     if not passes:
         return run_padded(generator, latents, labels, 0)
     images, start = [], 0
     for rows, physical in passes:
         part = None if labels is None else labels[start : start + rows]
+        began = time.perf_counter()
         images.append(run_padded(generator, latents[start : start + rows], part, physical))
+        sizes.record(physical, time.perf_counter() - began)
         start += rows
     return images[0] if len(images) == 1 else torch.cat(images)
 

@@ -122,3 +122,50 @@ def test_real_generators_under_every_kernel_setting(
     finally:
         torch.set_num_threads(previous[0])
         torch.backends.mkldnn.enabled = previous[1]
+
+
+def timed_sizes(sizes: tuple[int, ...], seconds: dict[int, float], pad_to: int = 1) -> PassSizes:
+    """``PassSizes`` that have seen passes of the given times (each size twice: the first pass
+    of a size is its warm-up and not counted)."""
+    answer = PassSizes(sizes, pad_to)
+    for physical, spent in seconds.items():
+        answer.record(physical, 99.0)
+        answer.record(physical, spent)
+    return answer
+
+
+def test_timed_split_is_the_fastest_cover_of_the_rows() -> None:
+    # Per-pass times like a 64x64 DCGAN's on oneDNN: a lone row costs 2.5 rows of a big pass.
+    dcgan = {1: 7.0, 2: 8.4, 4: 13.1, 8: 22.2, 16: 44.2, 32: 88.0}
+    sizes = timed_sizes((32, 16, 8, 4, 2, 1), dcgan)
+    assert sizes.split(9) == [(8, 8), (1, 1)]  # 29.2 against 30.6 for 8 + a padded 4
+    assert sizes.split(11) == [(8, 8), (3, 4)]  # 35.3 against 37.6 for the rows' rule's 8 + 2 + 1
+    assert PassSizes((32, 16, 8, 4, 2, 1)).split(11) == [(8, 8), (2, 2), (1, 1)]
+    assert sizes.split(3) == [(3, 4)]
+    # Linear costs: never pay for padding rows.
+    linear = timed_sizes((32, 16, 8, 4, 2, 1), {size: float(size) for size in (1, 2, 4, 8, 16, 32)})
+    for count in range(1, 70):
+        passes = linear.split(count)
+        assert sum(rows for rows, _ in passes) == count
+        assert sum(physical for _, physical in passes) == count
+
+
+def test_split_estimates_untimed_sizes_and_times_them_as_they_run() -> None:
+    sizes = timed_sizes((16, 8, 4, 2, 1), {8: 8.0})
+    assert sizes.split(16) == [(16, 16)]  # 16 untimed scales to 16.0, as 8 + 8: one pass wins
+    assert sizes.split(3) == [(2, 2), (1, 1)]  # untimed small passes scale down from 8 rows
+    sizes.record(1, 5.0)
+    sizes.record(1, 5.0)
+    assert sizes.split(3) == [(3, 4)]  # a lone row turned out dear: pad 3 rows to 4 (4.0)
+    assert sizes.split(0) == []
+
+
+@pytest.mark.parametrize("odd_sizes", [{3}, {8}, {2, 4, 16}])
+def test_timed_splits_keep_every_row_its_bytes_alone(odd_sizes: set[int]) -> None:
+    generator = RoundsDifferentlyAt(odd_sizes).eval()
+    latents = torch.randn(40, 8, generator=torch.Generator().manual_seed(2))
+    expected = alone(generator, latents)
+    for _ in range(3):  # the first rounds time the sizes; later ones split by those times
+        for count in range(1, 41):
+            assert torch.equal(generate(generator, latents[:count]), expected[:count]), count
+    assert pass_sizes(generator, torch.device("cpu")).seconds  # timed passes steer the split
