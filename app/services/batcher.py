@@ -15,7 +15,8 @@ and a third thread contending for the GIL cost more than the overlap won, and fo
 generators every core is busy with passes anyway (docs/benchmarks.md, "Per-request overhead").
 Requests queue per generator, and a queue goes to a free lane once
 
-* it holds ``max_rows`` rows, or
+* it holds a full pass (``max_rows`` rows, or fewer for a generator whose rows are costly; see
+  below), or
 * its oldest request has waited ``max_wait`` seconds for company, or
 * no forward pass is running at all: a lone request never waits, and an idle generator never
   sits out a wait (with one lane this means a queue always leaves as soon as the lane frees).
@@ -213,7 +214,8 @@ class Batcher:
                 continue  # dispatched when its running pass ends, with whoever came meanwhile
             head = queue.requests[0]
             deadline = head.arrived + self.max_wait
-            if queue.rows >= self.max_rows or deadline <= now or self._running == 0:
+            full = queue.rows >= self.rows_per_pass(queue.model.generator)
+            if full or deadline <= now or self._running == 0:
                 if ready is None or head.arrived < ready.requests[0].arrived:
                     ready = queue
             elif next_deadline is None or deadline < next_deadline:

@@ -170,6 +170,24 @@ def test_no_request_waits_longer_than_max_wait_for_company(
     run_with_batcher(body, lanes=2, max_wait=0.2)
 
 
+def test_a_full_pass_leaves_at_once_on_a_free_lane(conditional_model: LoadedModel) -> None:
+    gate = threading.Event()
+    plan = mixed_plans(conditional_model)[1]  # three rows
+
+    async def body(batcher: Batcher) -> None:
+        held = await started(batcher.render(conditional_model, blocked_plan(conditional_model, gate)))
+        # The generator's passes are known to be costly: a pass of the budget holds two rows.
+        batcher._row_seconds[conditional_model.generator] = batcher.pass_budget / 2
+        assert batcher.rows_per_pass(conditional_model.generator) == 2
+        # Three rows fill a pass, so the free lane takes them without waiting an hour for more.
+        await asyncio.wait_for(batcher.render(conditional_model, plan), timeout=20)
+        assert not held.done()
+        gate.set()
+        await held
+
+    run_with_batcher(body, lanes=2, max_wait=3600, pass_budget=1.0)
+
+
 def test_a_request_whose_rows_fail_fails_alone(conditional_model: LoadedModel) -> None:
     plans = mixed_plans(conditional_model)
 
