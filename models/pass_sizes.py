@@ -10,15 +10,16 @@ differently at 3 rows and at no other size up to 64), so no fixed rule is safe a
 
 So each generator is probed, once per kernel setting (oneDNN on or off, torch threads, device),
 and rows are run only in passes of sizes the probe found to agree: powers of two up to
-:data:`MAX_PASS_ROWS`, a pass of 1 row (padded to :data:`MIN_LINEAR_ROWS` for generators with
+:data:`MAX_PASS_ROWS` at load, any other size up to it when a pass of that many rows is first
+wanted (:meth:`PassSizes.ensure`), a pass of 1 row (padded to :data:`MIN_LINEAR_ROWS` for generators with
 fully connected layers, whose tiny GEMMs take a different BLAS path) being the reference. A
 count of rows is split into such passes, or padded with zero rows up to one. The rounding
 depends on the shape of a pass and a row's position in it, never on the values of the other
 rows, so padding and batch-mates cannot change a row; the probe checks every position of every
 size against that reference.
 
-How a count is split among the verified sizes only moves time, never bytes. Until every size
-has been timed it follows a rule of rows (exact passes, or padding when that computes at most
+How a count is split among the verified sizes only moves time, never bytes. Until a pass has
+been timed it follows a rule of rows (exact passes, or padding when that computes at most
 :data:`PAD_TOLERANCE` times the rows); after that it picks the split with the least estimated
 time, from the passes actually run. Row counts alone mislead on the CPU: a one-row oneDNN pass
 of a 64x64 DCGAN costs about as much as two and a half rows of a 16-row pass, so 9 rows as 8 + 1
@@ -29,6 +30,7 @@ row.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,24 +50,45 @@ TIMING_SMOOTHING = 0.25
 _probe_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
+@dataclass
 class PassSizes:
     """Verified pass sizes of one generator under one kernel setting.
 
     Attributes:
-        sizes: rows a pass may carry, descending; always ends with 1.
+        sizes: rows a pass may carry, descending; always ends with 1. Grows as :meth:`ensure`
+            verifies more sizes.
         pad_to: the fewest rows a pass physically has (short passes are padded with zeros).
+        verify: checks one more size against the probe's reference rows (None: sizes are fixed).
     """
 
     sizes: tuple[int, ...]
     pad_to: int = 1
-    # Seconds per pass of each physical size, from passes run (see :meth:`record`). Mutable
-    # beside the frozen answer: it only steers how counts are split, never what a row computes.
+    verify: Callable[[int], bool] | None = field(default=None, compare=False, repr=False)
+    # Seconds per pass of each physical size, from passes run (see :meth:`record`): they only
+    # steer how counts are split, never what a row computes.
     seconds: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
     _seen: set[int] = field(default_factory=set, compare=False, repr=False)
+    _checked: set[int] = field(default_factory=set, compare=False, repr=False)
 
     def physical(self, size: int) -> int:
         return max(size, self.pad_to)
+
+    def ensure(self, size: int) -> None:
+        """Verify a pass of exactly ``size`` rows, once, so it can be used when it agrees.
+
+        The probe verifies powers of two at load; other sizes are checked when a pass of that
+        many rows is first wanted. It matters for speed: on a 64x64 DCGAN with oneDNN, 12 rows
+        in one pass cost 2.4 ms each, as 8 + 4 rows 3.3 ms (docs/benchmarks.md).
+        """
+        if (self.verify is None or not self.pad_to < size <= MAX_PASS_ROWS
+                or size in self.sizes or size in self._checked):
+            return
+        with _probe_lock:
+            if size in self._checked or size in self.sizes:
+                return
+            if self.verify(size):
+                self.sizes = tuple(sorted({*self.sizes, size}, reverse=True))
+            self._checked.add(size)
 
     def record(self, physical: int, seconds: float) -> None:
         """Fold the time of one pass of ``physical`` rows into its estimate. A size's first pass
@@ -205,7 +228,20 @@ def probe(generator: nn.Module, device: torch.device) -> PassSizes:
     agreeing = tuple(
         size for size in candidates if torch.equal(run(top - size, size, size), alone[top - size :])
     )
-    return PassSizes((*agreeing, 1), pad_to)
+    # Later sizes are checked the same way. A weak reference: the answer is cached on the
+    # generator itself, and must not keep it alive.
+    network = weakref.ref(generator)
+
+    @torch.inference_mode()
+    def verify(size: int) -> bool:
+        live = network()
+        if live is None:
+            return False
+        rows = slice(top - size, top)
+        images = run_padded(live, latents[rows], None if labels is None else labels[rows], size)
+        return torch.equal(images, alone[rows])
+
+    return PassSizes((*agreeing, 1), pad_to, verify)
 
 
 def run_padded(

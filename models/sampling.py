@@ -172,6 +172,7 @@ def generate(
     if labels is not None:
         labels = labels.to(device)
     sizes = pass_sizes(generator, device)
+    sizes.ensure(latents.shape[0])  # one pass of exactly these rows, if it agrees
     passes = sizes.split(latents.shape[0])
     if not passes:
         return run_padded(generator, latents, labels, 0)

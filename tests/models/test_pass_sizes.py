@@ -169,3 +169,20 @@ def test_timed_splits_keep_every_row_its_bytes_alone(odd_sizes: set[int]) -> Non
         for count in range(1, 41):
             assert torch.equal(generate(generator, latents[:count]), expected[:count]), count
     assert pass_sizes(generator, torch.device("cpu")).seconds  # timed passes steer the split
+
+
+@pytest.mark.parametrize("odd_sizes", [set(), {12}, {5, 12, 20}])
+def test_other_sizes_are_verified_when_first_wanted(odd_sizes: set[int]) -> None:
+    generator = RoundsDifferentlyAt(odd_sizes).eval()
+    cpu = torch.device("cpu")
+    assert pass_sizes(generator, cpu).sizes == (32, 16, 8, 4, 2, 1)  # the probe: powers of two
+    latents = torch.randn(24, 8, generator=torch.Generator().manual_seed(3))
+    expected = alone(generator, latents)
+    for count in (12, 5, 20, 12, 24):
+        assert torch.equal(generate(generator, latents[:count]), expected[:count]), count
+    sizes = pass_sizes(generator, cpu)
+    for count in (5, 12, 20, 24):
+        assert (count in sizes.sizes) == (count not in odd_sizes), count  # agreeing sizes join
+    assert sizes.sizes == tuple(sorted(sizes.sizes, reverse=True))
+    if not odd_sizes:
+        assert sizes.split(12) == [(12, 12)]  # one pass of exactly the rows
