@@ -28,8 +28,8 @@ request may wait for company on a free lane while other lanes are busy.
 A pass holds at most ``max_rows`` rows, and at most about :data:`PASS_BUDGET_SECONDS` of work,
 judged by the CPU time per row of the same generator's recent passes (a moving average, so one
 odd pass moves it little; CPU time, not wall time, so a pass descheduled on a busy machine does
-not shrink the next batches), rounded down to a power of two: the batch-invariant pass sizes
-(``models.pass_sizes``), so a pass is one kernel call rather than a string of small ones.
+not shrink the next batches). Any number of rows up to 32 runs as one kernel call once the
+generator's probe has verified that size (``models.pass_sizes``), so the limit is not rounded.
 A generator with cheap rows (the vanilla GAN: a 32-row pass costs little more than one row)
 fills ``max_rows``; one whose cost grows with every row (a DCGAN on the CPU, where oneDNN's
 kernels cost about a third as much per image at 16 rows as at 1, and no less beyond 32) runs
@@ -227,15 +227,11 @@ class Batcher:
         return row_seconds is not None and row_seconds * self.max_rows <= self.pass_budget / 2
 
     def rows_per_pass(self, generator: nn.Module) -> int:
-        """``max_rows``, or the largest power of two that the generator's recent passes say fits
-        the budget."""
+        """``max_rows``, or the rows that the generator's recent passes say fit the budget."""
         row_seconds = self._row_seconds.get(generator)
         if row_seconds is None or row_seconds <= 0:
             return self.max_rows
-        fitting = int(self.pass_budget / row_seconds)
-        if fitting >= self.max_rows:
-            return self.max_rows
-        return 1 << (max(1, fitting).bit_length() - 1)  # a batch-invariant pass size (module doc)
+        return max(1, min(self.max_rows, int(self.pass_budget / row_seconds)))
 
     def _dispatch(self, queue: _Queue) -> None:
         batch: list[_Request] = []

@@ -252,8 +252,7 @@ def test_a_pass_holds_about_the_budget_of_work(data_dir: Path) -> None:
         rendered = await asyncio.gather(*tasks)
         assert [r.content for r in rendered] == [render(model, p).content for p in plans]
         assert batcher.stats.forward_passes > 3 and batcher.stats.largest_pass < 16
-        limit = batcher.rows_per_pass(model.generator)
-        assert limit < 16 and limit & (limit - 1) == 0  # a power of two: one kernel call per pass
+        assert batcher.rows_per_pass(model.generator) < 16
 
     run_with_batcher(body, max_rows=64, pass_budget=PASS_BUDGET_SECONDS)
 
