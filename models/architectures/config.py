@@ -36,7 +36,7 @@ MAX_PACK = 16
 # Fields added after checkpoints were first written, with the value that rebuilds the networks
 # those older checkpoints were trained with. Every other field must be stored.
 # Only the fields a family has are filled in (``info_codes`` exists on the DCGAN config alone).
-LATER_FIELDS: dict[str, Any] = {"d_pack": 1, "info_codes": 0}
+LATER_FIELDS: dict[str, Any] = {"d_pack": 1, "info_codes": 0, "self_conditioned": False}
 
 # Architectures whose generator can draw an InfoGAN categorical code from its latent vector.
 INFO_CODE_ARCHITECTURES = ("dcgan",)
@@ -190,6 +190,17 @@ class DCGANConfig(_GANConfig):
     # a function of z, so a seed still fixes the image: c = argmax(z[:k]), uniform over k for
     # Gaussian z, enters G as one_hot(c) in place of z[:k]; D grows a head Q that predicts c.
     info_codes: int = 0
+    # Self-conditioned GAN (Liu et al. 2020): D judges each image with its code, the cluster of
+    # a training image or the code G drew, through the cDCGAN's label map, instead of a head Q
+    # that guesses G's code. Needs info_codes (the number of clusters).
+    self_conditioned: bool = False
+
+    @property
+    def d_label_classes(self) -> int:
+        """Values of the label D reads beside the image (0: none)."""
+        if self.self_conditioned:
+            return self.info_codes
+        return self.num_classes if self.conditional else 0
 
     def __post_init__(self) -> None:
         _check_common(self, DCGAN_ARCHITECTURES)
@@ -208,6 +219,10 @@ class DCGANConfig(_GANConfig):
                     f"got {self.architecture!r} (a conditional model gets its class as a label)"
                 )
             _check_int("info_codes", self.info_codes, 2, self.latent_dim)
+        if not isinstance(self.self_conditioned, bool):
+            raise ValueError(f"self_conditioned must be true or false, got {self.self_conditioned!r}")
+        if self.self_conditioned and not self.info_codes:
+            raise ValueError("self_conditioned needs info_codes (the number of clusters)")
 
 
 ModelConfig = MLPGANConfig | DCGANConfig
@@ -276,13 +291,24 @@ def check_labels(labels: torch.Tensor | None, cfg: ModelConfig, batch_size: int)
         return
     if labels is None:
         raise ValueError(f"{cfg.architecture} is conditional and needs labels")
-    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
-        raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
-    if labels.shape != (batch_size,):
-        raise ValueError(f"labels must have shape ({batch_size},), got {tuple(labels.shape)}")
+    _check_index_tensor("labels", labels, cfg.num_classes, batch_size)
+
+
+def check_codes(codes: torch.Tensor | None, count: int, batch_size: int) -> None:
+    """Raise ``ValueError`` unless ``codes`` are a self-conditioned D's ``batch_size`` codes."""
+    if codes is None:
+        raise ValueError("a self-conditioned discriminator needs each image's code")
+    _check_index_tensor("codes", codes, count, batch_size)
+
+
+def _check_index_tensor(name: str, values: torch.Tensor, count: int, batch_size: int) -> None:
+    if values.dtype == torch.bool or values.is_floating_point() or values.is_complex():
+        raise ValueError(f"{name} must be an integer tensor, got {values.dtype}")
+    if values.shape != (batch_size,):
+        raise ValueError(f"{name} must have shape ({batch_size},), got {tuple(values.shape)}")
     # min/max synchronise with an accelerator; a silent out-of-range index is worse.
-    if batch_size and (int(labels.min()) < 0 or int(labels.max()) >= cfg.num_classes):
-        raise ValueError(f"labels must lie in 0..{cfg.num_classes - 1}")
+    if batch_size and (int(values.min()) < 0 or int(values.max()) >= count):
+        raise ValueError(f"{name} must lie in 0..{count - 1}")
 
 
 def check_latent(z: torch.Tensor, cfg: ModelConfig) -> None:

@@ -21,6 +21,10 @@ of ``argmax(z[:, :k])``, so the code is drawn from the seed, uniformly over k va
 its body and adds a head Q beside its output layer (a convolution of the same shape, k logits
 per sample) that predicts the code of a generated image; training maximises Q's accuracy
 through both players, which makes each code value a visually distinct kind of image.
+
+Self-conditioning (``self_conditioned``, Liu et al. 2020): G draws its code as above, and D
+reads a code beside every image through the cDCGAN's label map (the cluster of a training
+image, the drawn code of a generated one) instead of having a head Q.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from torch import nn
 
 from models.architectures.config import (
     DCGANConfig,
+    check_codes,
     check_images,
     check_labels,
     check_latent,
@@ -115,9 +120,10 @@ class DCGANDiscriminator(nn.Module):
         self.label_embedding: nn.Embedding | None = None
         self.label_projection: nn.Linear | None = None
         in_channels = cfg.channels
-        if cfg.conditional:
-            self.label_embedding = nn.Embedding(cfg.num_classes, cfg.label_dim)
-            self.label_projection = nn.Linear(cfg.label_dim, cfg.image_size * cfg.image_size)
+        if cfg.d_label_classes:
+            label_dim = cfg.label_dim or cfg.embed_dim or cfg.d_label_classes
+            self.label_embedding = nn.Embedding(cfg.d_label_classes, label_dim)
+            self.label_projection = nn.Linear(label_dim, cfg.image_size * cfg.image_size)
             in_channels += 1
         in_channels *= cfg.d_pack
         layers: list[nn.Module] = [
@@ -141,7 +147,7 @@ class DCGANDiscriminator(nn.Module):
         # Q: one logit per code value for every sample of a pack, from the features D's output
         # layer reads. Registered after `net`, so a model without codes initialises as before.
         self.code_head: nn.Conv2d | None = None
-        if cfg.info_codes:
+        if cfg.info_codes and not cfg.self_conditioned:
             self.code_head = nn.Conv2d(ndf * mults[-1], cfg.d_pack * cfg.info_codes, base, 1, 0)
         dcgan_init_(self)
 
@@ -154,7 +160,10 @@ class DCGANDiscriminator(nn.Module):
         """``(logits (N / d_pack,), code logits (N, info_codes) or None without codes)``."""
         cfg = self.config
         check_images(x, cfg)
-        check_labels(labels, cfg, x.shape[0])
+        if cfg.self_conditioned:
+            check_codes(labels, cfg.info_codes, x.shape[0])
+        else:
+            check_labels(labels, cfg, x.shape[0])
         if self.label_embedding is not None and self.label_projection is not None:
             assert labels is not None  # check_labels has raised otherwise; narrows the type
             label_map = self.label_projection(self.label_embedding(labels.long()))

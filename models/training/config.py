@@ -63,6 +63,11 @@ class TrainConfig:
     # info_weight * cross_entropy(Q(G(z)), code) (Chen et al. 2016; weight 1 in the paper).
     info_codes: int = 0
     info_weight: float = 1.0
+    # Self-conditioned GAN (Liu et al. 2020) with this many clusters (0: off): the training
+    # images are split into equal clusters by k-means on their pixels, D judges each image with
+    # its cluster, and G draws its cluster from z as an InfoGAN code, so the generated mix of
+    # clusters is the data's. No labels are used; the model samples like an unconditional one.
+    clusters: int = 0
     # DiffAugment policy for what D sees, e.g. "translation,cutout" ("": none); see augment.py
     augment: str = ""
     ema: bool = True
@@ -116,6 +121,7 @@ class TrainConfig:
             ("seed", 0, 2**63 - 1),
             ("pack", 1, MAX_PACK),
             ("info_codes", 0, MAX_LATENT_DIM),
+            ("clusters", 0, MAX_LATENT_DIM),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -163,6 +169,21 @@ class TrainConfig:
                     f"info_codes ({self.info_codes}) must be at most latent_dim "
                     f"({self.latent_dim}): the code is drawn from z's first components"
                 )
+        if isinstance(self.clusters, int) and self.clusters:
+            if self.architecture not in INFO_CODE_ARCHITECTURES:
+                out.append(
+                    f"clusters needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, "
+                    f"got {self.architecture!r}"
+                )
+            if self.clusters < 2:
+                out.append(f"clusters must be 0 (off) or at least 2, got {self.clusters}")
+            if isinstance(self.latent_dim, int) and self.clusters > self.latent_dim:
+                out.append(
+                    f"clusters ({self.clusters}) must be at most latent_dim ({self.latent_dim}): "
+                    "G draws its cluster from z's first components"
+                )
+            if self.info_codes:
+                out.append("clusters and info_codes cannot be used together")
         if (
             isinstance(self.info_weight, bool)
             or not isinstance(self.info_weight, int | float)

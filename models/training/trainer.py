@@ -32,6 +32,7 @@ from models.losses import get_loss, gradient_penalty, r1_penalty
 from models.sampling import encode_image, generate_images, latents_for_seeds, make_grid
 from models.training import run_files
 from models.training.augment import DiffAugment
+from models.training.clusters import balanced_kmeans, features
 from models.training.config import TrainConfig
 from models.training.ema import ExponentialMovingAverage
 from models.training.quality import QualityProbe
@@ -106,6 +107,8 @@ def build_model_config(
         fields.update(g_width=config.g_width, d_width=config.d_width)
         if config.info_codes:
             fields["info_codes"] = config.info_codes
+        if config.clusters:
+            fields.update(info_codes=config.clusters, self_conditioned=True)
         # A gradient penalty is per-sample; BatchNorm mixes samples, so the critic must not
         # use it (Gulrajani et al. 2017, section 4).
         fields["d_norm"] = "layer" if config.loss == "wgan-gp" else "batch"
@@ -150,6 +153,15 @@ class Trainer:
         self.model_config = model_config_for(config, self.dataset)
         self.conditional = self.model_config.num_classes > 0
         self.info_codes = getattr(self.model_config, "info_codes", 0)
+        # Self-conditioning: each training image's cluster, D's label for it (models.training.clusters)
+        self.clusters: torch.Tensor | None = None
+        if config.clusters:
+            if config.clusters > len(self.dataset):
+                raise ValueError(
+                    f"clusters ({config.clusters}) must be at most the number of images "
+                    f"({len(self.dataset)})"
+                )
+            self.clusters = balanced_kmeans(features(self.dataset.images), config.clusters, config.seed)
         self.loss = get_loss(config.loss, config.divergence)
         with torch.random.fork_rng(devices=[]):
             # Initial weights depend on the seed only, without touching the caller's global RNG.
@@ -241,12 +253,20 @@ class Trainer:
         return labels.to(self.device)
 
     def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        images, labels = self.dataset.batch(self.sampler.next_indices())
+        """Real images and D's labels for them: classes, clusters (self-conditioned) or None."""
+        indices = self.sampler.next_indices()
+        images, labels = self.dataset.batch(indices)
         images = images.to(self.device, non_blocking=True)
         if self.config.channels_last and self.device.type == "cuda":
             images = images.contiguous(memory_format=torch.channels_last)
+        if self.clusters is not None:
+            return images, self.clusters[indices].to(self.device)
         labels = labels.to(self.device) if (self.conditional and labels is not None) else None
         return images, labels
+
+    def _fake_d_labels(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """D's labels for G(z, labels): the labels, or the code G drew when self-conditioned."""
+        return info_code(z, self.info_codes) if self.clusters is not None else labels
 
     def _g(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self.generator(z, labels) if labels is not None else self.generator(z)
@@ -282,15 +302,17 @@ class Trainer:
                 group["lr"] = base * factor
         loss_d = torch.zeros(())
         for _ in range(self.config.d_steps):
-            real, labels = self._real_batch()
+            real, real_labels = self._real_batch()
             z = self._noise(real.shape[0])
+            # G's labels: the real batch's classes (conditional models), else none.
+            labels = real_labels if self.conditional else None
             with autocast:
                 with torch.no_grad():
                     fake = self._g(z, labels)
                 if self.config.r1_weight > 0:
                     real = real.detach().requires_grad_(True)
-                real_logits = self._d(real, labels)
-                fake_logits, code_logits = self._d_with_codes(fake, labels)
+                real_logits = self._d(real, real_labels)
+                fake_logits, code_logits = self._d_with_codes(fake, self._fake_d_labels(z, labels))
                 loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
                 info_d = self._info_loss(code_logits, z)
             if self.config.r1_weight > 0:
@@ -300,7 +322,7 @@ class Trainer:
                     self.discriminator,
                     real,
                     fake.float(),
-                    labels,
+                    real_labels,
                     weight=self.loss.gradient_penalty_weight,
                     generator=self.noise,
                 )
@@ -313,7 +335,7 @@ class Trainer:
         z = self._noise(self.config.batch_size)
         labels = self._random_labels(self.config.batch_size)
         with autocast:
-            fake_logits, code_logits = self._d_with_codes(self._g(z, labels), labels)
+            fake_logits, code_logits = self._d_with_codes(self._g(z, labels), self._fake_d_labels(z, labels))
             loss_g = self.loss.generator_loss(fake_logits)
             info_g = self._info_loss(code_logits, z)
             total_g = loss_g if info_g is None else loss_g + self.config.info_weight * info_g

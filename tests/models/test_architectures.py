@@ -240,6 +240,8 @@ def test_unconditional_models_refuse_labels_and_bad_shapes(architecture: str) ->
         ("dcgan", {"latent_dim": 8, "info_codes": 9}, "info_codes must be between 2 and 8"),
         ("dcgan", {"info_codes": 2.0}, "info_codes must be an integer"),
         ("cdcgan", {"num_classes": 10, "info_codes": 10}, "info_codes needs architecture dcgan"),
+        ("dcgan", {"self_conditioned": True}, "self_conditioned needs info_codes"),
+        ("dcgan", {"info_codes": 4, "self_conditioned": 1}, "self_conditioned must be true or false"),
     ],
 )
 def test_invalid_configs_name_the_problem(architecture: str, fields: dict[str, object], message: str) -> None:
@@ -387,3 +389,26 @@ def test_build_refuses_non_configs() -> None:
         build_generator({"architecture": "gan"})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not a model config"):
         build_discriminator({"architecture": "gan"})  # type: ignore[arg-type]
+
+
+def test_self_conditioned_d_reads_each_images_code_instead_of_guessing_it() -> None:
+    cfg = tiny_config("dcgan", image_size=16, channels=1, info_codes=5, self_conditioned=True)
+    netD = build_discriminator(cfg)
+    assert netD.code_head is None and netD.label_embedding is not None
+    assert netD.label_embedding.num_embeddings == 5
+    x = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(4))
+    codes = torch.tensor([0, 1, 4, 2])
+    with torch.no_grad():
+        logits, code_logits = netD.forward_with_codes(x, codes)
+        assert logits.shape == (4,) and code_logits is None
+        assert not torch.equal(netD(x, torch.tensor([3, 1, 4, 2])), logits)  # the code counts
+    with pytest.raises(ValueError, match="needs each image's code"):
+        netD(x)
+    with pytest.raises(ValueError, match=r"codes must lie in 0\.\.4"):
+        netD(x, torch.tensor([0, 1, 5, 2]))
+    # G is the InfoGAN generator: unconditional outside, its code drawn from z.
+    netG = build_generator(cfg).eval()
+    with torch.no_grad():
+        assert netG(latents_for_seeds(range(3), 8)).shape == (3, 1, 16, 16)
+    restored = model_config_from_dict(model_config_to_dict(cfg))
+    assert restored == cfg and restored.self_conditioned

@@ -13,6 +13,7 @@ import torch
 from models.checkpoint import load_checkpoint, load_generator
 from models.losses import F_DIVERGENCES
 from models.training import TrainConfig, Trainer, run_files, train
+from models.training.clusters import balanced_kmeans, features
 from tests.support.configs import TINY_TRAINING
 
 TINY = {
@@ -161,6 +162,9 @@ def test_wgan_gp_critic_has_no_batchnorm(tmp_path: Path) -> None:
         ({"info_codes": 10, "architecture": "cdcgan"}, "info_codes needs architecture dcgan"),
         ({"info_weight": -1.0}, "info_weight must be"),
         ({"r1_weight": -1.0}, "r1_weight must be a non-negative number"),
+        ({"clusters": 1}, "clusters must be 0 .off. or at least 2"),
+        ({"clusters": 4, "architecture": "cdcgan"}, "clusters needs architecture dcgan"),
+        ({"clusters": 4, "info_codes": 4}, "clusters and info_codes cannot be used together"),
         ({"r1_weight": float("inf")}, "r1_weight must be a non-negative number"),
     ],
 )
@@ -316,3 +320,30 @@ def test_r1_penalty_changes_the_discriminator_and_resumes_exactly(tmp_path: Path
     Trainer(config(r1_weight=10.0), tmp_path / "resumed").run()
     assert (run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
             == run_files.checkpoint_path(tmp_path / "r1", 12).read_bytes())
+
+
+def test_self_conditioned_run_uses_balanced_clusters_and_resumes_exactly(tmp_path: Path) -> None:
+    trainer = Trainer(config(clusters=4), tmp_path / "whole")
+    assert trainer.clusters is not None
+    assert torch.equal(
+        trainer.clusters, balanced_kmeans(features(trainer.dataset.images), 4, TINY_TRAINING.get("seed", 0))
+    )
+    counts = torch.bincount(trainer.clusters, minlength=4)
+    assert int(counts.max() - counts.min()) <= 1
+    result = trainer.run()
+    assert result.model_config.info_codes == 4 and result.model_config.self_conditioned  # type: ignore[union-attr]
+    tensors = tensors_at(tmp_path / "whole", 12)
+    assert "discriminator.label_embedding.weight" in tensors
+    assert not any(key.startswith("discriminator.code_head") for key in tensors)
+    _generator, info = load_generator(result.checkpoint)  # type: ignore[arg-type]
+    assert info.model_config.num_classes == 0  # samples like an unconditional model
+    stop = iter([False] * 8 + [True] * 100)
+    Trainer(config(clusters=4), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
+    Trainer(config(clusters=4), tmp_path / "resumed").run()
+    assert (run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
+            == run_files.checkpoint_path(tmp_path / "whole", 12).read_bytes())
+
+
+def test_more_clusters_than_images_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"clusters \(12\) must be at most the number of images"):
+        Trainer(config(clusters=12, num_images=10), tmp_path)
