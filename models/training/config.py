@@ -156,34 +156,10 @@ class TrainConfig:
                 out.append(f"batch_size ({self.batch_size}) must be divisible by pack ({self.pack})")
             if self.loss == "wgan-gp":
                 out.append("pack > 1 cannot be used with loss 'wgan-gp' (its penalty is per sample)")
-        if isinstance(self.info_codes, int) and self.info_codes:
-            if self.architecture not in INFO_CODE_ARCHITECTURES:
-                out.append(
-                    f"info_codes needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, "
-                    f"got {self.architecture!r}"
-                )
-            if self.info_codes < 2:
-                out.append(f"info_codes must be 0 (off) or at least 2, got {self.info_codes}")
-            if isinstance(self.latent_dim, int) and self.info_codes > self.latent_dim:
-                out.append(
-                    f"info_codes ({self.info_codes}) must be at most latent_dim "
-                    f"({self.latent_dim}): the code is drawn from z's first components"
-                )
-        if isinstance(self.clusters, int) and self.clusters:
-            if self.architecture not in INFO_CODE_ARCHITECTURES:
-                out.append(
-                    f"clusters needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, "
-                    f"got {self.architecture!r}"
-                )
-            if self.clusters < 2:
-                out.append(f"clusters must be 0 (off) or at least 2, got {self.clusters}")
-            if isinstance(self.latent_dim, int) and self.clusters > self.latent_dim:
-                out.append(
-                    f"clusters ({self.clusters}) must be at most latent_dim ({self.latent_dim}): "
-                    "G draws its cluster from z's first components"
-                )
-            if self.info_codes:
-                out.append("clusters and info_codes cannot be used together")
+        for name in ("info_codes", "clusters"):
+            out.extend(self._code_problems(name))
+        if isinstance(self.clusters, int) and self.clusters and self.info_codes:
+            out.append("clusters and info_codes cannot be used together")
         if (
             isinstance(self.info_weight, bool)
             or not isinstance(self.info_weight, int | float)
@@ -205,6 +181,26 @@ class TrainConfig:
             out.append(f"channels must be 1 or 3, got {self.channels}")
         if self.num_images is not None and self.num_images < 1:
             out.append(f"num_images must be at least 1, got {self.num_images}")
+        return out
+
+    def _code_problems(self, name: str) -> list[str]:
+        """What rules out ``name`` (info_codes or clusters): a categorical code drawn from z."""
+        value = getattr(self, name)
+        if not isinstance(value, int) or not value:
+            return []
+        out = []
+        if self.architecture not in INFO_CODE_ARCHITECTURES:
+            out.append(
+                f"{name} needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, "
+                f"got {self.architecture!r}"
+            )
+        if value < 2:
+            out.append(f"{name} must be 0 (off) or at least 2, got {value}")
+        if isinstance(self.latent_dim, int) and value > self.latent_dim:
+            out.append(
+                f"{name} ({value}) must be at most latent_dim ({self.latent_dim}): "
+                "the code is drawn from z's first components"
+            )
         return out
 
     @property
