@@ -34,6 +34,16 @@ def tensors_at(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
     return load_checkpoint(run_files.checkpoint_path(run_dir, step))[1]
 
 
+def assert_resumes_exactly(run: TrainConfig, whole: Path, resumed: Path) -> None:
+    """Stopping ``run`` after 8 steps and resuming it gives step 12's checkpoint of ``whole``,
+    byte for byte."""
+    stop = iter([False] * 8 + [True] * 100)
+    Trainer(run, resumed, should_stop=lambda: next(stop)).run()
+    Trainer(run, resumed).run()
+    assert (run_files.checkpoint_path(resumed, 12).read_bytes()
+            == run_files.checkpoint_path(whole, 12).read_bytes())
+
+
 def test_run_writes_checkpoints_grids_and_metrics(tmp_path: Path) -> None:
     result = train(config(), tmp_path / "run")
     run = tmp_path / "run"
@@ -238,11 +248,8 @@ def test_linear_lr_decay_reaches_zero_at_the_last_step(tmp_path: Path) -> None:
 
 def test_resume_with_lr_decay_equals_uninterrupted(tmp_path: Path) -> None:
     train(config(lr_decay="linear"), tmp_path / "straight")
-    stop = iter([False] * 8 + [True] * 100)
-    Trainer(config(lr_decay="linear"), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
-    Trainer(config(lr_decay="linear"), tmp_path / "resumed").run()
+    assert_resumes_exactly(config(lr_decay="linear"), tmp_path / "straight", tmp_path / "resumed")
     straight = run_files.checkpoint_path(tmp_path / "straight", 12).read_bytes()
-    assert run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes() == straight
     assert straight != (train(config(), tmp_path / "flat").checkpoint or Path()).read_bytes()
 
 
@@ -261,11 +268,7 @@ def test_packed_discriminator_trains_and_resumes(tmp_path: Path) -> None:
     assert result.status == "completed" and result.model_config.d_pack == 2
     first_conv = tensors_at(tmp_path / "packed", 12)["discriminator.net.0.weight"]
     assert first_conv.shape[1] == 2  # two one-channel images side by side
-    stop = iter([False] * 8 + [True] * 100)
-    Trainer(config(pack=2), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
-    Trainer(config(pack=2), tmp_path / "resumed").run()
-    assert (run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
-            == run_files.checkpoint_path(tmp_path / "packed", 12).read_bytes())
+    assert_resumes_exactly(config(pack=2), tmp_path / "packed", tmp_path / "resumed")
 
 
 def test_info_codes_q_loss_falls_and_is_logged(tmp_path: Path) -> None:
@@ -299,13 +302,7 @@ def test_info_codes_with_packs_train_and_resume_exactly(tmp_path: Path) -> None:
     assert result.model_config.info_codes == 4 and result.model_config.d_pack == 2  # type: ignore[union-attr]
     head = tensors_at(tmp_path / "whole", 12)["discriminator.code_head.weight"]
     assert head.shape[0] == 2 * 4  # four code logits for each sample of a pair
-    stop = iter([False] * 8 + [True] * 100)
-    Trainer(config(**fields), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
-    Trainer(config(**fields), tmp_path / "resumed").run()
-    assert (
-        run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
-        == run_files.checkpoint_path(tmp_path / "whole", 12).read_bytes()
-    )
+    assert_resumes_exactly(config(**fields), tmp_path / "whole", tmp_path / "resumed")
 
 
 def test_r1_penalty_changes_the_discriminator_and_resumes_exactly(tmp_path: Path) -> None:
@@ -315,11 +312,7 @@ def test_r1_penalty_changes_the_discriminator_and_resumes_exactly(tmp_path: Path
     d_plain = tensors_at(tmp_path / "plain", 12)["discriminator.net.0.weight"]
     d_r1 = tensors_at(tmp_path / "r1", 12)["discriminator.net.0.weight"]
     assert not torch.equal(d_plain, d_r1)
-    stop = iter([False] * 8 + [True] * 100)
-    Trainer(config(r1_weight=10.0), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
-    Trainer(config(r1_weight=10.0), tmp_path / "resumed").run()
-    assert (run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
-            == run_files.checkpoint_path(tmp_path / "r1", 12).read_bytes())
+    assert_resumes_exactly(config(r1_weight=10.0), tmp_path / "r1", tmp_path / "resumed")
 
 
 def test_self_conditioned_run_uses_balanced_clusters_and_resumes_exactly(tmp_path: Path) -> None:
@@ -337,11 +330,7 @@ def test_self_conditioned_run_uses_balanced_clusters_and_resumes_exactly(tmp_pat
     assert not any(key.startswith("discriminator.code_head") for key in tensors)
     _generator, info = load_generator(result.checkpoint)  # type: ignore[arg-type]
     assert info.model_config.num_classes == 0  # samples like an unconditional model
-    stop = iter([False] * 8 + [True] * 100)
-    Trainer(config(clusters=4), tmp_path / "resumed", should_stop=lambda: next(stop)).run()
-    Trainer(config(clusters=4), tmp_path / "resumed").run()
-    assert (run_files.checkpoint_path(tmp_path / "resumed", 12).read_bytes()
-            == run_files.checkpoint_path(tmp_path / "whole", 12).read_bytes())
+    assert_resumes_exactly(config(clusters=4), tmp_path / "whole", tmp_path / "resumed")
 
 
 def test_more_clusters_than_images_is_a_clear_error(tmp_path: Path) -> None:
