@@ -101,37 +101,43 @@ class PassSizes:
 
     def split(self, count: int) -> list[tuple[int, int]]:
         """``count`` rows as passes ``(real rows, physical rows)``, in order."""
-        estimates = self._estimates()
-        if count and estimates:
-            return self._fastest_split(count, estimates)
-        return self._split_by_rows(count)
+        if not count or not self.seconds:
+            return self._split_by_rows(count)
+        # Sizes that can take part: all that fit, and the smallest larger one (padded). A larger
+        # padded pass is never worth more, and the split runs before every pass.
+        fitting = [size for size in self.sizes if size <= count]
+        larger = [size for size in self.sizes if size > count]
+        candidates = fitting + larger[-1:]
+        return self._fastest_split(count, candidates, self._estimates(candidates))
 
-    def _estimates(self) -> dict[int, float]:
-        """Seconds per pass of every physical size; none before any pass has been timed.
+    def _estimates(self, sizes: list[int]) -> dict[int, float]:
+        """Seconds per pass of each physical size of ``sizes``, once any pass has been timed.
 
         A size not timed yet is scaled by rows from the next larger timed size: a guess on the
         low side (per-row costs grow as passes shrink), so the split tries it and times it. A
         size above every timed one is scaled from the largest, a neutral guess.
         """
         timed = self.seconds.copy()  # lanes may record while this thread reads
-        if not timed:
-            return {}
+        ordered = sorted(timed)
         estimates = {}
-        for size in {self.physical(size) for size in self.sizes}:
-            larger = [known for known in timed if known > size]
-            base = min(larger) if larger else max(timed)
-            estimates[size] = timed.get(size, timed[base] * size / base)
+        for size in {self.physical(size) for size in sizes}:
+            if size in timed:
+                estimates[size] = timed[size]
+                continue
+            base = next((known for known in ordered if known > size), ordered[-1])
+            estimates[size] = timed[base] * size / base
         return estimates
 
-    def _fastest_split(self, count: int, seconds: dict[int, float]) -> list[tuple[int, int]]:
-        """The split of least estimated time: passes of verified sizes, the last one padded."""
+    def _fastest_split(self, count: int, sizes: list[int],
+                       seconds: dict[int, float]) -> list[tuple[int, int]]:
+        """The split of least estimated time: passes of ``sizes``, the last one padded."""
         # best[n]: (time, -first pass size) of the fastest way to cover n rows; of equally fast
         # ways, the one with the largest passes (fewer passes, fewer calls).
         best: list[tuple[float, int]] = [(0.0, 0)]
         for remaining in range(1, count + 1):
             best.append(min(
                 (seconds[self.physical(size)] + best[max(0, remaining - size)][0], -size)
-                for size in self.sizes
+                for size in sizes
             ))
         passes: list[tuple[int, int]] = []
         remaining = count
@@ -215,32 +221,26 @@ def probe(generator: nn.Module, device: torch.device) -> PassSizes:
     latents = torch.randn(top, config.latent_dim, generator=draw).to(device)
     labels = (torch.arange(top) % config.num_classes).to(device) if config.num_classes else None
 
-    def run(start: int, rows: int, physical: int) -> torch.Tensor:
-        return run_padded(
-            generator,
-            latents[start : start + rows],
-            None if labels is None else labels[start : start + rows],
-            physical,
-        )
-
-    # Every probe row alone is the reference; each size must reproduce it at every position.
-    alone = torch.cat([run(row, 1, pad_to) for row in range(top)])
-    agreeing = tuple(
-        size for size in candidates if torch.equal(run(top - size, size, size), alone[top - size :])
-    )
-    # Later sizes are checked the same way. A weak reference: the answer is cached on the
-    # generator itself, and must not keep it alive.
+    # A weak reference: the answer (and with it `verify`) is cached on the generator itself, and
+    # must not keep it alive.
     network = weakref.ref(generator)
 
     @torch.inference_mode()
-    def verify(size: int) -> bool:
+    def run(rows: slice, physical: int) -> torch.Tensor | None:
         live = network()
         if live is None:
-            return False
-        rows = slice(top - size, top)
-        images = run_padded(live, latents[rows], None if labels is None else labels[rows], size)
-        return torch.equal(images, alone[rows])
+            return None
+        return run_padded(live, latents[rows], None if labels is None else labels[rows], physical)
 
+    # Every probe row alone is the reference; a size must reproduce it at every position. The
+    # probe checks powers of two now, and `verify` any other size when it is first wanted.
+    alone = torch.cat([run(slice(row, row + 1), pad_to) for row in range(top)])  # type: ignore[misc]
+
+    def verify(size: int) -> bool:
+        images = run(slice(top - size, top), size)
+        return images is not None and torch.equal(images, alone[top - size :])
+
+    agreeing = tuple(size for size in candidates if verify(size))
     return PassSizes((*agreeing, 1), pad_to, verify)
 
 
