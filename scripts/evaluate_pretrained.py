@@ -85,6 +85,8 @@ def main() -> None:
         report = evaluate_checkpoint(checkpoint, samples=args.samples)
         if read_checkpoint_info(checkpoint).model_config.num_classes > 0:
             report["label_accuracy"] = per_label_accuracy(checkpoint, 200)
+        # Paths relative to the repository: the report is committed, and must not name this host.
+        report["checkpoint"] = str(Path(report["checkpoint"]).resolve().relative_to(ROOT))
         report["timeline"] = str(timeline(name, model_dir).relative_to(ROOT))
         report["build"] = json.loads((model_dir / "build.json").read_text())
         report["evaluation_seconds"] = round(time.perf_counter() - started, 1)
