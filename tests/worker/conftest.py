@@ -20,7 +20,7 @@ import pytest
 from celery import Celery
 
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, new_job_id
-from common.queue import TRAIN_TASK, enqueued_key, make_celery
+from common.queue import TRAIN_TASK, enqueued_key, lease_key, make_celery
 from common.settings import Settings, load_settings
 from tests.support.configs import TINY_TRAINING
 from tests.support.processes import RedisServer, kill_group, service_env, start_worker, wait_until
@@ -131,6 +131,19 @@ class Cluster:
 
     def wait_final(self, job_id: str, timeout: float = 90) -> JobRecord:
         return self.wait_record(job_id, lambda r: r.status in FINAL_STATUSES, timeout, "final")
+
+    def wait_markers_cleared(self, job_id: str, timeout: float = 10) -> None:
+        """Wait for the worker to drop the job's ``enqueued`` marker and lease.
+
+        The worker clears them just after it saves the final status, so a test that has
+        seen that status can still find them for a moment.
+        """
+        client = self.redis.client()
+
+        def cleared() -> bool:
+            return not client.exists(enqueued_key(job_id)) and not client.exists(lease_key(job_id))
+
+        self.wait_until(cleared, timeout, f"job {job_id}: enqueued marker and lease cleared")
 
     def run_dir(self, model: str) -> Path:
         return self.settings.models_dir / model
