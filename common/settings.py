@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         default=2.0, ge=0, le=1000, description="longest wait for company on a free forward lane"
     )
+    pin_lanes: bool = Field(default=True, description=(
+        "pin each forward lane to CPUs of its own when the CPUs allow it (Linux)"))
 
     max_count: int = Field(default=64, ge=1, le=1024)
     max_frames: int = Field(default=64, ge=2, le=1024)

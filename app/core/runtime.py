@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import torch
 from fastapi import FastAPI
 
+from app.services.affinity import lane_cpu_sets, usable_cpus
 from app.services.batcher import Batcher
 from app.services.datasets import DatasetCatalog
 from app.services.jobs import JobService
@@ -83,7 +83,8 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     store = JobStore(settings.jobs_dir)
     queue = JobQueue(settings)
-    cores = os.cpu_count() or 1
+    cpus = usable_cpus()
+    cores = len(cpus)
     # Each forward pass already uses `torch_threads` cores; more sampling threads than
     # cores / torch_threads would only contend. Two at least, so one big grid does not stall
     # every other request.
@@ -97,22 +98,25 @@ def build_runtime(settings: Settings) -> Runtime:
         jobs=JobService(store, queue, registry),
         datasets=DatasetCatalog(settings.datasets_dir),
         pool=pool,
-        renderer=build_renderer(settings, pool, cores),
+        renderer=build_renderer(settings, pool, cpus),
     )
 
 
-def build_renderer(settings: Settings, pool: SamplingPool, cores: int) -> Renderer:
+def build_renderer(settings: Settings, pool: SamplingPool, cpus: Sequence[int]) -> Renderer:
     """The micro-batcher, or one forward pass per request when batching is off."""
     if not settings.batching:
         return UnbatchedRenderer(pool)
+    threads = torch_threads(settings)
+    # Concurrent forward passes: as many as the cores hold, not more.
+    lanes = max(1, len(cpus) // threads)
     return Batcher(
-        # Concurrent forward passes: as many as the cores hold, not more.
-        lanes=max(1, cores // torch_threads(settings)),
+        lanes=lanes,
         max_rows=settings.batch_max_size,
         max_wait=settings.batch_max_wait_ms / 1000,
         # Queued rows are cheap once batched: let a few full passes wait before refusing.
         # Room for 64 concurrent requests of the largest allowed size before shedding load.
         max_queued_rows=max(MAX_PENDING_SAMPLES, 4 * settings.batch_max_size, 64 * settings.max_count),
+        lane_cpus=lane_cpu_sets(cpus, lanes, threads) if settings.pin_lanes else None,
     )
 
 
@@ -133,6 +137,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime.pool.start()
     runtime.renderer.start()
     logger.info("serving on %s with %d torch threads", runtime.device, torch.get_num_threads())
+    if isinstance(runtime.renderer, Batcher):
+        cpus = runtime.renderer.lane_cpus
+        logger.info("%d forward lanes, %s", runtime.renderer.lanes,
+                    "pinned to CPUs " + " | ".join(",".join(map(str, sorted(c))) for c in cpus)
+                    if cpus else "not pinned")
     try:
         yield
     finally:

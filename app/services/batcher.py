@@ -13,6 +13,7 @@ millisecond or more before the end of a long encoding go back early). Encoding u
 sampling pool, to overlap with the lane's next pass; for 28x28 images the extra thread wake-up
 and a third thread contending for the GIL cost more than the overlap won, and for costly
 generators every core is busy with passes anyway (docs/benchmarks.md, "Per-request overhead").
+Each lane can be pinned to cores of its own (``lane_cpus``, see :mod:`app.services.affinity`).
 Requests queue per generator, and a queue goes to a free lane once
 
 * it holds a full pass (``max_rows`` rows, or fewer for a generator whose rows are costly; see
@@ -37,6 +38,12 @@ passes of a few dozen milliseconds, so no request waits behind a long one for no
 generator whose full pass costs at most half the budget runs one pass at a time: its next batch
 waits less than that for the lane and gathers everyone who arrives meanwhile, worth more to it
 than a second core (measured: docs/benchmarks.md).
+
+A costly generator's pass also takes at most an even share (rows over lanes) of the rows of its
+queue and its running passes. Without that the lanes drift out of step: a lane that frees
+just after another took the queue finds a few rows, runs a short pass, finds a few rows again,
+while the other lane carries 20 or more; passes of one to three rows cost twice as much per row
+as passes of ten (docs/benchmarks.md, "Lanes").
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
+from app.services.affinity import CpuSet, LanePinner
 from app.services.pool import PoolBusy
 from app.services.registry import LoadedModel
 from app.services.rendering import RenderStats
@@ -120,17 +128,19 @@ class Batcher:
         max_wait: seconds a request may wait for company on a free lane.
         max_queued_rows: rows allowed to wait; beyond that requests get :class:`PoolBusy`.
         pass_budget: seconds of generator work one pass should hold at most.
+        lane_cpus: the CPUs each lane's thread is pinned to (None: not pinned).
     """
 
     def __init__(
         self, *, lanes: int, max_rows: int, max_wait: float, max_queued_rows: int,
-        pass_budget: float = PASS_BUDGET_SECONDS,
+        pass_budget: float = PASS_BUDGET_SECONDS, lane_cpus: Sequence[CpuSet] | None = None,
     ) -> None:
         self.lanes = lanes
         self.max_rows = max_rows
         self.max_wait = max_wait
         self.max_queued_rows = max_queued_rows
         self.pass_budget = pass_budget
+        self.lane_cpus = list(lane_cpus) if lane_cpus else None
         self.stats = RenderStats()
         self._lane: ThreadPoolExecutor | None = None
         # All state below is touched from the event loop thread only.
@@ -138,6 +148,7 @@ class Batcher:
         self._queued_rows = 0
         self._running = 0  # forward passes in progress
         self._running_for: dict[int, int] = {}  # id(generator) -> its passes in progress
+        self._running_rows: dict[int, int] = {}  # id(generator) -> rows of those passes
         self._schedule_pending = False
         self._timer: asyncio.TimerHandle | None = None
         # CPU seconds per row of each generator, a moving average (weak: evicted models drop out).
@@ -147,7 +158,8 @@ class Batcher:
 
     def start(self) -> None:
         if self._lane is None:
-            self._lane = ThreadPoolExecutor(self.lanes, thread_name_prefix="forward")
+            pin = LanePinner(self.lane_cpus) if self.lane_cpus else None
+            self._lane = ThreadPoolExecutor(self.lanes, thread_name_prefix="forward", initializer=pin)
 
     def shutdown(self) -> None:
         if self._timer is not None:
@@ -214,7 +226,7 @@ class Batcher:
                 continue  # dispatched when its running pass ends, with whoever came meanwhile
             head = queue.requests[0]
             deadline = head.arrived + self.max_wait
-            full = queue.rows >= self.rows_per_pass(queue.model.generator)
+            full = queue.rows >= self._pass_limit(queue)
             if full or deadline <= now or self._running == 0:
                 if ready is None or head.arrived < ready.requests[0].arrived:
                     ready = queue
@@ -233,10 +245,19 @@ class Batcher:
             return self.max_rows
         return max(1, min(self.max_rows, int(self.pass_budget / row_seconds)))
 
+    def _pass_limit(self, queue: _Queue) -> int:
+        """Rows the queue's next pass may take: :meth:`rows_per_pass`, and for a costly
+        generator on several lanes at most an even share of its rows queued and running."""
+        limit = self.rows_per_pass(queue.model.generator)
+        if self.lanes > 1 and not self._cheap(queue.model):
+            demand = queue.rows + self._running_rows.get(id(queue.model.generator), 0)
+            limit = min(limit, -(-demand // self.lanes))
+        return limit
+
     def _dispatch(self, queue: _Queue) -> None:
         batch: list[_Request] = []
         rows = 0
-        limit = self.rows_per_pass(queue.model.generator)
+        limit = self._pass_limit(queue)
         while queue.requests:
             head = queue.requests[0]
             if batch and rows + head.plan.rows > limit:
@@ -252,6 +273,7 @@ class Batcher:
         self._running += 1
         key = id(queue.model.generator)
         self._running_for[key] = self._running_for.get(key, 0) + 1
+        self._running_rows[key] = self._running_rows.get(key, 0) + rows
         # Counted here, not when the pass returns: responses can reach their clients first.
         self.stats.record(len(batch), rows)
         # A plain executor job, not a task awaiting run_in_executor: the lane reports back with
@@ -293,8 +315,10 @@ class Batcher:
         self._running -= 1
         key = id(model.generator)
         self._running_for[key] -= 1
+        self._running_rows[key] -= rows
         if not self._running_for[key]:
             del self._running_for[key]
+            del self._running_rows[key]
         self._request_schedule()
 
 

@@ -8,6 +8,7 @@ tests know, without timing anything, that other requests arrived "during a forwa
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ import torch
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from app.services.affinity import CpuSet, usable_cpus
 from app.services.batcher import PASS_BUDGET_SECONDS, Batcher
 from app.services.pool import PoolBusy
 from app.services.registry import LoadedModel, ModelRegistry
@@ -48,6 +50,7 @@ def conditional_model(request: pytest.FixtureRequest, data_dir: Path) -> LoadedM
 def run_with_batcher(
     body: Callable[[Batcher], Awaitable[T]], *, lanes: int = 1, max_rows: int = 64,
     max_wait: float = 0.05, max_queued_rows: int = 256, pass_budget: float = 3600.0,
+    lane_cpus: list[CpuSet] | None = None,
 ) -> T:
     """Run ``body`` with a started Batcher.
 
@@ -57,7 +60,8 @@ def run_with_batcher(
 
     async def main() -> T:
         batcher = Batcher(lanes=lanes, max_rows=max_rows, max_wait=max_wait,
-                          max_queued_rows=max_queued_rows, pass_budget=pass_budget)
+                          max_queued_rows=max_queued_rows, pass_budget=pass_budget,
+                          lane_cpus=lane_cpus)
         batcher.start()
         try:
             return await body(batcher)
@@ -272,6 +276,55 @@ def test_a_cheap_generator_runs_one_pass_at_a_time(conditional_model: LoadedMode
         await asyncio.gather(held, waiting)
 
     run_with_batcher(body, lanes=2, max_rows=16, max_wait=0.05, pass_budget=PASS_BUDGET_SECONDS)
+
+
+def one_row_plans(model: LoadedModel, count: int) -> list[SamplingPlan]:
+    return [plan_seeds(model, [seed], truncation=None, label=None, columns=None,
+                       image_format="png") for seed in range(count)]
+
+
+def test_a_costly_generators_rows_are_shared_evenly_among_the_lanes(
+    conditional_model: LoadedModel,
+) -> None:
+    plans = one_row_plans(conditional_model, 8)
+    expected = [render(conditional_model, plan).content for plan in plans]
+    generator = conditional_model.generator
+
+    async def body(batcher: Batcher) -> None:
+        # Costly rows: a pass of the budget would hold 64 of them, and a full pass more than
+        # half the budget, so the generator uses every lane.
+        batcher._row_seconds[generator] = batcher.pass_budget / 64
+        rendered = await asyncio.gather(*(batcher.render(conditional_model, p) for p in plans))
+        assert [r.content for r in rendered] == expected
+        # Eight rows arrived together with two lanes free: two passes of four, not one of eight
+        # (which would leave the second lane to whoever came next, a row or two).
+        assert (batcher.stats.forward_passes, batcher.stats.largest_pass) == (2, 4)
+
+        # A cheap generator runs one pass at a time: all eight go together.
+        batcher._row_seconds[generator] = batcher.pass_budget / 1000
+        rendered = await asyncio.gather(*(batcher.render(conditional_model, p) for p in plans))
+        assert [r.content for r in rendered] == expected
+        assert (batcher.stats.forward_passes, batcher.stats.largest_pass) == (3, 8)
+
+    run_with_batcher(body, lanes=2, pass_budget=1.0)
+
+
+@pytest.mark.skipif(len(usable_cpus()) < 2, reason="pinning needs two CPUs to show")
+def test_each_lane_runs_on_the_cpus_it_was_given(conditional_model: LoadedModel) -> None:
+    cpus = usable_cpus()
+    lane_cpus = [frozenset({cpus[0]}), frozenset({cpus[-1]})]
+    gate = threading.Event()
+
+    async def body(batcher: Batcher) -> list[CpuSet]:
+        held = await started(batcher.render(conditional_model, blocked_plan(conditional_model, gate)))
+        # The first lane is held, so this pass starts the second.
+        await asyncio.wait_for(batcher.render(conditional_model, one_row_plans(conditional_model, 1)[0]), 20)
+        gate.set()
+        await held
+        assert batcher._lane is not None
+        return [frozenset(os.sched_getaffinity(t.native_id)) for t in batcher._lane._threads]  # type: ignore[arg-type]
+
+    assert sorted(run_with_batcher(body, lanes=2, lane_cpus=lane_cpus), key=min) == lane_cpus
 
 
 def test_a_full_queue_refuses_new_requests(conditional_model: LoadedModel) -> None:
