@@ -35,6 +35,7 @@ from bench.figures import Cell, Figures, InProcess, print_targets
 from bench.loadgen import run_wrk
 from bench.servers import Server, start_server
 from cli.redis_server import start_redis
+from common.cpus import usable_cores
 
 CONCURRENCY = (1, 8, 32, 128)
 STRIP_FRAMES = 16
@@ -119,7 +120,7 @@ def strip_path(model: BenchModel) -> str:
 def run(args: argparse.Namespace) -> None:
     args.threads = args.threads or DEFAULT_TORCH_THREADS  # as the service
     inprocess.configure_torch(args.threads)
-    lanes = max(1, (os.cpu_count() or 1) // args.threads)
+    lanes = max(1, usable_cores() // args.threads)  # as the service counts them
     workdir = Path(tempfile.mkdtemp(prefix="ganserve-bench-"))
     data_dir = workdir / "data"
     models = [GAN_28, DCGAN_64]

@@ -10,6 +10,7 @@ import redis
 import torch
 from celery import signals
 
+from common.cpus import usable_cores
 from common.queue import make_celery
 from common.settings import load_settings
 from worker import shutdown
@@ -36,7 +37,7 @@ def _on_worker_init(sender: Any, **_: Any) -> None:
 def _on_process_init(**_: Any) -> None:
     # Runs in the process that trains (the pool child; the main process with the solo pool),
     # once, before any torch work: one job at a time, so by default it may use every core.
-    threads = settings.torch_threads or os.cpu_count() or 1
+    threads = settings.torch_threads or usable_cores()
     torch.set_num_threads(threads)
     if os.getpid() != _main_pid:
         # Only in a prefork child: with the solo pool this is the main process, whose SIGTERM

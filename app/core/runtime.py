@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from fastapi import FastAPI
 
-from app.services.affinity import lane_cpu_sets, usable_cpus
+from app.services.affinity import lane_cpu_sets
 from app.services.batcher import Batcher
 from app.services.datasets import DatasetCatalog
 from app.services.jobs import JobService
@@ -18,6 +18,7 @@ from app.services.pool import SamplingPool
 from app.services.queue import JobQueue
 from app.services.registry import ModelRegistry
 from app.services.rendering import Renderer, UnbatchedRenderer
+from common.cpus import usable_cores, usable_cpus
 from common.jobs import JobStore
 from common.settings import Settings
 
@@ -84,7 +85,7 @@ def build_runtime(settings: Settings) -> Runtime:
     store = JobStore(settings.jobs_dir)
     queue = JobQueue(settings)
     cpus = usable_cpus()
-    cores = len(cpus)
+    cores = usable_cores(cpus)
     # Each forward pass already uses `torch_threads` cores; more sampling threads than
     # cores / torch_threads would only contend. Two at least, so one big grid does not stall
     # every other request.
@@ -98,17 +99,27 @@ def build_runtime(settings: Settings) -> Runtime:
         jobs=JobService(store, queue, registry),
         datasets=DatasetCatalog(settings.datasets_dir),
         pool=pool,
-        renderer=build_renderer(settings, pool, cpus),
+        renderer=build_renderer(settings, pool, cpus, cores),
     )
 
 
-def build_renderer(settings: Settings, pool: SamplingPool, cpus: Sequence[int]) -> Renderer:
-    """The micro-batcher, or one forward pass per request when batching is off."""
+def build_renderer(
+    settings: Settings, pool: SamplingPool, cpus: Sequence[int], cores: int
+) -> Renderer:
+    """The micro-batcher, or one forward pass per request when batching is off.
+
+    Args:
+        cpus: the CPUs the process may run on.
+        cores: cores' worth of CPU time it may use (fewer than ``cpus`` under a cgroup quota).
+    """
     if not settings.batching:
         return UnbatchedRenderer(pool)
     threads = torch_threads(settings)
     # Concurrent forward passes: as many as the cores hold, not more.
-    lanes = max(1, len(cpus) // threads)
+    lanes = max(1, cores // threads)
+    # Under a quota the process may run on any of its CPUs for part of the time; pinning lanes
+    # to a few of them (shared with other containers) would only narrow the scheduler's choice.
+    pin = settings.pin_lanes and cores == len(cpus)
     return Batcher(
         lanes=lanes,
         max_rows=settings.batch_max_size,
@@ -116,7 +127,7 @@ def build_renderer(settings: Settings, pool: SamplingPool, cpus: Sequence[int]) 
         # Queued rows are cheap once batched: let a few full passes wait before refusing.
         # Room for 64 concurrent requests of the largest allowed size before shedding load.
         max_queued_rows=max(MAX_PENDING_SAMPLES, 4 * settings.batch_max_size, 64 * settings.max_count),
-        lane_cpus=lane_cpu_sets(cpus, lanes, threads) if settings.pin_lanes else None,
+        lane_cpus=lane_cpu_sets(cpus, lanes, threads) if pin else None,
     )
 
 

@@ -19,13 +19,6 @@ logger = logging.getLogger(__name__)
 CpuSet = frozenset[int]
 
 
-def usable_cpus() -> list[int]:
-    """The CPUs this process may run on (a cpuset or ``taskset`` narrows them), in order."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
 def lane_cpu_sets(cpus: Sequence[int], lanes: int, threads_per_lane: int) -> list[CpuSet] | None:
     """A disjoint block of ``threads_per_lane`` CPUs for each lane, or None when pinning cannot
     give every lane its own (one lane, or fewer CPUs than the lanes' threads)."""

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from app.core.runtime import build_runtime
-from app.services.affinity import lane_cpu_sets, usable_cpus
+from app.core.runtime import build_renderer, build_runtime
+from app.services.affinity import lane_cpu_sets
 from app.services.batcher import Batcher
+from app.services.pool import SamplingPool
+from common.cpus import usable_cores, usable_cpus
 from tests.app.conftest import make_settings
 
 
@@ -32,7 +34,20 @@ def test_the_service_pins_its_lanes_unless_told_not_to(data_dir: Path) -> None:
     pinned = build_runtime(make_settings(data_dir, torch_threads=1)).renderer
     unpinned = build_runtime(make_settings(data_dir, torch_threads=1, pin_lanes=False)).renderer
     assert isinstance(pinned, Batcher) and isinstance(unpinned, Batcher)
-    assert pinned.lanes == unpinned.lanes == len(cpus)
-    if len(cpus) >= 2:
+    assert pinned.lanes == unpinned.lanes == usable_cores(cpus)
+    if len(cpus) >= 2 and usable_cores(cpus) == len(cpus):
         assert pinned.lane_cpus == [{cpu} for cpu in cpus]
     assert unpinned.lane_cpus is None
+
+
+def test_a_cpu_quota_sets_the_lanes_and_leaves_them_unpinned(data_dir: Path) -> None:
+    settings = make_settings(data_dir, torch_threads=1)
+    pool = SamplingPool(2, 8)
+    sixty_four = list(range(64))
+    # --cpus=2 on a 64-core host: two lanes, free to run on any of the 64 CPUs.
+    limited = build_renderer(settings, pool, sixty_four, cores=2)
+    assert isinstance(limited, Batcher)
+    assert (limited.lanes, limited.lane_cpus) == (2, None)
+    whole = build_renderer(settings, pool, sixty_four, cores=64)
+    assert isinstance(whole, Batcher)
+    assert whole.lanes == 64 and whole.lane_cpus == [{cpu} for cpu in sixty_four]

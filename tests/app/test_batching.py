@@ -20,7 +20,7 @@ import torch
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from app.services.affinity import CpuSet, usable_cpus
+from app.services.affinity import CpuSet
 from app.services.batcher import PASS_BUDGET_SECONDS, Batcher
 from app.services.pool import PoolBusy
 from app.services.registry import LoadedModel, ModelRegistry
@@ -32,6 +32,7 @@ from app.services.sampler import (
     plan_seeds,
     render,
 )
+from common.cpus import usable_cpus
 from models.sampling import latents_for_seeds
 from tests.app.conftest import MakeClient
 from tests.app.tiny_models import write_tiny_model
