@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 from torch import nn
 
-from app.core.runtime import DEFAULT_TORCH_THREADS
+from app.core.runtime import DEFAULT_TORCH_THREADS, forward_lanes
 from bench import inprocess
 from bench.checkpoints import DCGAN_64, GAN_28, BenchModel, build_eval_generator, write_checkpoint
 from bench.figures import Cell, Figures, InProcess, print_targets
@@ -120,7 +120,7 @@ def strip_path(model: BenchModel) -> str:
 def run(args: argparse.Namespace) -> None:
     args.threads = args.threads or DEFAULT_TORCH_THREADS  # as the service
     inprocess.configure_torch(args.threads)
-    lanes = max(1, usable_cores() // args.threads)  # as the service counts them
+    lanes = forward_lanes(usable_cores(), args.threads)  # as the service counts them
     workdir = Path(tempfile.mkdtemp(prefix="ganserve-bench-"))
     data_dir = workdir / "data"
     models = [GAN_28, DCGAN_64]

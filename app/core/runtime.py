@@ -74,6 +74,11 @@ def torch_threads(settings: Settings) -> int:
     return settings.torch_threads or DEFAULT_TORCH_THREADS
 
 
+def forward_lanes(cores: int, threads: int) -> int:
+    """Concurrent forward passes of ``threads`` torch threads each: as many as the cores hold."""
+    return max(1, cores // threads)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """Wire the services for ``settings`` (the device is settled later, in the lifespan)."""
     registry = ModelRegistry(
@@ -115,8 +120,7 @@ def build_renderer(
     if not settings.batching:
         return UnbatchedRenderer(pool)
     threads = torch_threads(settings)
-    # Concurrent forward passes: as many as the cores hold, not more.
-    lanes = max(1, cores // threads)
+    lanes = forward_lanes(cores, threads)
     # Under a quota the process may run on any of its CPUs for part of the time; pinning lanes
     # to a few of them (shared with other containers) would only narrow the scheduler's choice.
     pin = settings.pin_lanes and cores == len(cpus)

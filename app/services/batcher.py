@@ -43,7 +43,7 @@ A costly generator's pass also takes at most an even share (rows over lanes) of 
 queue and its running passes. Without that the lanes drift out of step: a lane that frees
 just after another took the queue finds a few rows, runs a short pass, finds a few rows again,
 while the other lane carries 20 or more; passes of one to three rows cost twice as much per row
-as passes of ten (docs/benchmarks.md, "Lanes").
+as passes of ten (docs/benchmarks.md, "The DCGAN against the in-process limit").
 """
 
 from __future__ import annotations
@@ -147,8 +147,9 @@ class Batcher:
         self._queues: dict[int, _Queue] = {}  # id(generator) -> its queue
         self._queued_rows = 0
         self._running = 0  # forward passes in progress
-        self._running_for: dict[int, int] = {}  # id(generator) -> its passes in progress
-        self._running_rows: dict[int, int] = {}  # id(generator) -> rows of those passes
+        # id(generator) -> rows in its passes in progress (every pass has a row, so a generator
+        # with none running has no entry).
+        self._running_rows: dict[int, int] = {}
         self._schedule_pending = False
         self._timer: asyncio.TimerHandle | None = None
         # CPU seconds per row of each generator, a moving average (weak: evicted models drop out).
@@ -222,7 +223,7 @@ class Batcher:
         ready: _Queue | None = None
         next_deadline: float | None = None
         for queue in self._queues.values():
-            if self._running_for.get(id(queue.model.generator)) and self._cheap(queue.model):
+            if id(queue.model.generator) in self._running_rows and self._cheap(queue.model):
                 continue  # dispatched when its running pass ends, with whoever came meanwhile
             head = queue.requests[0]
             deadline = head.arrived + self.max_wait
@@ -272,7 +273,6 @@ class Batcher:
             del self._queues[id(queue.model.generator)]
         self._running += 1
         key = id(queue.model.generator)
-        self._running_for[key] = self._running_for.get(key, 0) + 1
         self._running_rows[key] = self._running_rows.get(key, 0) + rows
         # Counted here, not when the pass returns: responses can reach their clients first.
         self.stats.record(len(batch), rows)
@@ -314,10 +314,8 @@ class Batcher:
             )
         self._running -= 1
         key = id(model.generator)
-        self._running_for[key] -= 1
         self._running_rows[key] -= rows
-        if not self._running_for[key]:
-            del self._running_for[key]
+        if not self._running_rows[key]:
             del self._running_rows[key]
         self._request_schedule()
 
