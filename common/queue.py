@@ -1,8 +1,9 @@
 """The job queue: one Celery app configuration shared by the API (producer) and the worker.
 
 Delivery is at least once (late acknowledgement, re-queue on worker loss, a reaper that
-re-enqueues orphaned jobs); a Redis lease per job makes execution at most one at a time, and the
-job record's final status makes a finished job a no-op. Together: each job trains exactly once.
+compares job records with the broker's own state and puts orphaned jobs back); a Redis lease
+per job makes execution at most one at a time, and the job record's final status makes a
+finished job a no-op. Together: each job trains exactly once.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ KEY_PREFIX = "ganserve:"
 
 def lease_key(job_id: str) -> str:
     return f"{KEY_PREFIX}lease:{job_id}"
-
-
-def enqueued_key(job_id: str) -> str:
-    """Set while a message for the job is believed to be in the broker."""
-    return f"{KEY_PREFIX}enqueued:{job_id}"
 
 
 def name_claim_key(model_name: str) -> str:

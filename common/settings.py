@@ -54,12 +54,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     lease_seconds: float = Field(default=30.0, gt=0)
-    reaper_interval: float = Field(default=15.0, gt=0)
+    # Seconds between reaper sweeps: a lost or stranded message is put back within two of them.
+    reaper_interval: float = Field(default=3.0, gt=0)
     progress_interval: float = Field(default=1.0, gt=0)
     sse_poll_interval: float = Field(default=0.5, gt=0)
     # Seconds before Redis hands an unacknowledged task to another worker. Long on purpose (30
-    # days): a dead worker's job is found sooner by the reaper through its expired lease, and a
-    # redelivery while the job still runs is only dropped by the lease. Tests shorten it.
+    # days): a long job must never be redelivered while it runs; the reaper puts back a dead
+    # consumer's message as soon as the lease shows nobody holds its job. Tests shorten it.
     visibility_timeout: float = Field(default=30 * 24 * 3600, gt=0)
 
     @classmethod

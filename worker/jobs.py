@@ -18,7 +18,6 @@ from typing import Any, Literal
 import redis
 
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, is_job_id
-from common.queue import enqueued_key
 from common.settings import Settings
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig, Trainer
@@ -57,7 +56,7 @@ def run_job(
         config: the submitted training config, used only if the record is missing (the API
             may have died between enqueueing the job and writing its record).
         hostname: this worker's name, recorded on the job and used for the shutdown flag.
-        redis_client: for the lease and the ``enqueued`` marker.
+        redis_client: for the lease.
 
     Raises:
         RequeueJob: the worker is shutting down (a checkpoint was saved) or Redis stayed
@@ -70,7 +69,6 @@ def run_job(
     record = _load_or_create(store, job_id, config)
     if record.status in FINAL_STATUSES:
         log.info("job %s is already %s; duplicate message ignored", job_id, record.status)
-        _forget_enqueued(redis_client, job_id)
         return
     lease = Lease(redis_client, job_id, settings.lease_seconds)
     if not _acquire(lease):
@@ -91,9 +89,7 @@ def run_job(
     finally:
         # Released before any re-queue, so the next attempt never finds our lease in its way.
         lease.release()
-    if outcome == "final":
-        _forget_enqueued(redis_client, job_id)
-    elif outcome == "requeue":
+    if outcome == "requeue":
         raise RequeueJob(f"job {job_id} stopped for a worker shutdown; back to the queue")
 
 
@@ -191,14 +187,6 @@ def _finish(store: JobStore, record: JobRecord, status: FinalStatus) -> None:
     record.status = status
     record.finished_at = time.time()
     store.save(record)
-
-
-def _forget_enqueued(client: redis.Redis, job_id: str) -> None:
-    try:
-        client.delete(enqueued_key(job_id))
-    except redis.RedisError as error:
-        # Harmless if it lingers: the reaper only looks at unfinished jobs.
-        log.warning("could not clear the enqueued marker of job %s: %s", job_id, error)
 
 
 def train_config_for(settings: Settings, record: JobRecord) -> TrainConfig:

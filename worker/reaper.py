@@ -1,15 +1,23 @@
-"""Re-enqueueing jobs nobody is working on, from a thread in each worker's main process.
+"""Sending again the jobs nobody is working on, from a thread in each worker's main process.
 
-Two ways a job can be orphaned:
+The job record says whether a job is unfinished; the broker says where its message is. Each
+sweep compares the two for every queued or running job:
 
-* its worker died as a whole (SIGKILL, power loss): the record still says ``running`` but the
-  lease has expired. Its message sits unacknowledged in Redis and would only come back after
-  the (deliberately huge) visibility timeout.
-* Redis lost its data: the record says ``queued``, but the ``enqueued`` marker is gone with
-  the message.
+* held: a live attempt holds its lease;
+* waiting: a message for it is in the queue;
+* starting: a consumer received its message a moment ago and has not taken the lease yet, or
+  a running record changed within a lease period (a live attempt whose lease lapsed in a Redis
+  outage; its heartbeat takes the lease back);
+* stranded: its message sits delivered but unacknowledged with nobody holding the lease. The
+  consumer died, or its requeue never reached Redis (Redis went down first). Kombu would hand
+  the message out again only after the visibility timeout (weeks), so the reaper puts it back
+  at the head of the queue at once;
+* lost: no message anywhere (Redis lost its data, or the API died between writing the record
+  and publishing). Seen so on two sweeps, it gets a fresh message.
 
-Either way a fresh message is sent. Duplicates would be harmless (lease + final status), but a
-short per-job lock keeps two workers' reapers from both sending one.
+No marker stands in for the broker's own state, so nothing can hide a lost message. Duplicates
+would be harmless (the lease turns a second copy away, a final status makes it a no-op), and a
+short per-job lock keeps two workers' reapers from both repairing one job.
 """
 
 from __future__ import annotations
@@ -18,19 +26,33 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from typing import Literal
 
 import redis
 from celery import Celery
+from kombu import Connection
 from kombu.exceptions import OperationalError
 
 from common.jobs import JobRecord, JobStore
-from common.queue import KEY_PREFIX, TRAIN_TASK, enqueued_key, lease_key
+from common.queue import KEY_PREFIX, TRAIN_TASK, lease_key
 from common.settings import Settings
+from worker.broker import Broker, BrokerView
 
 log = logging.getLogger(__name__)
 
 LOCK_SECONDS = 30
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
+# A consumer takes the lease milliseconds after its message arrives; a delivery this old with
+# no lease has no live consumer behind it.
+DELIVERY_GRACE_SECONDS = 5.0
+# How long a job must be seen without any message before it is sent again: covers the API's
+# moment between writing a record and publishing, and kombu's between popping a message and
+# recording it as delivered.
+MISSING_GRACE_SECONDS = 2.0
+UNFINISHED = ("queued", "running")
+
+Verdict = Literal["held", "waiting", "starting", "stranded", "lost"]
 
 
 def reaper_lock_key(job_id: str) -> str:
@@ -41,19 +63,35 @@ class Reaper:
     """Finds orphaned jobs and sends them again.
 
     Args:
-        settings: where the job records are; ``reaper_interval`` between sweeps.
-        app: the Celery app, for sending.
-        client: Redis client for leases, markers and locks.
+        settings: where the job records are, the queue, ``reaper_interval`` between sweeps.
+        app: the Celery app, for its broker connection.
+        client: Redis client for leases and locks.
         hostname: this worker's name (written into the lock, for debugging).
+        delivery_grace: see ``DELIVERY_GRACE_SECONDS``.
+        missing_grace: see ``MISSING_GRACE_SECONDS``.
     """
 
-    def __init__(self, settings: Settings, app: Celery, client: redis.Redis, hostname: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        app: Celery,
+        client: redis.Redis,
+        hostname: str,
+        *,
+        delivery_grace: float = DELIVERY_GRACE_SECONDS,
+        missing_grace: float = MISSING_GRACE_SECONDS,
+    ) -> None:
         self.store = JobStore(settings.jobs_dir)
+        self.queue = settings.queue_name
         self.interval = settings.reaper_interval
         self.lease_seconds = settings.lease_seconds
+        self.delivery_grace = delivery_grace
+        self.missing_grace = missing_grace
         self.app = app
         self.client = client
         self.hostname = hostname
+        # Job id -> when a sweep first found no message for it (a second sighting sends one).
+        self._missing_since: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -65,6 +103,8 @@ class Reaper:
         self._stop.set()
 
     def _loop(self) -> None:
+        # The first sweep runs at once: a worker that starts after a crash puts its stranded
+        # messages back without waiting a period.
         while not self._stop.is_set():
             try:
                 self.sweep()
@@ -76,47 +116,81 @@ class Reaper:
             self._stop.wait(self.interval)
 
     def sweep(self) -> list[str]:
-        """One pass over the unfinished jobs; returns the ids sent again."""
-        sent = []
+        """One pass over the unfinished jobs; returns the ids put back on the queue."""
         # Also the housekeeping no request path does: temporaries of killed writers.
         self.store.remove_stale_temporaries()
-        for record in self.store.list():
-            unfinished = record.status in ("queued", "running")
-            if unfinished and self._orphaned(record) and self._reenqueue(record.id):
-                sent.append(record.id)
+        unfinished = [record for record in self.store.list() if record.status in UNFINISHED]
+        ids = {record.id for record in unfinished}
+        self._missing_since = {k: v for k, v in self._missing_since.items() if k in ids}
+        if not unfinished:
+            return []
+        sent = []
+        # A fresh connection each sweep: this thread must not share the consumer's.
+        with self.app.connection_for_write() as connection:
+            broker = Broker(connection.default_channel, self.queue)
+            # The broker first, then the leases: a message moves from the queue to delivered
+            # to leased, so reading in that order can only see it later on its way, never miss it.
+            view = broker.view()
+            leased = self._leased([record.id for record in unfinished])
+            now = time.time()
+            for record in unfinished:
+                verdict = self._judge(record, view, record.id in leased, now)
+                orphaned = verdict in ("lost", "stranded")
+                if orphaned and self._repair(record.id, verdict, broker, connection):
+                    sent.append(record.id)
         return sent
 
-    def _orphaned(self, record: JobRecord) -> bool:
-        if self.client.exists(lease_key(record.id)):
-            return False
-        if record.status == "running":
-            # A record written within the lease period belongs to a live attempt whose lease
-            # lapsed in a Redis outage (its heartbeat takes it back). A dead worker's record
-            # stopped changing when it died, at most a third of a lease before the lease
-            # expired, so this delays the rescue of a real orphan by that much at most.
-            return time.time() - record.updated_at >= self.lease_seconds
-        return not self.client.exists(enqueued_key(record.id))
+    def _leased(self, job_ids: Sequence[str]) -> set[str]:
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(lease_key(job_id))
+        return {job_id for job_id, found in zip(job_ids, pipe.execute(), strict=True) if found}
 
-    def _reenqueue(self, job_id: str) -> bool:
+    def _judge(self, record: JobRecord, view: BrokerView, leased: bool, now: float) -> Verdict:
+        verdict = self._verdict(record, view, leased, now)
+        if verdict != "lost":
+            self._missing_since.pop(record.id, None)
+            return verdict
+        first_seen = self._missing_since.setdefault(record.id, now)
+        return "lost" if now - first_seen >= self.missing_grace else "starting"
+
+    def _verdict(self, record: JobRecord, view: BrokerView, leased: bool, now: float) -> Verdict:
+        if leased:
+            return "held"
+        if record.id in view.waiting:
+            return "waiting"
+        if record.status == "running" and now - record.updated_at < self.lease_seconds:
+            # A dead worker's record stopped changing when it died, at most a third of a lease
+            # before its lease expired, so this delays the rescue of a real orphan that much.
+            return "starting"
+        deliveries = view.delivered.get(record.id, [])
+        if any(now - delivery.delivered_at < self.delivery_grace for delivery in deliveries):
+            return "starting"
+        return "stranded" if deliveries else "lost"
+
+    def _repair(self, job_id: str, verdict: Verdict, broker: Broker, connection: Connection) -> bool:
         lock = reaper_lock_key(job_id)
         if not self.client.set(lock, self.hostname, nx=True, ex=LOCK_SECONDS):
             return False
         try:
-            # Look again under the lock: another reaper may have just handled it, or a
-            # worker may have taken it up.
+            # Look again under the lock: another reaper may have just handled it, or a worker
+            # may have taken it up.
             record = self.store.get(job_id)
-            if record is None or record.status not in ("queued", "running"):
+            if record is None or record.status not in UNFINISHED:
                 return False
-            if not self._orphaned(record):
+            view = broker.view()
+            leased = bool(self.client.exists(lease_key(job_id)))
+            if self._verdict(record, view, leased, time.time()) != verdict:
                 return False
             if record.status == "running":
-                # Its old message is out of reach: drop the marker first, so that if sending
-                # fails below the next sweep still sees a queued job without a message.
-                self.client.delete(enqueued_key(job_id))
+                # The record tells the truth: from here on the job waits in the queue.
                 record.status = "queued"
                 self.store.save(record)
-            # A fresh connection each time: this thread must not share the consumer's.
-            with self.app.connection_for_write() as connection:
+            if verdict == "stranded":
+                first, *others = sorted(view.delivered[job_id], key=lambda d: d.delivered_at)
+                broker.restore(first.tag)
+                broker.drop(d.tag for d in others)  # one copy back is enough
+            else:
                 self.app.send_task(
                     TRAIN_TASK,
                     args=[job_id, record.config],
@@ -124,8 +198,9 @@ class Reaper:
                     retry=True,
                     retry_policy=PUBLISH_RETRY,
                 )
-            self.client.set(enqueued_key(job_id), "1")
-            log.warning("reaper: job %s was orphaned (last worker %s); re-enqueued", job_id, record.worker)
+                self._missing_since.pop(job_id, None)
+            what = "its unacknowledged message restored" if verdict == "stranded" else "re-enqueued"
+            log.warning("reaper: job %s was orphaned (last worker %s); %s", job_id, record.worker, what)
             return True
         finally:
             with contextlib.suppress(redis.RedisError):  # else it expires by itself

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from common.queue import TRAIN_TASK, enqueued_key, make_celery, name_claim_key
+from common.queue import TRAIN_TASK, make_celery, name_claim_key
 from common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -104,7 +103,7 @@ class JobQueue:
             return None
 
     def submit(self, job_id: str, config: dict[str, Any]) -> None:
-        """Publish the training task for ``job_id`` and mark it as enqueued.
+        """Publish the training task for ``job_id``.
 
         Raises:
             QueueUnavailable: Redis is down; nothing was published.
@@ -115,12 +114,6 @@ class JobQueue:
             self._producer().send_task(TRAIN_TASK, args=[job_id, config], retry=False)
         except Exception as error:  # kombu/redis raise many connection error types
             raise QueueUnavailable(_describe(error)) from error
-        try:
-            self._client().set(enqueued_key(job_id), str(time.time()))
-        except redis.RedisError as error:
-            # The message is already in the broker, so the job will run; the flag only spares
-            # the worker's reaper a redundant re-enqueue (the job lease makes that harmless).
-            logger.warning("job %s published but enqueued flag not set: %s", job_id, error)
 
     def close(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,6 @@ import redis
 from fastapi.testclient import TestClient
 
 from common.jobs import JobRecord, JobStore
-from common.queue import enqueued_key
 from tests.app.conftest import MakeClient
 from tests.app.tiny_models import write_tiny_model
 
@@ -101,7 +101,8 @@ def test_accepted_job_is_recorded_and_queued(make_client: MakeClient, redis_url:
     assert queue.llen("ganserve") == 1
     message = json.loads(queue.lindex("ganserve", 0))
     assert message["headers"]["task"] == "ganserve.train"
-    assert queue.exists(enqueued_key(job["id"]))
+    args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert args[0] == job["id"]
     assert client.get(f"/jobs/{job['id']}").json()["id"] == job["id"]
     assert client.get("/readyz").json()["checks"]["queue"] == "ok"
 

@@ -121,6 +121,12 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save; the append-only file keeps what was fsynced (every second)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)
 

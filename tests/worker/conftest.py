@@ -20,7 +20,7 @@ import pytest
 from celery import Celery
 
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, new_job_id
-from common.queue import TRAIN_TASK, enqueued_key, lease_key, make_celery
+from common.queue import TRAIN_TASK, lease_key, make_celery
 from common.settings import Settings, load_settings
 from tests.support.configs import TINY_TRAINING
 from tests.support.processes import RedisServer, kill_group, service_env, start_worker, wait_until
@@ -84,21 +84,27 @@ class Cluster:
         self.app.close()
         self.redis.stop()
 
-    def restart_redis(self, down_seconds: float) -> None:
-        """Stop Redis and start it again on the same port and folder (its AOF reloads)."""
-        self.redis.stop()
+    def restart_redis(self, down_seconds: float, *, crash: bool = False) -> None:
+        """Stop Redis (SIGKILL with ``crash``) and start it again on the same port and folder
+        (its AOF reloads)."""
+        if crash:
+            self.redis.kill()
+        else:
+            self.redis.stop()
         time.sleep(down_seconds)
+        self.start_redis_again()
+
+    def start_redis_again(self) -> None:
         self.redis = RedisServer(self.redis.directory, port=self.redis.port).start()
 
     # -- jobs --------------------------------------------------------------------------------
 
     def submit(self, model: str, **overrides: Any) -> str:
-        """Enqueue a job the way the API does: message, ``enqueued`` marker, record."""
+        """Enqueue a job the way the API does: record, then message."""
         job_id = new_job_id()
         config = {**TINY, **overrides, "name": model}
-        self.send(job_id, config)
-        self.redis.client().set(enqueued_key(job_id), "1")
         self.store.create(JobRecord(id=job_id, model=model, config=config))
+        self.send(job_id, config)
         return job_id
 
     def send(self, job_id: str, config: dict[str, Any]) -> None:
@@ -132,18 +138,15 @@ class Cluster:
     def wait_final(self, job_id: str, timeout: float = 90) -> JobRecord:
         return self.wait_record(job_id, lambda r: r.status in FINAL_STATUSES, timeout, "final")
 
-    def wait_markers_cleared(self, job_id: str, timeout: float = 10) -> None:
-        """Wait for the worker to drop the job's ``enqueued`` marker and lease.
+    def wait_lease_released(self, job_id: str, timeout: float = 10) -> None:
+        """Wait for the worker to release the job's lease.
 
-        The worker clears them just after it saves the final status, so a test that has
-        seen that status can still find them for a moment.
+        The worker releases it just after it saves the final status, so a test that has
+        seen that status can still find it for a moment.
         """
         client = self.redis.client()
-
-        def cleared() -> bool:
-            return not client.exists(enqueued_key(job_id)) and not client.exists(lease_key(job_id))
-
-        self.wait_until(cleared, timeout, f"job {job_id}: enqueued marker and lease cleared")
+        released = lambda: not client.exists(lease_key(job_id))  # noqa: E731
+        self.wait_until(released, timeout, f"job {job_id}: lease released")
 
     def run_dir(self, model: str) -> Path:
         return self.settings.models_dir / model

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from common.jobs import JobRecord, JobStore, new_job_id
-from common.queue import enqueued_key, lease_key
+from common.queue import lease_key
 from common.settings import Settings
 from models.training import run_files
 from tests.support.processes import RedisServer
@@ -30,7 +30,6 @@ def submit(settings: Settings, server: RedisServer, model: str, **overrides: obj
     job_id = new_job_id()
     config = {**TINY, **overrides, "name": model}
     JobStore(settings.jobs_dir).create(JobRecord(id=job_id, model=model, config=config))
-    server.client().set(enqueued_key(job_id), "1")
     return job_id
 
 
@@ -40,7 +39,7 @@ def run(settings: Settings, server: RedisServer, job_id: str, hostname: str = "t
     run_job(settings, job_id, config, hostname=hostname, redis_client=server.client())
 
 
-def test_trains_to_success_and_clears_its_markers(settings: Settings, redis_server: RedisServer) -> None:
+def test_trains_to_success_and_releases_its_lease(settings: Settings, redis_server: RedisServer) -> None:
     job_id = submit(settings, redis_server, "plain", steps=30, checkpoint_every=10)
     run(settings, redis_server, job_id)
     record = JobStore(settings.jobs_dir).get(job_id)
@@ -50,7 +49,7 @@ def test_trains_to_success_and_clears_its_markers(settings: Settings, redis_serv
     assert record.checkpoint_step == 30
     assert run_files.checkpoint_steps(settings.models_dir / "plain") == [10, 20, 30]
     client = redis_server.client()
-    assert not client.exists(enqueued_key(job_id)) and not client.exists(lease_key(job_id))
+    assert not client.exists(lease_key(job_id))
 
 
 def test_a_missing_record_is_created_from_the_message(settings: Settings, redis_server: RedisServer) -> None:
@@ -85,7 +84,6 @@ def test_a_job_cancelled_while_queued_never_starts(settings: Settings, redis_ser
     run(settings, redis_server, job_id)
     record = JobStore(settings.jobs_dir).get(job_id)
     assert record is not None and (record.status, record.attempts) == ("cancelled", 0)
-    assert not redis_server.client().exists(enqueued_key(job_id))
 
 
 def test_an_invalid_config_fails_with_the_engine_message(
@@ -96,7 +94,6 @@ def test_an_invalid_config_fails_with_the_engine_message(
     record = JobStore(settings.jobs_dir).get(job_id)
     assert record is not None and record.status == "failed"
     assert record.error == "ValueError: unknown training config field(s): bogus"
-    assert not redis_server.client().exists(enqueued_key(job_id))
 
 
 def test_a_worker_shutdown_hands_the_job_back(settings: Settings, redis_server: RedisServer) -> None:
@@ -110,9 +107,8 @@ def test_a_worker_shutdown_hands_the_job_back(settings: Settings, redis_server: 
     record = JobStore(settings.jobs_dir).get(job_id)
     assert record is not None and (record.status, record.attempts) == ("queued", 1)
     client = redis_server.client()
-    # The lease is free for the next attempt; the message (and its marker) stays queued.
+    # The lease is free for the next attempt (the caller hands the message back).
     assert not client.exists(lease_key(job_id))
-    assert client.exists(enqueued_key(job_id))
 
 
 def test_uploaded_dataset_names_map_to_their_folder(settings: Settings) -> None:

@@ -58,7 +58,7 @@ def test_job_goes_from_queued_to_running_to_succeeded(worker_cluster: Cluster) -
     assert set(record.losses) == {"loss_d", "loss_g"}
     run_dir = cluster.run_dir("lifecycle")
     assert run_files.checkpoint_steps(run_dir) == [25, 50, 75, 100, 125, 150]
-    cluster.wait_markers_cleared(job_id)
+    cluster.wait_lease_released(job_id)
 
 
 def test_cancel_stops_a_running_job_and_keeps_its_last_checkpoint(
@@ -82,7 +82,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_last_checkpoint(
     # The trainer saved the step it stopped at, and the record points at that file.
     steps = run_files.checkpoint_steps(cluster.run_dir("cancel-me"))
     assert record.checkpoint_step == record.progress.step == steps[-1]
-    cluster.wait_markers_cleared(job_id)
+    cluster.wait_lease_released(job_id)
     assert cluster.record(job_id).attempts == 1
 
 
@@ -102,7 +102,7 @@ def test_uploaded_dataset_without_images_fails_with_a_clear_error(
     assert "no-images" in record.error
     assert "Traceback" not in record.error
     assert "Traceback" in cluster.log("w1")  # the details go to the log instead
-    cluster.wait_markers_cleared(job_id)
+    cluster.wait_lease_released(job_id)
 
 
 def test_checkpoint_write_failure_fails_the_job_with_a_clear_error(

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,17 +16,31 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from common.jobs import JobRecord, JobStatus, JobStore, new_job_id
-from common.queue import TRAIN_TASK, enqueued_key, lease_key, make_celery
+from common.queue import TRAIN_TASK, lease_key, make_celery
 from common.settings import Settings
 from tests.support.processes import RedisServer, free_port
 from tests.worker.conftest import TINY
 from worker.reaper import Reaper, reaper_lock_key
 
+# Short graces so the tests need not wait the production seconds.
+GRACE = 0.3
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of its own per test: these tests count everything in the broker's hashes."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
 
 @pytest.fixture
 def reaper(settings: Settings, redis_server: RedisServer) -> Iterator[Reaper]:
     app = make_celery(settings)
-    yield Reaper(settings, app, redis_server.client(), hostname="reaper@test")
+    client = redis_server.client()
+    yield Reaper(settings, app, client, hostname="reaper@test", delivery_grace=GRACE, missing_grace=GRACE)
     app.close()
 
 
@@ -42,6 +57,10 @@ def put(settings: Settings, status: JobStatus, *, age: float = 0.0) -> JobRecord
     return record
 
 
+def status_of(settings: Settings, record: JobRecord) -> str:
+    return JobRecord.model_validate_json(JobStore(settings.jobs_dir).path(record.id).read_text()).status
+
+
 def queued_messages(settings: Settings, client: redis.Redis) -> list[tuple[str, Any]]:
     """(task name, args) of every message waiting in the queue."""
     out = []
@@ -52,18 +71,94 @@ def queued_messages(settings: Settings, client: redis.Redis) -> list[tuple[str, 
     return out
 
 
-def test_a_queued_job_whose_message_vanished_is_sent_again(
+def send(reaper: Reaper, record: JobRecord) -> None:
+    reaper.app.send_task(TRAIN_TASK, args=[record.id, record.config])
+
+
+def take_and_die(reaper: Reaper) -> None:
+    """Receive one message as a worker does, then vanish without acknowledging it (SIGKILL)."""
+    with reaper.app.connection_for_read() as connection:
+        channel = connection.default_channel
+        assert channel.basic_get(reaper.queue, no_ack=False) is not None
+        channel.qos.restore_at_shutdown = False  # a killed process restores nothing
+
+
+def test_a_job_without_any_message_is_sent_again_on_its_second_sighting(
     settings: Settings, redis_server: RedisServer, reaper: Reaper
 ) -> None:
     client = redis_server.client()
-    lost = put(settings, "queued")  # Redis lost the message and the marker with it
+    lost = put(settings, "queued")  # Redis lost the message (or the API died before publishing)
     waiting = put(settings, "queued")
-    client.set(enqueued_key(waiting.id), "1")
+    send(reaper, waiting)
 
+    assert reaper.sweep() == []  # first sighting: the publisher may be a moment behind
+    assert queued_messages(settings, client) == [(TRAIN_TASK, [waiting.id, waiting.config])]
+    time.sleep(GRACE)
     assert reaper.sweep() == [lost.id]
-    assert queued_messages(settings, client) == [(TRAIN_TASK, [lost.id, lost.config])]
-    assert client.exists(enqueued_key(lost.id))
-    assert reaper.sweep() == []  # the marker says it is in the queue now
+    assert sorted(queued_messages(settings, client)) == sorted(
+        [(TRAIN_TASK, [lost.id, lost.config]), (TRAIN_TASK, [waiting.id, waiting.config])]
+    )
+    time.sleep(GRACE)
+    assert reaper.sweep() == []  # both wait in the queue now
+
+
+def test_a_message_that_reappears_before_the_second_sighting_is_not_duplicated(
+    settings: Settings, redis_server: RedisServer, reaper: Reaper
+) -> None:
+    late = put(settings, "queued")
+    assert reaper.sweep() == []
+    send(reaper, late)  # the publisher was only slow
+    time.sleep(GRACE)
+    assert reaper.sweep() == []
+    assert len(queued_messages(settings, redis_server.client())) == 1
+
+
+def test_a_stranded_delivery_goes_back_to_the_queue_whatever_markers_say(
+    settings: Settings, redis_server: RedisServer, reaper: Reaper
+) -> None:
+    # The lost job of the Redis-crash report: a worker received the message, Redis died, the
+    # worker's requeue never arrived, and the message came back in the unacked hash only.
+    client = redis_server.client()
+    stranded = put(settings, "queued")
+    send(reaper, stranded)
+    take_and_die(reaper)
+    client.set("ganserve:enqueued:" + stranded.id, "1")  # what older versions left behind
+    assert client.hlen("unacked") == 1 and client.llen(settings.queue_name) == 0
+
+    assert reaper.sweep() == []  # just delivered: its consumer may be taking the lease
+    time.sleep(GRACE)
+    assert reaper.sweep() == [stranded.id]
+    assert client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0
+    assert queued_messages(settings, client) == [(TRAIN_TASK, [stranded.id, stranded.config])]
+    assert reaper.sweep() == []
+
+
+def test_a_delivery_whose_job_is_leased_is_left_with_its_worker(
+    settings: Settings, redis_server: RedisServer, reaper: Reaper
+) -> None:
+    client = redis_server.client()
+    training = put(settings, "running", age=60)
+    send(reaper, training)
+    take_and_die(reaper)
+    client.set(lease_key(training.id), "w@host", px=10_000)
+    time.sleep(GRACE)
+    assert reaper.sweep() == []
+    assert client.hlen("unacked") == 1 and client.llen(settings.queue_name) == 0
+
+
+def test_of_several_stranded_copies_one_goes_back(
+    settings: Settings, redis_server: RedisServer, reaper: Reaper
+) -> None:
+    client = redis_server.client()
+    record = put(settings, "queued")
+    for _ in range(3):
+        send(reaper, record)
+        take_and_die(reaper)
+    assert client.hlen("unacked") == 3
+    time.sleep(GRACE)
+    assert reaper.sweep() == [record.id]
+    assert client.hlen("unacked") == 0
+    assert queued_messages(settings, client) == [(TRAIN_TASK, [record.id, record.config])]
 
 
 def test_a_running_job_without_lease_is_requeued_once_its_record_is_stale(
@@ -75,16 +170,14 @@ def test_a_running_job_without_lease_is_requeued_once_its_record_is_stale(
     lapsed = put(settings, "running", age=0.5)  # lease gone in a Redis blip, still training
     dead = put(settings, "running", age=60)
     for record in (alive, lapsed, dead):
-        client.set(enqueued_key(record.id), "1")
+        send(reaper, record)
+        take_and_die(reaper)
+    time.sleep(GRACE)
 
     assert reaper.sweep() == [dead.id]
     assert queued_messages(settings, client) == [(TRAIN_TASK, [dead.id, dead.config])]
-    statuses = [JobStore(settings.jobs_dir).path(r.id).read_text() for r in (alive, lapsed, dead)]
-    assert [JobRecord.model_validate_json(text).status for text in statuses] == [
-        "running",
-        "running",
-        "queued",
-    ]
+    assert [status_of(settings, r) for r in (alive, lapsed, dead)] == ["running", "running", "queued"]
+    assert client.hlen("unacked") == 2  # the live attempts keep theirs
     assert reaper.sweep() == []
 
 

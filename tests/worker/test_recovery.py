@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.checkpoint import load_checkpoint
+from models.checkpoint import load_checkpoint, read_checkpoint_info
 from models.training import TrainConfig, run_files, train
-from tests.worker.conftest import TINY, Cluster, training_attempts
+from tests.worker.conftest import Cluster, training_attempts
 
 
 def generator_tensors(checkpoint: Path) -> dict[str, torch.Tensor]:
@@ -65,13 +65,52 @@ def test_sigkilled_worker_job_resumes_on_a_new_worker_bitwise(cluster: Cluster, 
     after = checkpoint_files(run_dir)
     assert {step: after[step] for step in before} == before
     # ... and the result is exactly that of one uninterrupted run.
-    config = {**TINY, "steps": 300, "checkpoint_every": 20, "name": "crash"}
-    reference = train_uninterrupted(config, tmp_path / "reference")
-    ours = generator_tensors(run_files.checkpoint_path(run_dir, 300))
-    theirs = generator_tensors(reference)
-    assert ours.keys() == theirs.keys() and ours
+    assert_same_as_uninterrupted(cluster, job_id, tmp_path / "reference")
+
+
+def assert_same_as_uninterrupted(cluster: Cluster, job_id: str, reference_dir: Path) -> None:
+    """The job's final checkpoint equals that of the same config trained in one go."""
+    record = cluster.record(job_id)
+    steps = record.config["steps"]
+    reference = train_uninterrupted(record.config, reference_dir)
+    ours = run_files.checkpoint_path(cluster.run_dir(record.model), steps)
+    assert read_checkpoint_info(ours).content_sha256 == read_checkpoint_info(reference).content_sha256
+    mine, theirs = generator_tensors(ours), generator_tensors(reference)
+    assert mine.keys() == theirs.keys() and mine
     for name, tensor in theirs.items():
-        assert torch.equal(ours[name], tensor), name
+        assert torch.equal(mine[name], tensor), name
+
+
+def test_a_job_stranded_by_a_redis_crash_resumes_after_restart_bitwise(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # The lost job of the fault report: Redis is SIGKILLed mid-training, then the worker is
+    # stopped. It checkpoints and tries to hand the message back, which cannot reach Redis.
+    cluster.start_worker("w1")
+    job_id = cluster.submit("redis-crash", steps=600, checkpoint_every=50)
+    cluster.wait_record(job_id, lambda r: r.status == "running" and r.progress.step >= 60, 60, "training")
+    cluster.redis.kill()
+    worker = cluster.workers["w1"]
+    os.kill(worker.pid, signal.SIGTERM)
+    worker.wait(60)
+    stopped = re.findall(r"stopped at step (\d+) for shutdown", cluster.log("w1"))
+    assert len(stopped) == 1, cluster.log("w1")
+    stop_step = int(stopped[0])
+    assert cluster.record(job_id).status == "queued"
+
+    cluster.start_redis_again()
+    # What the append-only file brought back: the message only in the unacknowledged hash.
+    client = cluster.redis.client()
+    assert client.llen(cluster.settings.queue_name) == 0 and client.hlen("unacked") == 1
+
+    cluster.start_worker("w2", wait=False)
+    record = cluster.wait_final(job_id, timeout=90)
+    assert record.status == "succeeded", record.error
+    assert (record.attempts, record.progress.step) == (2, 600)
+    assert f"attempt 2 trained steps {stop_step + 1}..600" in cluster.log("w2")
+    assert "its unacknowledged message restored" in cluster.log("w2")
+    cluster.wait_until(cluster.queue_is_drained, 10, "an empty queue")
+    assert_same_as_uninterrupted(cluster, job_id, tmp_path / "reference")
 
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["main-process", "process-group"])
@@ -105,7 +144,8 @@ def test_sigterm_saves_a_checkpoint_and_another_worker_resumes(cluster: Cluster,
     cluster.wait_until(cluster.queue_is_drained, 10, "an empty queue")
 
 
-def test_worker_keeps_consuming_across_a_redis_restart(cluster: Cluster) -> None:
+@pytest.mark.parametrize("crash", [False, True], ids=["stopped", "sigkilled"])
+def test_worker_keeps_consuming_across_a_redis_restart(cluster: Cluster, crash: bool) -> None:
     cluster.start_worker("w1")
     running_job = cluster.submit("during-outage", steps=500, checkpoint_every=50)
     queued_job = cluster.submit("after-outage", steps=60)
@@ -113,7 +153,7 @@ def test_worker_keeps_consuming_across_a_redis_restart(cluster: Cluster) -> None
         running_job, lambda r: r.status == "running" and r.progress.step >= 20, 60, "training"
     )
     assert cluster.record(queued_job).status == "queued"
-    cluster.restart_redis(down_seconds=1.5)
+    cluster.restart_redis(down_seconds=1.5, crash=crash)
     restarted = time.monotonic()
 
     first = cluster.wait_final(running_job, timeout=90)

@@ -37,6 +37,12 @@ def test_a_second_message_for_a_running_job_is_dropped_without_training(
     cluster.send(job_id, running.config)
     cluster.wait_for_log(idle, f"job {job_id} is held by another attempt; message dropped")
     assert cluster.record(job_id).status == "running"
+    # The refused copy is acknowledged, not requeued: only the running attempt's delivery is left.
+    client = cluster.redis.client()
+    queue = cluster.settings.queue_name
+    cluster.wait_until(
+        lambda: client.hlen("unacked") == 1 and client.llen(queue) == 0, 10, "the refused copy acknowledged"
+    )
 
     record = cluster.wait_final(job_id, timeout=90)
     assert record.status == "succeeded", record.error
