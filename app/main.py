@@ -23,7 +23,12 @@ logger = logging.getLogger(__name__)
 
 # Headers browsers may read cross-origin (the frame geometry cuts strips into frames).
 EXPOSED_HEADERS = [
-    "ETag", "Location", "X-Model", "X-Frame-Count", "X-Frame-Width", "X-Frame-Height",
+    "ETag",
+    "Location",
+    "X-Model",
+    "X-Frame-Count",
+    "X-Frame-Width",
+    "X-Frame-Height",
 ]
 # Room for the multipart boundaries and the `name` field around an upload's file part.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -53,8 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings if settings is not None else load_settings()
     if settings.api_key is None:
-        logger.warning("GAN_API_KEY is not set: anyone who can reach this server can start, "
-                       "cancel and upload; set it on any host that is not your own machine")
+        logger.warning(
+            "GAN_API_KEY is not set: anyone who can reach this server can start, "
+            "cancel and upload; set it on any host that is not your own machine"
+        )
     app = FastAPI(
         title="ganserve",
         version="0.1.0",

@@ -57,8 +57,11 @@ def write_checkpoint(models_dir: Path, model: BenchModel) -> Path:
     run_files.checkpoint_dir(run_dir).mkdir(parents=True, exist_ok=True)
     path = run_files.checkpoint_path(run_dir, STEP)
     train_config = TrainConfig(
-        name=model.name, architecture=model.architecture, dataset="shapes",
-        image_size=model.image_size, channels=model.channels,
+        name=model.name,
+        architecture=model.architecture,
+        dataset="shapes",
+        image_size=model.image_size,
+        channels=model.channels,
     ).to_dict()
     save_checkpoint(
         path,

@@ -30,9 +30,12 @@ class InProcess:
 
     def merge(self, other: InProcess) -> InProcess:
         return InProcess(
-            min(self.single, other.single), max(self.batch_one, other.batch_one),
-            max(self.batched, other.batched), min(self.batched_cpu_ms, other.batched_cpu_ms),
-            min(self.strip, other.strip), max(self.load, other.load),
+            min(self.single, other.single),
+            max(self.batch_one, other.batch_one),
+            max(self.batched, other.batched),
+            min(self.batched_cpu_ms, other.batched_cpu_ms),
+            min(self.strip, other.strip),
+            max(self.load, other.load),
         )
 
 
@@ -64,17 +67,32 @@ def print_targets(figures: Figures, dcgan: str, gan: str, batch: int) -> None:
     strip = figures.best(dcgan, "strip", 1).result
     single_ms = 1000 * own.single
     rows = [
-        (f"DCGAN c=32 req/s vs in-process batch-{batch} img/s", c32.rate / own.batched,
-         ">= 0.75x", c32.rate / own.batched >= 0.75),
-        ("DCGAN c=32 req/s vs naive endpoint", c32.rate / naive.rate, ">= 2x",
-         c32.rate / naive.rate >= 2),
+        (
+            f"DCGAN c=32 req/s vs in-process batch-{batch} img/s",
+            c32.rate / own.batched,
+            ">= 0.75x",
+            c32.rate / own.batched >= 0.75,
+        ),
+        ("DCGAN c=32 req/s vs naive endpoint", c32.rate / naive.rate, ">= 2x", c32.rate / naive.rate >= 2),
         ("DCGAN c=32 p99", c32.p99_ms, "< 250 ms", c32.p99_ms < 250),
-        (f"DCGAN c=1 p50 (in-process alone: {single_ms:.2f} ms)", c1.p50_ms,
-         f"<= {1.5 * single_ms + 2:.2f} ms", c1.p50_ms <= 1.5 * single_ms + 2),
-        ("GAN 28x28 c=32 req/s vs /healthz c=32", gan32.rate / healthz.rate, ">= 0.6x",
-         gan32.rate / healthz.rate >= 0.6),
-        ("16-frame strip p50 vs in-process strip", strip.p50_ms / (1000 * own.strip),
-         "<= 1.3x", strip.p50_ms / (1000 * own.strip) <= 1.3),
+        (
+            f"DCGAN c=1 p50 (in-process alone: {single_ms:.2f} ms)",
+            c1.p50_ms,
+            f"<= {1.5 * single_ms + 2:.2f} ms",
+            c1.p50_ms <= 1.5 * single_ms + 2,
+        ),
+        (
+            "GAN 28x28 c=32 req/s vs /healthz c=32",
+            gan32.rate / healthz.rate,
+            ">= 0.6x",
+            gan32.rate / healthz.rate >= 0.6,
+        ),
+        (
+            "16-frame strip p50 vs in-process strip",
+            strip.p50_ms / (1000 * own.strip),
+            "<= 1.3x",
+            strip.p50_ms / (1000 * own.strip) <= 1.3,
+        ),
     ]
     print("\n## Targets (ratios from this run only)\n")
     print("| target | measured | required | met |")
@@ -82,17 +100,23 @@ def print_targets(figures: Figures, dcgan: str, gan: str, batch: int) -> None:
     for name, value, required, met in rows:
         unit = " ms" if "ms" in required else "x"
         print(f"| {name} | {value:.2f}{unit} | {required} | {'yes' if met else 'NO'} |")
-    print("| training through the worker vs bare loop | not measured here | >= 0.95x | "
-          "see bench/train_throughput.py |")
+    print(
+        "| training through the worker vs bare loop | not measured here | >= 0.95x | "
+        "see bench/train_throughput.py |"
+    )
     naive_cpu = figures.best(dcgan, "naive", 32).cpu_ms
     c32_cpu = figures.best(dcgan, "batched", 32).cpu_ms
     gan_cpu = figures.best(gan, "batched", 32).cpu_ms
     healthz_cpu = figures.best(gan, "healthz", 32).cpu_ms
-    print("\nThe same comparisons in CPU time per image, which does not depend on the share of the "
-          "cores a process got from a busy machine (not the targets' definition; for reading them):\n")
+    print(
+        "\nThe same comparisons in CPU time per image, which does not depend on the share of the "
+        "cores a process got from a busy machine (not the targets' definition; for reading them):\n"
+    )
     print("| comparison | ratio |")
     print("| --- | ---: |")
-    print(f"| DCGAN: in-process CPU/img at batch {batch} ÷ server CPU/req at c=32 | "
-          f"{own.batched_cpu_ms / c32_cpu:.2f} |")
+    print(
+        f"| DCGAN: in-process CPU/img at batch {batch} ÷ server CPU/req at c=32 | "
+        f"{own.batched_cpu_ms / c32_cpu:.2f} |"
+    )
     print(f"| DCGAN c=32: naive CPU/req ÷ batched CPU/req | {naive_cpu / c32_cpu:.2f} |")
     print(f"| GAN 28x28 c=32: /healthz CPU/req ÷ /sample CPU/req | {healthz_cpu / gan_cpu:.2f} |")

@@ -62,8 +62,7 @@ def wrk_binary() -> str:
     return found
 
 
-def run_wrk(base_url: str, path: str, *, connections: int, seconds: int,
-            timeout: int = 10) -> LoadResult:
+def run_wrk(base_url: str, path: str, *, connections: int, seconds: int, timeout: int = 10) -> LoadResult:
     """Hold ``connections`` requests in flight against ``base_url + path`` for ``seconds``.
 
     Args:
@@ -78,9 +77,20 @@ def run_wrk(base_url: str, path: str, *, connections: int, seconds: int,
         script = Path(handle.name)
     try:
         completed = subprocess.run(
-            [wrk_binary(), "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout}s",
-             "-s", str(script), base_url],
-            capture_output=True, text=True, check=True, env={"BENCH_PATH": path},
+            [
+                wrk_binary(),
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                f"--timeout={timeout}s",
+                "-s",
+                str(script),
+                base_url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"BENCH_PATH": path},
         )
     finally:
         script.unlink(missing_ok=True)

@@ -57,23 +57,39 @@ def stop_group(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
 def _environment(extra: Mapping[str, str]) -> dict[str, str]:
     # Not the OpenMP policy this process may have taken from importing `app`: ganserve servers
     # set it themselves, and the naive app and the worker run with torch's defaults.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GAN_", "BENCH_")) and k not in OPENMP_POLICY}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GAN_", "BENCH_")) and k not in OPENMP_POLICY
+    }
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
 
 
-def start_server(name: str, target: str, env: Mapping[str, str], ready_path: str,
-                 log_dir: Path, timeout: float = 120.0) -> Server:
+def start_server(
+    name: str, target: str, env: Mapping[str, str], ready_path: str, log_dir: Path, timeout: float = 120.0
+) -> Server:
     """``uvicorn target`` on a free port; returns once ``ready_path`` answers 200."""
     port = free_port()
     log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115  # the child keeps writing to it
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        env=_environment(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=_environment(env),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -98,7 +114,11 @@ def start_worker(name: str, env: Mapping[str, str], log_dir: Path, timeout: floa
     log = open(log_path, "ab")  # noqa: SIM115  # the child keeps writing to it
     started = time.perf_counter()
     process = subprocess.Popen(
-        worker_command(1), env=_environment(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        worker_command(1),
+        env=_environment(env),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = started + timeout

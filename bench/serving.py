@@ -77,8 +77,7 @@ def render_counters(server: Server) -> tuple[float, float]:
     return counter("forward_passes"), counter("forward_rows")
 
 
-def measure(servers: dict[str, Server], name: str, path: str, connections: int,
-            seconds: int) -> Cell:
+def measure(servers: dict[str, Server], name: str, path: str, connections: int, seconds: int) -> Cell:
     wait_until_idle(servers)
     server = servers[name]
     passes, rows = render_counters(server)
@@ -90,20 +89,25 @@ def measure(servers: dict[str, Server], name: str, path: str, connections: int,
     return Cell(result, os.getloadavg()[0], 1000 * cpu / max(1, result.requests), per_pass)
 
 
-def start_servers(data_dir: Path, redis_url: str, args: argparse.Namespace,
-                  checkpoints: dict[str, Path], log_dir: Path) -> dict[str, Server]:
+def start_servers(
+    data_dir: Path, redis_url: str, args: argparse.Namespace, checkpoints: dict[str, Path], log_dir: Path
+) -> dict[str, Server]:
     common = {
-        "GAN_DATA_DIR": str(data_dir), "GAN_PRETRAINED_DIR": "", "GAN_REDIS_URL": redis_url,
-        "GAN_DEFAULT_MODEL": DCGAN_64.name, "GAN_TORCH_THREADS": str(args.threads),
-        "GAN_BATCH_MAX_SIZE": str(args.batch), "GAN_BATCH_MAX_WAIT_MS": str(args.wait_ms),
+        "GAN_DATA_DIR": str(data_dir),
+        "GAN_PRETRAINED_DIR": "",
+        "GAN_REDIS_URL": redis_url,
+        "GAN_DEFAULT_MODEL": DCGAN_64.name,
+        "GAN_TORCH_THREADS": str(args.threads),
+        "GAN_BATCH_MAX_SIZE": str(args.batch),
+        "GAN_BATCH_MAX_WAIT_MS": str(args.wait_ms),
         # The 4-row grids of the benchmark never exceed this; 128 clients must not get 503s.
         "GAN_MAX_COUNT": "64",
     }
     # Cold start first, while nothing else runs: launch to /readyz 200 (default model loaded).
-    batched = start_server("batched", "app.main:app", {**common, "GAN_BATCHING": "true"},
-                           "/readyz", log_dir)
-    unbatched = start_server("unbatched", "app.main:app", {**common, "GAN_BATCHING": "false"},
-                             "/readyz", log_dir)
+    batched = start_server("batched", "app.main:app", {**common, "GAN_BATCHING": "true"}, "/readyz", log_dir)
+    unbatched = start_server(
+        "unbatched", "app.main:app", {**common, "GAN_BATCHING": "false"}, "/readyz", log_dir
+    )
     naive_env = {"BENCH_CHECKPOINTS": ",".join(f"{k}={v}" for k, v in checkpoints.items())}
     naive = start_server("naive", "bench.naive_app:app", naive_env, "/healthz", log_dir)
     return {"batched": batched, "unbatched": unbatched, "naive": naive}
@@ -128,12 +132,16 @@ def run(args: argparse.Namespace) -> None:
     generators = {m.name: build_eval_generator(m) for m in models}
     redis = start_redis(workdir / "redis")
     servers = start_servers(data_dir, redis.url, args, checkpoints, workdir)
-    print(f"# ganserve serving benchmark, {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"{os.cpu_count()} CPUs, torch threads {args.threads}, forward lanes {lanes}, "
-          f"batch_max_size {args.batch}, batch_max_wait_ms {args.wait_ms}, {args.seconds} s "
-          f"per cell, best of {args.rounds} rounds; logs and data in {workdir}")
-    print(f"cold start to /readyz 200 (default model {DCGAN_64.name} loaded): "
-          f"{servers['batched'].ready_seconds:.2f} s, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"# ganserve serving benchmark, {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"{os.cpu_count()} CPUs, torch threads {args.threads}, forward lanes {lanes}, "
+        f"batch_max_size {args.batch}, batch_max_wait_ms {args.wait_ms}, {args.seconds} s "
+        f"per cell, best of {args.rounds} rounds; logs and data in {workdir}"
+    )
+    print(
+        f"cold start to /readyz 200 (default model {DCGAN_64.name} loaded): "
+        f"{servers['batched'].ready_seconds:.2f} s, load {os.getloadavg()[0]:.2f}"
+    )
     try:
         for server in servers.values():  # load every model, warm every path
             for model in models:
@@ -146,8 +154,13 @@ def run(args: argparse.Namespace) -> None:
         redis.stop()
 
 
-def collect(args: argparse.Namespace, servers: dict[str, Server], models: list[BenchModel],
-            generators: dict[str, nn.Module], lanes: int) -> Figures:
+def collect(
+    args: argparse.Namespace,
+    servers: dict[str, Server],
+    models: list[BenchModel],
+    generators: dict[str, nn.Module],
+    lanes: int,
+) -> Figures:
     figures = Figures()
     for round_number in range(args.rounds):
         print(f"round {round_number + 1}/{args.rounds} ...", flush=True)
@@ -156,8 +169,7 @@ def collect(args: argparse.Namespace, servers: dict[str, Server], models: list[B
             wait_until_idle(servers)
             single = inprocess.single_request_seconds(generator, repeats=30)
             one = inprocess.images_per_second(generator, 1, lanes, args.inprocess_seconds)
-            batched = inprocess.images_per_second(generator, args.batch, lanes,
-                                                  args.inprocess_seconds)
+            batched = inprocess.images_per_second(generator, args.batch, lanes, args.inprocess_seconds)
             load = os.getloadavg()[0]
             for connections in CONCURRENCY:
                 for name in servers:
@@ -171,38 +183,56 @@ def collect(args: argparse.Namespace, servers: dict[str, Server], models: list[B
             strip = inprocess.strip_seconds(generator, STRIP_FRAMES, repeats=10)
             cell = measure(servers, "batched", strip_path(model), 1, args.seconds)
             figures.keep(model.name, "strip", 1, cell)
-            figures.keep_inprocess(model.name, InProcess(
-                single, one.images_per_second, batched.images_per_second,
-                batched.cpu_ms_per_image, strip, load,
-            ))
+            figures.keep_inprocess(
+                model.name,
+                InProcess(
+                    single,
+                    one.images_per_second,
+                    batched.images_per_second,
+                    batched.cpu_ms_per_image,
+                    strip,
+                    load,
+                ),
+            )
     return figures
 
 
-def report(args: argparse.Namespace, figures: Figures, models: list[BenchModel],
-           servers: dict[str, Server]) -> None:
+def report(
+    args: argparse.Namespace, figures: Figures, models: list[BenchModel], servers: dict[str, Server]
+) -> None:
     print("\n## In-process (no HTTP): forward + PNG encode, images/s (best of rounds)\n")
-    print("| model | 1 image alone, ms | batch 1, img/s | batch "
-          f"{args.batch}, img/s | batch {args.batch}, CPU ms/img | {STRIP_FRAMES}-frame strip, ms "
-          "| load |")
+    print(
+        "| model | 1 image alone, ms | batch 1, img/s | batch "
+        f"{args.batch}, img/s | batch {args.batch}, CPU ms/img | {STRIP_FRAMES}-frame strip, ms "
+        "| load |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for model in models:
         own = figures.inprocess[model.name]
-        print(f"| {model.name} | {1000 * own.single:.2f} | {own.batch_one:.0f} | "
-              f"{own.batched:.0f} | {own.batched_cpu_ms:.2f} | {1000 * own.strip:.1f} | "
-              f"{own.load:.2f} |")
+        print(
+            f"| {model.name} | {1000 * own.single:.2f} | {own.batch_one:.0f} | "
+            f"{own.batched:.0f} | {own.batched_cpu_ms:.2f} | {1000 * own.strip:.1f} | "
+            f"{own.load:.2f} |"
+        )
     print("\n## Over HTTP (wrk, loopback): GET /sample, one image per request\n")
-    print("| model | clients | server | req/s | p50 ms | p95 ms | p99 ms | errors | "
-          "server CPU ms/req | rows/pass | load |")
+    print(
+        "| model | clients | server | req/s | p50 ms | p95 ms | p99 ms | errors | "
+        "server CPU ms/req | rows/pass | load |"
+    )
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for model, name, connections in figures.cells:
         cell = figures.best(model, name, connections)
         r = cell.result
-        label = {"strip": f"batched, GET /interpolate {STRIP_FRAMES} frames",
-                 "healthz": "batched, GET /healthz"}.get(name, name)
+        label = {
+            "strip": f"batched, GET /interpolate {STRIP_FRAMES} frames",
+            "healthz": "batched, GET /healthz",
+        }.get(name, name)
         per_pass = "" if cell.rows_per_pass is None else f"{cell.rows_per_pass:.1f}"
-        print(f"| {model} | {connections} | {label} | {r.rate:.0f} | {r.p50_ms:.1f} | "
-              f"{r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {cell.cpu_ms:.2f} | "
-              f"{per_pass} | {cell.load:.2f} |")
+        print(
+            f"| {model} | {connections} | {label} | {r.rate:.0f} | {r.p50_ms:.1f} | "
+            f"{r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {cell.cpu_ms:.2f} | "
+            f"{per_pass} | {cell.load:.2f} |"
+        )
     print("\n## Encoding settings against the forward pass (per 64x64 RGB / 28x28 image)\n")
     print("| model | setting | ms/image | bytes/image |")
     print("| --- | --- | ---: | ---: |")
@@ -214,19 +244,21 @@ def report(args: argparse.Namespace, figures: Figures, models: list[BenchModel],
     memory = re.search(r"^process_resident_memory_bytes (\S+)$", metrics, re.MULTILINE)
     weights = re.search(r"^ganserve_loaded_models_parameter_bytes (\S+)$", metrics, re.MULTILINE)
     if memory and weights:
-        print(f"\nbatched server after the run: resident memory "
-              f"{float(memory[1]) / 2**20:.0f} MiB, cached generator weights "
-              f"{float(weights[1]) / 2**20:.1f} MiB")
+        print(
+            f"\nbatched server after the run: resident memory "
+            f"{float(memory[1]) / 2**20:.0f} MiB, cached generator weights "
+            f"{float(weights[1]) / 2**20:.1f} MiB"
+        )
     print_targets(figures, DCGAN_64.name, GAN_28.name, args.batch)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per cell")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="GAN_TORCH_THREADS (0: the service's default)")
+    parser.add_argument("--threads", type=int, default=0, help="GAN_TORCH_THREADS (0: the service's default)")
     parser.add_argument("--batch", type=int, default=32, help="GAN_BATCH_MAX_SIZE")
     parser.add_argument("--wait-ms", type=float, default=2.0, help="GAN_BATCH_MAX_WAIT_MS")
     parser.add_argument("--inprocess-seconds", type=float, default=3.0)

@@ -43,12 +43,31 @@ ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "soak-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 # Small enough that the one worker keeps up with a submission every few seconds.
-TRAIN_JOB = {"dataset": "digits", "architecture": "dcgan", "g_width": 8, "d_width": 8,
-             "latent_dim": 16, "batch_size": 32, "steps": 60, "checkpoint_every": 30,
-             "sample_every": 30, "eval_samples": 0}
+TRAIN_JOB = {
+    "dataset": "digits",
+    "architecture": "dcgan",
+    "g_width": 8,
+    "d_width": 8,
+    "latent_dim": 16,
+    "batch_size": 32,
+    "steps": 60,
+    "checkpoint_every": 30,
+    "sample_every": 30,
+    "eval_samples": 0,
+}
 # (kind, weight): what a client does next.
-MIX = [("sample", 30), ("grid", 12), ("interpolate", 10), ("latents", 5), ("models", 10),
-       ("job", 12), ("events", 5), ("jobs", 6), ("train", 4), ("probe", 6)]
+MIX = [
+    ("sample", 30),
+    ("grid", 12),
+    ("interpolate", 10),
+    ("latents", 5),
+    ("models", 10),
+    ("job", 12),
+    ("events", 5),
+    ("jobs", 6),
+    ("train", 4),
+    ("probe", 6),
+]
 
 
 @dataclass
@@ -75,20 +94,33 @@ class Shared:
 def write_model(models_dir: Path, name: str, *, num_classes: int = 0) -> None:
     """An untrained 28x28 DCGAN of the shipped models' size: serving cost, not image quality."""
     architecture = "cdcgan" if num_classes else "dcgan"
-    config = make_model_config(architecture, image_size=28, channels=1, latent_dim=100,
-                               num_classes=num_classes, g_width=64, d_width=64)
+    config = make_model_config(
+        architecture,
+        image_size=28,
+        channels=1,
+        latent_dim=100,
+        num_classes=num_classes,
+        g_width=64,
+        d_width=64,
+    )
     generator = build_generator(config)
     run_dir = models_dir / name
     run_files.checkpoint_dir(run_dir).mkdir(parents=True, exist_ok=True)
     train_config = TrainConfig(name=name, architecture=architecture, dataset="mnist5k").to_dict()
-    save_checkpoint(run_files.checkpoint_path(run_dir, 1000),
-                    {f"generator.{k}": v for k, v in generator.state_dict().items()},
-                    kind="generator", step=1000, model_config=config, train_config=train_config)
+    save_checkpoint(
+        run_files.checkpoint_path(run_dir, 1000),
+        {f"generator.{k}": v for k, v in generator.state_dict().items()},
+        kind="generator",
+        step=1000,
+        model_config=config,
+        train_config=train_config,
+    )
 
 
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=open(log, "ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -151,19 +183,22 @@ def rss_mib(pid: int) -> float:
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        total += next(int(line.split()[1]) for line in status.splitlines()
-                      if line.startswith("VmRSS:")) / 1024
+        total += (
+            next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+        )
         pids += [int(child) for child in children]
     return total
 
 
 # -- the clients --------------------------------------------------------------------------------
-async def one_request(http: httpx.AsyncClient, kind: str, rng: random.Random,
-                      shared: Shared) -> tuple[str, int]:
+async def one_request(
+    http: httpx.AsyncClient, kind: str, rng: random.Random, shared: Shared
+) -> tuple[str, int]:
     """Send one request of ``kind`` (a probe when that kind has nothing to do yet); returns
     the kind sent and the status."""
     if (kind in ("job", "events") and not shared.jobs) or (
-            kind == "train" and time.monotonic() < shared.next_train):
+        kind == "train" and time.monotonic() < shared.next_train
+    ):
         kind = "probe"
     seed = rng.randrange(1_000_000)
     model = rng.choice(["soak", "soak-cond"])
@@ -172,8 +207,9 @@ async def one_request(http: httpx.AsyncClient, kind: str, rng: random.Random,
     elif kind == "grid":
         response = await http.get("/sample", params={"seed": seed, "count": 16, "model": model})
     elif kind == "interpolate":
-        response = await http.get("/interpolate", params={"start": seed, "end": seed + 1,
-                                                          "steps": 8, "model": model})
+        response = await http.get(
+            "/interpolate", params={"start": seed, "end": seed + 1, "steps": 8, "model": model}
+        )
     elif kind == "latents":
         latents = [[rng.gauss(0, 1) for _ in range(100)] for _ in range(4)]
         response = await http.post("/sample", json={"latents": latents, "model": "soak"})
@@ -206,8 +242,9 @@ async def one_request(http: httpx.AsyncClient, kind: str, rng: random.Random,
         path = rng.choice(["/readyz", "/healthz", "/datasets", "/metrics", "/models/soak"])
         response = await http.get(path)
     if response.status_code >= 500 and len(shared.server_errors) < 20:
-        shared.server_errors.append(f"{response.request.url.path}: {response.status_code} "
-                                    f"{response.text[:200]}")
+        shared.server_errors.append(
+            f"{response.request.url.path}: {response.status_code} {response.text[:200]}"
+        )
     return kind, response.status_code
 
 
@@ -222,8 +259,7 @@ async def client(url: str, index: int, until: float, shared: Shared) -> None:
                 kind, status = await one_request(http, kind, rng, shared)
             except httpx.HTTPError:
                 status = 0
-            shared.samples.append(Sample(began - shared.started, kind, status,
-                                         time.monotonic() - began))
+            shared.samples.append(Sample(began - shared.started, kind, status, time.monotonic() - began))
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -232,8 +268,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000 if ordered else 0.0
 
 
-def report(shared: Shared, seconds: float, window: float, memory: dict[str, tuple[float, float]],
-           extra: dict[str, Any]) -> dict[str, Any]:
+def report(
+    shared: Shared,
+    seconds: float,
+    window: float,
+    memory: dict[str, tuple[float, float]],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
     measured = [s for s in shared.samples if s.at >= 0]
     statuses = Counter(s.status for s in measured)
     windows = []
@@ -243,50 +284,65 @@ def report(shared: Shared, seconds: float, window: float, memory: dict[str, tupl
         for s in inside:
             by_kind[s.kind].append(s.seconds)
         others = [cores for at, cores in shared.cpu if start_at <= at < start_at + window]
-        windows.append({"from_s": start_at, "requests": len(inside),
-                        "other_processes_cores": round(statistics.fmean(others), 2)
-                        if others else None,
-                        "rps": round(len(inside) / window, 1),
-                        "p50_ms": round(percentile([s.seconds for s in inside], 0.5), 1),
-                        "p99_ms": round(percentile([s.seconds for s in inside], 0.99), 1),
-                        # Kinds whose cost grows with the jobs and models the run creates, next
-                        # to ones that stay the same: tells drift from machine load.
-                        "p50_ms_by_kind": {k: round(percentile(v, 0.5), 1)
-                                           for k, v in sorted(by_kind.items())}})
+        windows.append(
+            {
+                "from_s": start_at,
+                "requests": len(inside),
+                "other_processes_cores": round(statistics.fmean(others), 2) if others else None,
+                "rps": round(len(inside) / window, 1),
+                "p50_ms": round(percentile([s.seconds for s in inside], 0.5), 1),
+                "p99_ms": round(percentile([s.seconds for s in inside], 0.99), 1),
+                # Kinds whose cost grows with the jobs and models the run creates, next
+                # to ones that stay the same: tells drift from machine load.
+                "p50_ms_by_kind": {k: round(percentile(v, 0.5), 1) for k, v in sorted(by_kind.items())},
+            }
+        )
     kinds = defaultdict(list)
     kind_statuses: dict[str, Counter[int]] = defaultdict(Counter)
     for s in measured:
         kinds[s.kind].append(s.seconds)
         kind_statuses[s.kind][s.status] += 1
     result = {
-        "seconds": seconds, "requests": len(measured),
+        "seconds": seconds,
+        "requests": len(measured),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "server_errors": sum(v for k, v in statuses.items() if k >= 500),
         "failed_without_response": statuses.get(0, 0),
         "p50_ms": round(percentile([s.seconds for s in measured], 0.5), 1),
         "p99_ms": round(percentile([s.seconds for s in measured], 0.99), 1),
         "windows": windows,
-        "kinds": {k: {"requests": len(v), "p50_ms": round(percentile(v, 0.5), 1),
-                      "p99_ms": round(percentile(v, 0.99), 1),
-                      "statuses": {str(c): n for c, n in sorted(kind_statuses[k].items())}}
-                  for k, v in sorted(kinds.items())},
+        "kinds": {
+            k: {
+                "requests": len(v),
+                "p50_ms": round(percentile(v, 0.5), 1),
+                "p99_ms": round(percentile(v, 0.99), 1),
+                "statuses": {str(c): n for c, n in sorted(kind_statuses[k].items())},
+            }
+            for k, v in sorted(kinds.items())
+        },
         "first_server_errors": shared.server_errors,
-        "memory_mib": {name: {"start": round(a, 1), "end": round(b, 1),
-                              "growth_pct": round(100 * (b - a) / a, 1)}
-                       for name, (a, b) in memory.items()},
+        "memory_mib": {
+            name: {"start": round(a, 1), "end": round(b, 1), "growth_pct": round(100 * (b - a) / a, 1)}
+            for name, (a, b) in memory.items()
+        },
         "training_jobs_submitted": shared.submitted,
         **extra,
     }
-    print(f"\n{result['requests']} requests in {seconds:.0f} s "
-          f"({result['requests'] / seconds:.1f}/s); statuses {result['statuses']}; "
-          f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
-    print("\n| window from (s) | requests | req/s | p50 (ms) | p99 (ms) | p50 sample / models / "
-          "jobs (ms) | cores used by other processes |\n|---|---|---|---|---|---|---|")
+    print(
+        f"\n{result['requests']} requests in {seconds:.0f} s "
+        f"({result['requests'] / seconds:.1f}/s); statuses {result['statuses']}; "
+        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms"
+    )
+    print(
+        "\n| window from (s) | requests | req/s | p50 (ms) | p99 (ms) | p50 sample / models / "
+        "jobs (ms) | cores used by other processes |\n|---|---|---|---|---|---|---|"
+    )
     for w in windows:
-        kinds_p50 = " / ".join(str(w["p50_ms_by_kind"].get(k, "-"))
-                               for k in ("sample", "models", "jobs"))
-        print(f"| {w['from_s']} | {w['requests']} | {w['rps']} | {w['p50_ms']} | {w['p99_ms']} "
-              f"| {kinds_p50} | {w['other_processes_cores']} |")
+        kinds_p50 = " / ".join(str(w["p50_ms_by_kind"].get(k, "-")) for k in ("sample", "models", "jobs"))
+        print(
+            f"| {w['from_s']} | {w['requests']} | {w['rps']} | {w['p50_ms']} | {w['p99_ms']} "
+            f"| {kinds_p50} | {w['other_processes_cores']} |"
+        )
     print("\n| kind | requests | statuses | p50 (ms) | p99 (ms) |\n|---|---|---|---|---|")
     for kind, row in result["kinds"].items():
         codes = ", ".join(f"{c}: {n}" for c, n in row["statuses"].items())
@@ -301,11 +357,11 @@ def report(shared: Shared, seconds: float, window: float, memory: dict[str, tupl
     return result
 
 
-async def drive(url: str, clients: int, seconds: float, shared: Shared,
-                roots: list[int]) -> None:
+async def drive(url: str, clients: int, seconds: float, shared: Shared, roots: list[int]) -> None:
     until = shared.started + seconds
-    await asyncio.gather(watch_cpu(roots, shared, until),
-                         *(client(url, i, until, shared) for i in range(clients)))
+    await asyncio.gather(
+        watch_cpu(roots, shared, until), *(client(url, i, until, shared) for i in range(clients))
+    )
 
 
 def main() -> int:
@@ -313,13 +369,19 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=20, help="seconds before measuring")
-    parser.add_argument("--window", type=float, default=0, help="report window (s); default "
-                        "a tenth of the run")
+    parser.add_argument(
+        "--window", type=float, default=0, help="report window (s); default a tenth of the run"
+    )
     parser.add_argument("--train-every", type=float, default=10.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
-    parser.add_argument("--env", action="append", default=[], metavar="GAN_NAME=VALUE",
-                        help="an extra setting for the API and the worker (repeatable)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="GAN_NAME=VALUE",
+        help="an extra setting for the API and the worker (repeatable)",
+    )
     args = parser.parse_args()
     window = args.window or max(10.0, args.seconds / 10)
 
@@ -330,18 +392,56 @@ def main() -> int:
     write_model(data_dir / "models", "soak-cond", num_classes=10)
     redis = start_redis(root / "redis")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAN_")}
-    env.update({"GAN_DATA_DIR": str(data_dir), "GAN_REDIS_URL": redis.url,
-                "GAN_API_KEY": API_KEY, "GAN_DEFAULT_MODEL": "soak", "GAN_DEVICE": "cpu",
-                "GAN_TORCH_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    env.update(
+        {
+            "GAN_DATA_DIR": str(data_dir),
+            "GAN_REDIS_URL": redis.url,
+            "GAN_API_KEY": API_KEY,
+            "GAN_DEFAULT_MODEL": "soak",
+            "GAN_DEVICE": "cpu",
+            "GAN_TORCH_THREADS": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     env.update(dict(item.split("=", 1) for item in args.env))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    api = start([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                 "--port", str(port), "--log-level", "warning"], env, root / "api.log")
-    worker = start([sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-                    "--loglevel=INFO", "--concurrency=1", "--prefetch-multiplier=1",
-                    "--without-gossip", "--without-mingle", "--without-heartbeat",
-                    "-n", "soak@%h"], env, root / "worker.log")
+    api = start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env,
+        root / "api.log",
+    )
+    worker = start(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--prefetch-multiplier=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            "soak@%h",
+        ],
+        env,
+        root / "worker.log",
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -353,14 +453,18 @@ def main() -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not become ready; see {root / 'api.log'}")
             time.sleep(0.2)
-        print(f"stack up in {root}; {args.clients} clients, warm-up {args.warmup:.0f} s, "
-              f"then {args.seconds:.0f} s measured", flush=True)
+        print(
+            f"stack up in {root}; {args.clients} clients, warm-up {args.warmup:.0f} s, "
+            f"then {args.seconds:.0f} s measured",
+            flush=True,
+        )
         # Warm-up: the same traffic, not measured; memory is taken when it ends.
         warm = Shared(started=time.monotonic(), train_every=args.train_every)
         roots = [os.getpid()]  # this process and its children: the API, worker and Redis
         asyncio.run(drive(url, args.clients, args.warmup, warm, roots))
-        shared = Shared(started=time.monotonic(), jobs=warm.jobs, next_train=warm.next_train,
-                        train_every=args.train_every)
+        shared = Shared(
+            started=time.monotonic(), jobs=warm.jobs, next_train=warm.next_train, train_every=args.train_every
+        )
         memory_start = {"api": rss_mib(api.pid), "worker": rss_mib(worker.pid)}
         asyncio.run(drive(url, args.clients, args.seconds, shared, roots))
         memory_end = {"api": rss_mib(api.pid), "worker": rss_mib(worker.pid)}

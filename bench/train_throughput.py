@@ -32,12 +32,20 @@ class Case:
 
 def training_cases(steps: int) -> list[Case]:
     """The two measured cases; no checkpoint, grid or quality probe falls inside a timed run."""
-    common = {"steps": steps, "batch_size": 64, "checkpoint_every": 10**6,
-              "sample_every": 10**6, "eval_samples": 0, "device": "cpu"}
+    common = {
+        "steps": steps,
+        "batch_size": 64,
+        "checkpoint_every": 10**6,
+        "sample_every": 10**6,
+        "eval_samples": 0,
+        "device": "cpu",
+    }
     return [
         Case("gan 28x28x1 (mnist5k)", TrainConfig(architecture="gan", dataset="mnist5k", **common)),
-        Case("dcgan 64x64x3 (shapes)", TrainConfig(architecture="dcgan", dataset="shapes",
-                                                    image_size=64, num_images=2000, **common)),
+        Case(
+            "dcgan 64x64x3 (shapes)",
+            TrainConfig(architecture="dcgan", dataset="shapes", image_size=64, num_images=2000, **common),
+        ),
     ]
 
 
@@ -95,8 +103,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cases = training_cases(args.steps)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 64, "
-          f"{args.steps} timed steps, best of {args.rounds} interleaved rounds")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 64, "
+        f"{args.steps} timed steps, best of {args.rounds} interleaved rounds"
+    )
     print(f"{'case':<26}{'engine img/s':>14}{'bare img/s':>12}{'ratio':>8}   (all rounds)")
     for case in cases:
         runs: dict[str, list[float]] = {"engine": [], "bare": []}

@@ -163,15 +163,19 @@ def measure(client: httpx.Client, case: Case, args: argparse.Namespace, worker_l
 
 
 def report(rows: list[Row]) -> None:
-    print(f"\n| case | bare img/s | in-process engine img/s | worker img/s | worker/bare | "
-          f"target {TARGET} | load |")
+    print(
+        f"\n| case | bare img/s | in-process engine img/s | worker img/s | worker/bare | "
+        f"target {TARGET} | load |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
     for row in rows:
         bare, engine, worker = max(row.bare), max(row.engine), max(row.worker_rates())
         ratio = worker / bare
         verdict = "met" if ratio >= TARGET else "missed"
-        print(f"| {row.case.label} | {bare:.1f} | {engine:.1f} | {worker:.1f} | {ratio:.3f} | "
-              f"{verdict} | {min(row.loads):.2f}-{max(row.loads):.2f} |")
+        print(
+            f"| {row.case.label} | {bare:.1f} | {engine:.1f} | {worker:.1f} | {ratio:.3f} | "
+            f"{verdict} | {min(row.loads):.2f}-{max(row.loads):.2f} |"
+        )
     print("\nAll rounds, worker / bare / engine img/s (worker's timed steps in seconds):")
     for row in rows:
         rounds = ", ".join(
@@ -187,8 +191,10 @@ def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ganserve-bench-worker-"))
     redis = start_redis(workdir / "redis")
     env = {
-        "GAN_DATA_DIR": str(workdir / "data"), "GAN_REDIS_URL": redis.url,
-        "GAN_TORCH_THREADS": str(args.threads), "GAN_DEVICE": "cpu",
+        "GAN_DATA_DIR": str(workdir / "data"),
+        "GAN_REDIS_URL": redis.url,
+        "GAN_TORCH_THREADS": str(args.threads),
+        "GAN_DEVICE": "cpu",
     }
     processes: list[Server | Worker] = []
     try:
@@ -196,12 +202,15 @@ def run(args: argparse.Namespace) -> None:
         processes.append(worker)
         api = start_server("api", "app.main:app", env, "/healthz", workdir)
         processes.append(api)
-        print(f"# ganserve training through the worker, {time.strftime('%Y-%m-%d %H:%M')}, "
-              f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} torch threads "
-              f"(here and GAN_TORCH_THREADS), batch 64, at least {args.steps} timed steps per run, "
-              f"best of {args.rounds} interleaved rounds (worker, bare, engine); worker progress "
-              f"saves every {load_settings(env).progress_interval:g} s; data and logs in {workdir} "
-              "(removed after a clean run)", flush=True)
+        print(
+            f"# ganserve training through the worker, {time.strftime('%Y-%m-%d %H:%M')}, "
+            f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} torch threads "
+            f"(here and GAN_TORCH_THREADS), batch 64, at least {args.steps} timed steps per run, "
+            f"best of {args.rounds} interleaved rounds (worker, bare, engine); worker progress "
+            f"saves every {load_settings(env).progress_interval:g} s; data and logs in {workdir} "
+            "(removed after a clean run)",
+            flush=True,
+        )
         with httpx.Client(base_url=api.url, timeout=httpx.Timeout(30, read=120)) as client:
             rows = [measure(client, case, args, worker.log_path) for case in training_cases(args.steps)]
         report(rows)
@@ -216,8 +225,9 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=20, help="least timed steps per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads, here and in the worker")

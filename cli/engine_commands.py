@@ -105,8 +105,16 @@ def run_train(args: argparse.Namespace) -> int:
     result = trainer.run(resume=not args.fresh)
     if not args.quiet:
         sys.stderr.write("\n")
-    print(json.dumps({"status": result.status, "step": result.step,
-                      "checkpoint": str(result.checkpoint), "run_dir": str(run_dir)}))
+    print(
+        json.dumps(
+            {
+                "status": result.status,
+                "step": result.step,
+                "checkpoint": str(result.checkpoint),
+                "run_dir": str(run_dir),
+            }
+        )
+    )
     return 0
 
 

@@ -57,7 +57,10 @@ def _load_generator(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig]:
 
 
 def _write_grid(
-    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None, columns: int | None,
+    generator: nn.Module,
+    latents: torch.Tensor,
+    labels: torch.Tensor | None,
+    columns: int | None,
     output: Path,
 ) -> int:
     """Render ``latents`` as one PNG grid of ``columns`` columns into ``output``; print its path."""

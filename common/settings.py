@@ -28,9 +28,15 @@ class Settings(BaseSettings):
     pretrained_dir: Path | None = PACKAGED_MODELS_DIR
     api_key: SecretStr | None = None
     cors_origins: list[str] = Field(default_factory=list)
-    torch_threads: int = Field(default=0, ge=0, le=256, description=(
-        "torch threads per training run (worker) or per forward pass (API); 0: the worker "
-        "uses one per CPU core, the API one per pass with a pass per core"))
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description=(
+            "torch threads per training run (worker) or per forward pass (API); 0: the worker "
+            "uses one per CPU core, the API one per pass with a pass per core"
+        ),
+    )
     device: str = "auto"
     model_cache_size: int = Field(default=4, ge=1, le=64)
     queue_name: str = "ganserve"
@@ -40,8 +46,9 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         default=2.0, ge=0, le=1000, description="longest wait for company on a free forward lane"
     )
-    pin_lanes: bool = Field(default=True, description=(
-        "pin each forward lane to CPUs of its own when the CPUs allow it (Linux)"))
+    pin_lanes: bool = Field(
+        default=True, description=("pin each forward lane to CPUs of its own when the CPUs allow it (Linux)")
+    )
 
     max_count: int = Field(default=64, ge=1, le=1024)
     max_frames: int = Field(default=64, ge=2, le=1024)
@@ -121,9 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """
     source = os.environ if environ is None else environ
     values = {
-        key[len(ENV_PREFIX) :].lower(): value
-        for key, value in source.items()
-        if key.startswith(ENV_PREFIX)
+        key[len(ENV_PREFIX) :].lower(): value for key, value in source.items() if key.startswith(ENV_PREFIX)
     }
     known = set(Settings.model_fields)
     return Settings(**{k: v for k, v in values.items() if k in known})

@@ -189,9 +189,7 @@ def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
     return _info_from_metadata(path, metadata, names)
 
 
-def _info_from_metadata(
-    path: Path, metadata: Mapping[str, str], names: tuple[str, ...]
-) -> CheckpointInfo:
+def _info_from_metadata(path: Path, metadata: Mapping[str, str], names: tuple[str, ...]) -> CheckpointInfo:
     try:
         header = json.loads(metadata.get(METADATA_KEY, "null"))
     except ValueError as error:
@@ -256,7 +254,10 @@ def with_prefix(prefix: str, state: Mapping[str, torch.Tensor]) -> dict[str, tor
 
 
 def load_generator(
-    path: str | Path, *, device: str | torch.device = "cpu", prefer_ema: bool = True,
+    path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    prefer_ema: bool = True,
     inference_kernels: bool = True,
 ) -> tuple[nn.Module, CheckpointInfo]:
     """Rebuild the generator stored in a checkpoint, ready for sampling (eval mode).

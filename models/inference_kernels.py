@@ -25,21 +25,32 @@ from models.pass_sizes import forget_pass_sizes
 THIN_CHANNELS = 4
 
 
-def _native_conv_transpose(module: nn.ConvTranspose2d, x: torch.Tensor,
-                           output_size: list[int] | None = None) -> torch.Tensor:
+def _native_conv_transpose(
+    module: nn.ConvTranspose2d, x: torch.Tensor, output_size: list[int] | None = None
+) -> torch.Tensor:
     if x.device.type != "cpu" or output_size is not None or x.dim() != 4:
         return nn.ConvTranspose2d.forward(module, x, output_size)
     return torch.ops.aten.slow_conv_transpose2d(
-        x.contiguous(), module.weight, module.kernel_size, module.bias, module.stride,
-        module.padding, module.output_padding, module.dilation,
+        x.contiguous(),
+        module.weight,
+        module.kernel_size,
+        module.bias,
+        module.stride,
+        module.padding,
+        module.output_padding,
+        module.dilation,
     )
 
 
 def use_inference_kernels(generator: nn.Module) -> nn.Module:
     """Route ``generator``'s thin transposed convolutions to the native CPU kernel (in place)."""
     for module in generator.modules():
-        if (isinstance(module, nn.ConvTranspose2d) and module.out_channels <= THIN_CHANNELS
-                and module.groups == 1 and module.padding_mode == "zeros"):
+        if (
+            isinstance(module, nn.ConvTranspose2d)
+            and module.out_channels <= THIN_CHANNELS
+            and module.groups == 1
+            and module.padding_mode == "zeros"
+        ):
             module.forward = functools.partial(_native_conv_transpose, module)  # type: ignore[method-assign]
     forget_pass_sizes(generator)  # probed, if at all, with the old kernels
     return generator

@@ -80,8 +80,12 @@ class PassSizes:
         many rows is first wanted. It matters for speed: on a 64x64 DCGAN with oneDNN, 12 rows
         in one pass cost 2.4 ms each, as 8 + 4 rows 3.3 ms (docs/benchmarks.md).
         """
-        if (self.verify is None or not self.pad_to < size <= MAX_PASS_ROWS
-                or size in self.sizes or size in self._checked):
+        if (
+            self.verify is None
+            or not self.pad_to < size <= MAX_PASS_ROWS
+            or size in self.sizes
+            or size in self._checked
+        ):
             return
         with _probe_lock:
             if size in self._checked or size in self.sizes:
@@ -128,17 +132,20 @@ class PassSizes:
             estimates[size] = timed[base] * size / base
         return estimates
 
-    def _fastest_split(self, count: int, sizes: list[int],
-                       seconds: dict[int, float]) -> list[tuple[int, int]]:
+    def _fastest_split(
+        self, count: int, sizes: list[int], seconds: dict[int, float]
+    ) -> list[tuple[int, int]]:
         """The split of least estimated time: passes of ``sizes``, the last one padded."""
         # best[n]: (time, -first pass size) of the fastest way to cover n rows; of equally fast
         # ways, the one with the largest passes (fewer passes, fewer calls).
         best: list[tuple[float, int]] = [(0.0, 0)]
         for remaining in range(1, count + 1):
-            best.append(min(
-                (seconds[self.physical(size)] + best[max(0, remaining - size)][0], -size)
-                for size in sizes
-            ))
+            best.append(
+                min(
+                    (seconds[self.physical(size)] + best[max(0, remaining - size)][0], -size)
+                    for size in sizes
+                )
+            )
         passes: list[tuple[int, int]] = []
         remaining = count
         while remaining:

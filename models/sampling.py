@@ -82,9 +82,7 @@ def latent_for_seed(seed: int, latent_dim: int, truncation: float | None = None)
     return z
 
 
-def latents_for_seeds(
-    seeds: Sequence[int], latent_dim: int, truncation: float | None = None
-) -> torch.Tensor:
+def latents_for_seeds(seeds: Sequence[int], latent_dim: int, truncation: float | None = None) -> torch.Tensor:
     """Stack the latent vectors of ``seeds`` into a ``(len(seeds), latent_dim)`` tensor."""
     if len(seeds) == 0:
         raise ValueError("at least one seed is required")
@@ -154,9 +152,7 @@ def interpolate_latents(
 
 
 @torch.inference_mode()
-def generate(
-    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
-) -> torch.Tensor:
+def generate(generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Run ``generator`` (in eval mode) on ``latents``; float images ``(N, C, H, W)`` in [-1, 1].
 
     The result for each latent does not depend on what else is in the batch, bit for bit:
@@ -252,9 +248,7 @@ def decode_png(data: bytes) -> np.ndarray:
     return array[:, :, None] if array.ndim == 2 else array
 
 
-def labels_for_seeds(
-    seeds: Sequence[int], num_classes: int, label: int | None = None
-) -> torch.Tensor | None:
+def labels_for_seeds(seeds: Sequence[int], num_classes: int, label: int | None = None) -> torch.Tensor | None:
     """Class labels for a conditional model; ``None`` for an unconditional one.
 
     With no label asked for, seed ``s`` gets class ``s % num_classes``: a grid then shows every

@@ -41,8 +41,7 @@ def best_fd_step(run_dir: Path) -> int:
     scored = [
         (record["quality"]["frechet_distance"], record["step"])
         for record in run_files.read_metrics(run_dir)
-        if record.get("step") in saved
-        and (record.get("quality") or {}).get("frechet_distance") is not None
+        if record.get("step") in saved and (record.get("quality") or {}).get("frechet_distance") is not None
     ]
     if not scored:
         raise SystemExit(f"{run_dir}: no checkpoint has a Frechet distance in the metrics log")

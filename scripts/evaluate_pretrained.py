@@ -35,8 +35,13 @@ def timeline(name: str, model_dir: Path, tiles: int = 16) -> Path:
         grid = decode_png(run_files.sample_path(model_dir, step).read_bytes())
         columns = 8
         tile = grid.shape[1] // columns
-        picked = [grid[(i // columns) * tile:(i // columns + 1) * tile,
-                       (i % columns) * tile:(i % columns + 1) * tile] for i in range(tiles)]
+        picked = [
+            grid[
+                (i // columns) * tile : (i // columns + 1) * tile,
+                (i % columns) * tile : (i % columns + 1) * tile,
+            ]
+            for i in range(tiles)
+        ]
         row = np.concatenate(picked, axis=1)
         if row.shape[2] == 1:
             row = np.repeat(row, 3, axis=2)
@@ -136,8 +141,12 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
     lines += ["", "FD is comparable only within one dataset (each has its own classifier).", ""]
     missing = sorted(p.stem for p in (PRETRAINED / "configs").glob("*.toml") if p.stem not in results)
     if missing:
-        lines += ["Configured but not shipped yet (no trained weights in `pretrained/`): "
-                  + ", ".join(f"`{name}`" for name in missing) + ".", ""]
+        lines += [
+            "Configured but not shipped yet (no trained weights in `pretrained/`): "
+            + ", ".join(f"`{name}`" for name in missing)
+            + ".",
+            "",
+        ]
         for name in missing:
             notes = PRETRAINED / "configs" / f"{name}.md"
             if notes.exists():
@@ -148,8 +157,11 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
         accuracy = report.get("label_accuracy")
         if accuracy:
             per_label = ", ".join(f"{k}: {v:.0%}" for k, v in enumerate(accuracy["per_label"]))
-            lines += [f"Asked for label k ({accuracy['per_label_samples']} images each), classified as k: "
-                      f"{per_label}.", ""]
+            lines += [
+                f"Asked for label k ({accuracy['per_label_samples']} images each), classified as k: "
+                f"{per_label}.",
+                "",
+            ]
         notes = PRETRAINED / "configs" / f"{name}.md"
         if notes.exists():  # hand-written: what was tried, and why the figures are what they are
             lines += [notes.read_text().strip(), ""]

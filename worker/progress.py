@@ -42,8 +42,7 @@ class ProgressReporter:
         self._writing = False
         self._closed = False
         self._error: Exception | None = None  # a failed save, raised on the trainer's side
-        self._writer = threading.Thread(target=self._write_loop, name="progress-writer",
-                                        daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="progress-writer", daemon=True)
         self._writer.start()
 
     def __call__(self, progress: Progress) -> None:
@@ -98,8 +97,9 @@ class ProgressReporter:
     def __enter__(self) -> ProgressReporter:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if error is None:
             self.close()
             return

@@ -66,13 +66,18 @@ async def method_not_allowed_handler(request: Request, error: Exception) -> JSON
     routes instead.
     """
     allowed = [
-        method for method in HTTP_METHODS
-        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-               for route in request.app.router.routes)
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
     ]
-    return JSONResponse({"detail": "Method Not Allowed"},
-                        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
-                        headers={"Allow": ", ".join(allowed)})
+    return JSONResponse(
+        {"detail": "Method Not Allowed"},
+        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+        headers={"Allow": ", ".join(allowed)},
+    )
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -20,7 +20,7 @@ ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["detail"],
     "description": "Every 4xx and 5xx body: `detail` is a short sentence, or FastAPI's list of "
-                   "validation errors (each with `loc`, `msg`, `type`) for a malformed request.",
+    "validation errors (each with `loc`, `msg`, `type`) for a malformed request.",
     "properties": {
         "detail": {
             "anyOf": [

@@ -36,8 +36,10 @@ PageDep = Annotated[PageRequest, Depends(page_request)]
 
 PAGE_HEADERS = {
     "X-Total-Count": {"description": "Items in the whole listing.", "schema": {"type": "integer"}},
-    "Link": {"description": 'The next page as `<url>; rel="next"`, while there is one.',
-             "schema": {"type": "string"}},
+    "Link": {
+        "description": 'The next page as `<url>; rel="next"`, while there is one.',
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -49,4 +51,4 @@ def paginate(items: Sequence[T], page: PageRequest, request: Request, response: 
         # Keep the caller's other parameters (e.g. ?status=) so the link is the same query.
         following = request.url.include_query_params(limit=page.limit, offset=end)
         response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
-    return list(items[page.offset:end])
+    return list(items[page.offset : end])

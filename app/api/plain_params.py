@@ -103,11 +103,17 @@ def _effective_dependant(route: APIRoute) -> Dependant | None:
 def _plan(dependant: Dependant) -> tuple[str, list[_Param]] | None:
     """The request argument's name and the plain parameters, or None if the route has more."""
     if (
-        dependant.dependencies or dependant.body_params or dependant.path_params
-        or dependant.cookie_params or dependant.request_param_name is None
-        or dependant.websocket_param_name or dependant.http_connection_param_name
-        or dependant.response_param_name or dependant.background_tasks_param_name
-        or dependant.security_scopes_param_name or dependant.call is None
+        dependant.dependencies
+        or dependant.body_params
+        or dependant.path_params
+        or dependant.cookie_params
+        or dependant.request_param_name is None
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.response_param_name
+        or dependant.background_tasks_param_name
+        or dependant.security_scopes_param_name
+        or dependant.call is None
         or not inspect.iscoroutinefunction(dependant.call)
         or _return_annotation(dependant.call) is not Response
     ):
@@ -120,15 +126,27 @@ def _plan(dependant: Dependant) -> tuple[str, list[_Param]] | None:
         # The request key FastAPI reads (header names come converted, "if-none-match").
         key = getattr(field, "validation_alias", None) or field.alias
         if (
-            not _is_plain(info.annotation) or not isinstance(key, str) or field.config
-            or info.validation_alias not in (None, key) or info.validate_default
+            not _is_plain(info.annotation)
+            or not isinstance(key, str)
+            or field.config
+            or info.validation_alias not in (None, key)
+            or info.validate_default
             or not (info.is_required() or isinstance(field.default, _IMMUTABLE_DEFAULTS))
             or any(type(item) is Json for item in info.metadata)
             or not isinstance(info, params.Header if location == "header" else params.Query)
         ):
             return None
-        fields.append(_Param(field.name, key, location == "header", (location, key),
-                             info.is_required(), field.default, field))
+        fields.append(
+            _Param(
+                field.name,
+                key,
+                location == "header",
+                (location, key),
+                info.is_required(),
+                field.default,
+                field,
+            )
+        )
     return dependant.request_param_name, fields
 
 

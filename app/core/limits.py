@@ -39,8 +39,9 @@ class BodySizeLimitMiddleware:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             error = RequestTooLarge(limit)
-            response = JSONResponse({"detail": error.detail}, status_code=error.status_code,
-                                    headers={"Connection": "close"})
+            response = JSONResponse(
+                {"detail": error.detail}, status_code=error.status_code, headers={"Connection": "close"}
+            )
             await response(scope, receive, send)
             return
         received = 0

@@ -58,7 +58,8 @@ class RuntimeCollector(Collector):
 
         depth = self.runtime.queue.depth()
         yield GaugeMetricFamily(
-            "ganserve_queue_depth", "Training tasks waiting in Redis (-1: Redis unreachable)",
+            "ganserve_queue_depth",
+            "Training tasks waiting in Redis (-1: Redis unreachable)",
             value=-1 if depth is None else depth,
         )
 
@@ -68,7 +69,8 @@ class RuntimeCollector(Collector):
         )
         sizes = GaugeMetricFamily(
             "ganserve_loaded_model_parameter_bytes",
-            "Bytes of parameters and buffers of each cached generator", labels=["model"],
+            "Bytes of parameters and buffers of each cached generator",
+            labels=["model"],
         )
         for model in loaded:
             sizes.add_metric([model.ref], model.parameter_bytes)
@@ -91,7 +93,8 @@ class RuntimeCollector(Collector):
         for name, (documentation, value) in counters.items():
             yield CounterMetricFamily(f"ganserve_render_{name}", documentation, value=value)
         yield GaugeMetricFamily(
-            "ganserve_render_largest_pass_rows", "Most rows seen in one forward pass",
+            "ganserve_render_largest_pass_rows",
+            "Most rows seen in one forward pass",
             value=stats.largest_pass,
         )
 
@@ -121,6 +124,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
-            self.metrics.request_seconds.labels(
-                template, scope["method"], str(status_code)
-            ).observe(time.perf_counter() - started)
+            self.metrics.request_seconds.labels(template, scope["method"], str(status_code)).observe(
+                time.perf_counter() - started
+            )

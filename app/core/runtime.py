@@ -108,9 +108,7 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-def build_renderer(
-    settings: Settings, pool: SamplingPool, cpus: Sequence[int], cores: int
-) -> Renderer:
+def build_renderer(settings: Settings, pool: SamplingPool, cpus: Sequence[int], cores: int) -> Renderer:
     """The micro-batcher, or one forward pass per request when batching is off.
 
     Args:
@@ -154,9 +152,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     logger.info("serving on %s with %d torch threads", runtime.device, torch.get_num_threads())
     if isinstance(runtime.renderer, Batcher):
         cpus = runtime.renderer.lane_cpus
-        logger.info("%d forward lanes, %s", runtime.renderer.lanes,
-                    "pinned to CPUs " + " | ".join(",".join(map(str, sorted(c))) for c in cpus)
-                    if cpus else "not pinned")
+        logger.info(
+            "%d forward lanes, %s",
+            runtime.renderer.lanes,
+            "pinned to CPUs " + " | ".join(",".join(map(str, sorted(c))) for c in cpus)
+            if cpus
+            else "not pinned",
+        )
     try:
         yield
     finally:

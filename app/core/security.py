@@ -34,8 +34,10 @@ def check_write_access(
     # Both are compared (no early exit), keeping the time independent of which one matched.
     results = [key_matches(value, secret) for value in offered]
     if not any(results):
-        detail = "invalid API key" if any(offered) else (
-            "API key required: send Authorization: Bearer <key> or X-API-Key: <key>"
+        detail = (
+            "invalid API key"
+            if any(offered)
+            else ("API key required: send Authorization: Bearer <key> or X-API-Key: <key>")
         )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}

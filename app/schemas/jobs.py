@@ -32,9 +32,12 @@ def _train_request_model() -> type[BaseModel]:
             fields[spec.name] = (hints[spec.name], Field(default=spec.default))
     return create_model(  # type: ignore[call-overload,no-any-return]
         "TrainRequest",
-        __config__=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, json_schema_extra={
-            "examples": [{"dataset": "digits", "architecture": "dcgan", "steps": 200}]
-        }),
+        __config__=ConfigDict(
+            extra="forbid",
+            strict=True,
+            allow_inf_nan=False,
+            json_schema_extra={"examples": [{"dataset": "digits", "architecture": "dcgan", "steps": 200}]},
+        ),
         **fields,
     )
 

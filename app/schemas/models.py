@@ -47,8 +47,9 @@ class CheckpointDetail(BaseModel):
     model: str
     step: int
     kind: str | None = None
-    model_config_: dict[str, Any] | None = Field(default=None, alias="model_config",
-                                                 serialization_alias="model_config")
+    model_config_: dict[str, Any] | None = Field(
+        default=None, alias="model_config", serialization_alias="model_config"
+    )
     train_config: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     content_sha256: str | None = None

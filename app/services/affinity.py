@@ -24,10 +24,7 @@ def lane_cpu_sets(cpus: Sequence[int], lanes: int, threads_per_lane: int) -> lis
     give every lane its own (one lane, or fewer CPUs than the lanes' threads)."""
     if lanes < 2 or threads_per_lane < 1 or len(cpus) < lanes * threads_per_lane:
         return None
-    return [
-        frozenset(cpus[lane * threads_per_lane : (lane + 1) * threads_per_lane])
-        for lane in range(lanes)
-    ]
+    return [frozenset(cpus[lane * threads_per_lane : (lane + 1) * threads_per_lane]) for lane in range(lanes)]
 
 
 class LanePinner:

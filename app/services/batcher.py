@@ -80,8 +80,9 @@ PASS_BUDGET_SECONDS = 0.08
 COST_SMOOTHING = 0.25
 
 
-def encode_batch(plans: Sequence[SamplingPlan], rows: Sequence[np.ndarray | Exception],
-                 deliver: Deliver) -> list[tuple[int, Outcome]]:
+def encode_batch(
+    plans: Sequence[SamplingPlan], rows: Sequence[np.ndarray | Exception], deliver: Deliver
+) -> list[tuple[int, Outcome]]:
     """Encode each request's rows in order, deliver the responses as they become ready, and
     return the last ones (they go back with the end of the pass)."""
     ready: list[tuple[int, Outcome]] = []
@@ -132,8 +133,14 @@ class Batcher:
     """
 
     def __init__(
-        self, *, lanes: int, max_rows: int, max_wait: float, max_queued_rows: int,
-        pass_budget: float = PASS_BUDGET_SECONDS, lane_cpus: Sequence[CpuSet] | None = None,
+        self,
+        *,
+        lanes: int,
+        max_rows: int,
+        max_wait: float,
+        max_queued_rows: int,
+        pass_budget: float = PASS_BUDGET_SECONDS,
+        lane_cpus: Sequence[CpuSet] | None = None,
     ) -> None:
         self.lanes = lanes
         self.max_rows = max_rows
@@ -153,9 +160,7 @@ class Batcher:
         self._schedule_pending = False
         self._timer: asyncio.TimerHandle | None = None
         # CPU seconds per row of each generator, a moving average (weak: evicted models drop out).
-        self._row_seconds: weakref.WeakKeyDictionary[nn.Module, float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._row_seconds: weakref.WeakKeyDictionary[nn.Module, float] = weakref.WeakKeyDictionary()
 
     def start(self) -> None:
         if self._lane is None:
@@ -281,8 +286,9 @@ class Batcher:
         assert self._lane is not None
         self._lane.submit(self._pass, asyncio.get_running_loop(), queue.model, batch, rows)
 
-    def _pass(self, loop: asyncio.AbstractEventLoop, model: LoadedModel, batch: list[_Request],
-              rows: int) -> None:  # in a lane
+    def _pass(
+        self, loop: asyncio.AbstractEventLoop, model: LoadedModel, batch: list[_Request], rows: int
+    ) -> None:  # in a lane
         plans = [request.plan for request in batch]
         seconds: float | None = None
         last: list[tuple[_Request, Outcome]] = []
@@ -300,8 +306,9 @@ class Batcher:
             # Always, or the pass would count as running for good and its generator stall.
             loop.call_soon_threadsafe(self._finish, model, rows, seconds, last)
 
-    def _finish(self, model: LoadedModel, rows: int, seconds: float | None,
-                outcomes: list[tuple[_Request, Outcome]]) -> None:
+    def _finish(
+        self, model: LoadedModel, rows: int, seconds: float | None, outcomes: list[tuple[_Request, Outcome]]
+    ) -> None:
         """The end of a pass, on the event loop: its last responses, its cost, the next pass."""
         _settle_all(outcomes)
         if seconds is None:

@@ -72,8 +72,16 @@ class DatasetCatalog:
             for name in names:
                 size, channels = native_format(name)
                 classes = list(_CLASS_NAMES.get(name, ()))
-                out.append({"name": name, "kind": kind, "image_size": size, "channels": channels,
-                            "num_classes": len(classes), "class_names": classes})
+                out.append(
+                    {
+                        "name": name,
+                        "kind": kind,
+                        "image_size": size,
+                        "channels": channels,
+                        "num_classes": len(classes),
+                        "class_names": classes,
+                    }
+                )
         return out
 
     def uploaded(self) -> list[dict[str, Any]]:
@@ -118,13 +126,21 @@ class DatasetCatalog:
             metadata = json.loads((folder / METADATA_FILE).read_text())
         except (OSError, ValueError):
             # Put there by hand: classes follow the folder loader's rule (top-level subfolders).
-            metadata = {"class_names": sorted(
-                p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
-            )}
+            metadata = {
+                "class_names": sorted(
+                    p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                )
+            }
         classes = list(metadata.get("class_names") or [])
-        return {"name": folder.name, "kind": "uploaded", "images": metadata.get("images"),
-                "skipped": metadata.get("skipped"), "num_classes": len(classes),
-                "class_names": classes, "created_at": metadata.get("created_at")}
+        return {
+            "name": folder.name,
+            "kind": "uploaded",
+            "images": metadata.get("images"),
+            "skipped": metadata.get("skipped"),
+            "num_classes": len(classes),
+            "class_names": classes,
+            "created_at": metadata.get("created_at"),
+        }
 
     # -- changes -------------------------------------------------------------------------------
     def check_new_name(self, name: str) -> None:
@@ -163,7 +179,12 @@ class DatasetCatalog:
                 continue
 
     def install(
-        self, archive: Path, name: str, work_dir: Path, *, max_unpacked_bytes: int,
+        self,
+        archive: Path,
+        name: str,
+        work_dir: Path,
+        *,
+        max_unpacked_bytes: int,
         max_members: int,
     ) -> dict[str, Any]:
         """Unpack ``archive`` into ``work_dir`` and rename the result to ``<datasets_dir>/name``.
@@ -177,8 +198,12 @@ class DatasetCatalog:
         report = extract_archive(
             archive, unpacked, max_unpacked_bytes=max_unpacked_bytes, max_members=max_members
         )
-        metadata = {"images": report.images, "skipped": report.skipped,
-                    "class_names": list(report.classes), "created_at": time.time()}
+        metadata = {
+            "images": report.images,
+            "skipped": report.skipped,
+            "class_names": list(report.classes),
+            "created_at": time.time(),
+        }
         (unpacked / METADATA_FILE).write_text(json.dumps(metadata))
         target = self.datasets_dir / name
         # The lock closes the gap between the existence check and the rename within this

@@ -209,8 +209,7 @@ class ModelRegistry:
         for root, source in self.roots:
             # No is_dir() first: a missing folder lists no checkpoints and reads as no model
             # all the same, and that stat was a large part of GET /sample's model lookup.
-            entry = self._read_model(name, self._model_dir(root, name), source,
-                                     cached_only=cached_only)
+            entry = self._read_model(name, self._model_dir(root, name), source, cached_only=cached_only)
             if entry is not None:
                 return entry
         return None
@@ -323,7 +322,11 @@ class ModelRegistry:
         raise ModelUnavailable(f"model {name!r} has no loadable checkpoint: {newest_error}")
 
     def _load(
-        self, model: ModelEntry, checkpoint: CheckpointEntry, *, pinned: bool,
+        self,
+        model: ModelEntry,
+        checkpoint: CheckpointEntry,
+        *,
+        pinned: bool,
         cached_only: bool = False,
     ) -> LoadedModel:
         if checkpoint.error is not None:
@@ -365,9 +368,7 @@ class ModelRegistry:
                 self._load_errors[key] = message
                 self._load_locks.pop(key, None)
             raise ModelUnavailable(f"model {model.name!r}: {message}") from error
-        loaded = LoadedModel(
-            model.name, checkpoint.step, False, info, generator, _parameter_bytes(generator)
-        )
+        loaded = LoadedModel(model.name, checkpoint.step, False, info, generator, _parameter_bytes(generator))
         with self._lock:
             self._verified.add(key)  # load_generator checked the content hash
             self._loaded[key] = loaded

@@ -145,8 +145,7 @@ def plan_latents(
     for index, vector in enumerate(latents):
         if len(vector) != latent_dim:
             raise SamplingError(
-                f"latents[{index}] has length {len(vector)}; model {model.name!r} "
-                f"expects {latent_dim}"
+                f"latents[{index}] has length {len(vector)}; model {model.name!r} expects {latent_dim}"
             )
     check_labels(model, labels, len(latents))
     num_classes = model.info.model_config.num_classes
@@ -202,9 +201,7 @@ def forward(model: LoadedModel, latents: torch.Tensor, labels: Sequence[int] | N
     with torch.inference_mode():
         for start in range(0, len(latents), FORWARD_CHUNK):
             part = None if label_tensor is None else label_tensor[start : start + FORWARD_CHUNK]
-            chunks.append(
-                generate_images(model.generator, latents[start : start + FORWARD_CHUNK], part)
-            )
+            chunks.append(generate_images(model.generator, latents[start : start + FORWARD_CHUNK], part))
     return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
@@ -227,8 +224,9 @@ def forward_plans(
         try:
             rows = plan.latents()
             if tuple(rows.shape) != (plan.rows, latent_dim):
-                raise SamplingError(f"expected latents of shape ({plan.rows}, {latent_dim}), "
-                                    f"got {tuple(rows.shape)}")
+                raise SamplingError(
+                    f"expected latents of shape ({plan.rows}, {latent_dim}), got {tuple(rows.shape)}"
+                )
             if (plan.labels is not None) != conditional:
                 raise SamplingError("labels must be given exactly for conditional models")
         except Exception as error:  # the request's own fault: it fails alone
@@ -255,7 +253,10 @@ def encode(plan: SamplingPlan, images: np.ndarray) -> RenderedImage:
     grid = make_grid(images, plan.columns)
     _, height, width, _ = images.shape
     return RenderedImage(
-        encode_image(grid, plan.image_format), MEDIA_TYPES[plan.image_format], width, height,
+        encode_image(grid, plan.image_format),
+        MEDIA_TYPES[plan.image_format],
+        width,
+        height,
         len(images),
     )
 

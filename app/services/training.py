@@ -49,8 +49,10 @@ def build_train_config(
     problems = _limit_problems(fields, settings)
     facts = catalog.facts(dataset) if isinstance(dataset, str) else None
     if dataset == "folder":
-        problems.append("dataset 'folder' is not available over HTTP; upload an archive with "
-                        "POST /datasets and train on it by name")
+        problems.append(
+            "dataset 'folder' is not available over HTTP; upload an archive with "
+            "POST /datasets and train on it by name"
+        )
     elif facts is None:
         problems.append(
             f"unknown dataset {dataset!r}; expected one of "
@@ -69,8 +71,7 @@ def build_train_config(
         conditional = config.architecture in CONDITIONAL_ARCHITECTURES
         if image_size > settings.max_image_size:
             problems.append(
-                f"image_size must be at most {settings.max_image_size} on this server, "
-                f"got {image_size}"
+                f"image_size must be at most {settings.max_image_size} on this server, got {image_size}"
             )
         elif conditional and facts.num_classes < 2:
             problems.append(
@@ -86,17 +87,14 @@ def build_train_config(
 
 def _limit_problems(fields: dict[str, Any], settings: Settings) -> list[str]:
     problems = []
-    for name, limit in (("steps", settings.max_train_steps),
-                        ("batch_size", settings.max_batch_size)):
+    for name, limit in (("steps", settings.max_train_steps), ("batch_size", settings.max_batch_size)):
         value = fields.get(name)
         if isinstance(value, int) and value > limit:
             problems.append(f"{name} must be at most {limit} on this server, got {value}")
     return problems
 
 
-def _build_problems(
-    config: TrainConfig, image_size: int, channels: int, num_classes: int
-) -> list[str]:
+def _build_problems(config: TrainConfig, image_size: int, channels: int, num_classes: int) -> list[str]:
     # Build the model config the worker will build, with the engine's own function, so sizes
     # an architecture cannot make (e.g. a DCGAN at 12x12) fail now with the engine's message.
     try:

@@ -138,8 +138,15 @@ async def receive_upload(
     collector = _Collector(target, max_file_bytes)
     callbacks = {
         name: getattr(collector, name)
-        for name in ("on_part_begin", "on_part_data", "on_part_end", "on_header_field",
-                     "on_header_value", "on_header_end", "on_headers_finished")
+        for name in (
+            "on_part_begin",
+            "on_part_data",
+            "on_part_end",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+        )
     }
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     try:

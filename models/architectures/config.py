@@ -333,8 +333,9 @@ def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
     if pack == 1:
         return x
     if x.shape[0] % pack:
-        raise ValueError(f"a discriminator with d_pack={pack} needs a batch size divisible by "
-                         f"{pack}, got {x.shape[0]}")
+        raise ValueError(
+            f"a discriminator with d_pack={pack} needs a batch size divisible by {pack}, got {x.shape[0]}"
+        )
     return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
 
 

@@ -50,19 +50,18 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 512
 def native_format(name: str) -> tuple[int, int]:
     """(image_size, channels) a dataset is published in; `folder` has none."""
     if name not in _NATIVE:
-        raise DatasetError(
-            f"dataset {name!r} has no native format; expected one of {', '.join(_NATIVE)}"
-        )
+        raise DatasetError(f"dataset {name!r} has no native format; expected one of {', '.join(_NATIVE)}")
     return _NATIVE[name]
 
 
 def _check_options(image_size: int, channels: int, num_images: int | None) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not (
-        MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, int)
+        or not (MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE)
     ):
         raise DatasetError(
-            f"image_size must be an integer in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}, "
-            f"got {image_size!r}"
+            f"image_size must be an integer in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}, got {image_size!r}"
         )
     if channels not in (1, 3) or isinstance(channels, bool):
         raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")

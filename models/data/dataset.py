@@ -39,10 +39,7 @@ class ImageDataset:
             if len(self.labels) and (
                 int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.class_names)
             ):
-                raise DatasetError(
-                    f"labels must lie in 0..{len(self.class_names) - 1} "
-                    f"(one per class name)"
-                )
+                raise DatasetError(f"labels must lie in 0..{len(self.class_names) - 1} (one per class name)")
 
     @property
     def num_classes(self) -> int:

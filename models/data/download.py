@@ -73,12 +73,28 @@ SOURCES: dict[str, tuple[RemoteFile, ...]] = {
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "mnist": DIGIT_NAMES,
     "fashion-mnist": (
-        "t-shirt/top", "trouser", "pullover", "dress", "coat",
-        "sandal", "shirt", "sneaker", "bag", "ankle boot",
+        "t-shirt/top",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "ankle boot",
     ),
     "cifar10": (
-        "airplane", "automobile", "bird", "cat", "deer",
-        "dog", "frog", "horse", "ship", "truck",
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
     ),
 }
 CIFAR_BATCHES = tuple(f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6))
@@ -115,9 +131,7 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
             failures.append(f"{url}: {error}")
         finally:
             Path(temporary).unlink(missing_ok=True)
-    raise DatasetError(
-        f"could not download {remote.name} (nothing was saved): " + "; ".join(failures)
-    )
+    raise DatasetError(f"could not download {remote.name} (nothing was saved): " + "; ".join(failures))
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:

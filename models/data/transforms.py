@@ -26,9 +26,7 @@ def resize_float(images: torch.Tensor, size: int) -> torch.Tensor:
     if size < height or size < width:
         if height % size == 0 and width % size == 0:
             return F.interpolate(images, size=(size, size), mode="area")
-        return F.interpolate(
-            images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-        )
+        return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
 
 

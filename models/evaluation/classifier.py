@@ -98,9 +98,7 @@ class Evaluator:
     (BT.601 luma / channel repeat, then area or antialiased resizing).
     """
 
-    def __init__(
-        self, network: EvaluatorNet, config: EvaluatorConfig, metadata: dict[str, str]
-    ) -> None:
+    def __init__(self, network: EvaluatorNet, config: EvaluatorConfig, metadata: dict[str, str]) -> None:
         self.network = network.eval()
         self.config = config
         self.metadata = metadata
@@ -125,9 +123,7 @@ class Evaluator:
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Convert float images to the network's native size and channels."""
         if images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(
-                f"expected (N, 1 or 3, H, W) images, got shape {tuple(images.shape)}"
-            )
+            raise ValueError(f"expected (N, 1 or 3, H, W) images, got shape {tuple(images.shape)}")
         images = convert_channels_float(images.float(), self.config.channels)
         # Bicubic enlarging can overshoot; the network never saw values outside [-1, 1].
         return resize_float(images, self.config.image_size).clamp(-1.0, 1.0)
@@ -190,9 +186,7 @@ def load_evaluator(dataset: str, weights_dir: str | Path | None = None) -> Evalu
         )
     path = Path(weights_dir or WEIGHTS_DIR) / f"{dataset}.safetensors"
     if not path.is_file():
-        raise ValueError(
-            f"evaluator weights {str(path)!r} are missing; run scripts/train_evaluator.py"
-        )
+        raise ValueError(f"evaluator weights {str(path)!r} are missing; run scripts/train_evaluator.py")
     with safe_open(str(path), framework="pt") as handle:
         metadata = dict(handle.metadata() or {})
     if metadata.get("format") != FILE_FORMAT:

@@ -93,9 +93,7 @@ def evaluate_images(
     if len(real_labels) != len(real):
         raise ValueError(f"{len(real)} real images but {len(real_labels)} real labels")
     if requested_labels is not None and len(requested_labels) != len(generated):
-        raise ValueError(
-            f"{len(generated)} generated images but {len(requested_labels)} requested labels"
-        )
+        raise ValueError(f"{len(generated)} generated images but {len(requested_labels)} requested labels")
     fake_features, fake_logits = evaluator.features_and_logits(generated)
     real_features = evaluator.features(real)
     num_classes = evaluator.num_classes
@@ -119,9 +117,7 @@ def evaluate_images(
     )
 
 
-def real_floor(
-    evaluator: Evaluator, dataset: ImageDataset, num_samples: int, seed: int
-) -> QualityFigures:
+def real_floor(evaluator: Evaluator, dataset: ImageDataset, num_samples: int, seed: int) -> QualityFigures:
     """The figures for real images scored against other real images: the best reachable.
 
     Two disjoint random halves of `num_samples` images each (fewer if the dataset has

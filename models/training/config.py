@@ -97,16 +97,12 @@ class TrainConfig:
             )
         if self.architecture not in ARCHITECTURES:
             out.append(
-                f"unknown architecture {self.architecture!r}; expected one of "
-                + ", ".join(ARCHITECTURES)
+                f"unknown architecture {self.architecture!r}; expected one of " + ", ".join(ARCHITECTURES)
             )
         if self.loss not in LOSSES:
             out.append(f"unknown loss {self.loss!r}; expected one of " + ", ".join(LOSSES))
         if self.loss == "fgan" and self.divergence not in F_DIVERGENCES:
-            out.append(
-                f"loss 'fgan' needs divergence in {', '.join(F_DIVERGENCES)}, got "
-                f"{self.divergence!r}"
-            )
+            out.append(f"loss 'fgan' needs divergence in {', '.join(F_DIVERGENCES)}, got {self.divergence!r}")
         if self.loss != "fgan" and self.divergence is not None:
             out.append("divergence is only used with loss 'fgan'")
         for name, low, high in (
@@ -149,8 +145,10 @@ class TrainConfig:
         if self.d_norm is not None and self.d_norm not in D_NORMS:
             out.append(f"unknown d_norm {self.d_norm!r}; expected one of " + ", ".join(D_NORMS))
         elif self.d_norm == "batch" and self.loss == "wgan-gp":
-            out.append("d_norm 'batch' cannot be used with loss 'wgan-gp': its gradient penalty is "
-                       "per sample, and BatchNorm mixes samples (use 'layer' or 'none')")
+            out.append(
+                "d_norm 'batch' cannot be used with loss 'wgan-gp': its gradient penalty is "
+                "per sample, and BatchNorm mixes samples (use 'layer' or 'none')"
+            )
         if isinstance(self.pack, int) and isinstance(self.batch_size, int) and self.pack > 1:
             if self.batch_size % self.pack:
                 out.append(f"batch_size ({self.batch_size}) must be divisible by pack ({self.pack})")
@@ -191,8 +189,7 @@ class TrainConfig:
         out = []
         if self.architecture not in INFO_CODE_ARCHITECTURES:
             out.append(
-                f"{name} needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, "
-                f"got {self.architecture!r}"
+                f"{name} needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, got {self.architecture!r}"
             )
         if value < 2:
             out.append(f"{name} must be 0 (off) or at least 2, got {value}")

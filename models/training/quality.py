@@ -52,7 +52,5 @@ class QualityProbe:
         if conditional:
             requested = torch.arange(self.num_samples) % self.num_classes
         generator.train(was_training)
-        figures = evaluate_images(
-            self.evaluator, torch.cat(chunks), self.real, self.real_labels, requested
-        )
+        figures = evaluate_images(self.evaluator, torch.cat(chunks), self.real, self.real_labels, requested)
         return {"quality": figures.to_dict()}

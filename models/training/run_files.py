@@ -68,9 +68,7 @@ def _steps(directory: Path, pattern: re.Pattern[str]) -> list[int]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     steps = sorted(
-        int(match.group(1))
-        for entry in entries
-        if (match := pattern.match(entry.name)) and entry.is_file()
+        int(match.group(1)) for entry in entries if (match := pattern.match(entry.name)) and entry.is_file()
     )
     if len(_listings) >= _LISTINGS_MAX:
         _listings.clear()  # deleted models' folders would otherwise stay here for good

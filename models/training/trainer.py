@@ -88,9 +88,7 @@ def model_config_for(config: TrainConfig, dataset: ImageDataset) -> ModelConfig:
     return build_model_config(config, dataset.image_size, dataset.channels, dataset.num_classes)
 
 
-def build_model_config(
-    config: TrainConfig, image_size: int, channels: int, num_classes: int
-) -> ModelConfig:
+def build_model_config(config: TrainConfig, image_size: int, channels: int, num_classes: int) -> ModelConfig:
     """The network pair ``config`` trains on images of that size and classes (ValueError if none).
 
     The API calls this too, so a job it accepts builds the same networks in the worker.
@@ -148,7 +146,8 @@ class Trainer:
         if self.dataset.skipped_files:
             log.warning(
                 "dataset %s: skipped %d unreadable or non-image files",
-                self.dataset.name, self.dataset.skipped_files,
+                self.dataset.name,
+                self.dataset.skipped_files,
             )
         self.model_config = model_config_for(config, self.dataset)
         self.conditional = self.model_config.num_classes > 0
@@ -158,8 +157,7 @@ class Trainer:
         if config.clusters:
             if config.clusters > len(self.dataset):
                 raise ValueError(
-                    f"clusters ({config.clusters}) must be at most the number of images "
-                    f"({len(self.dataset)})"
+                    f"clusters ({config.clusters}) must be at most the number of images ({len(self.dataset)})"
                 )
             self.clusters = balanced_kmeans(features(self.dataset.images), config.clusters, config.seed)
         self.loss = get_loss(config.loss, config.divergence)
@@ -233,9 +231,7 @@ class Trainer:
                 continue
             saved = TrainConfig.from_dict(info.train_config)
             if not saved.same_run_as(self.config):
-                raise ValueError(
-                    f"{self.run_dir} holds a run with a different config; choose another name"
-                )
+                raise ValueError(f"{self.run_dir} holds a run with a different config; choose another name")
             self.load_state_tensors(tensors)
             run_files.truncate_metrics(self.run_dir, self.step)
             return self.step
@@ -399,13 +395,14 @@ class Trainer:
             torch.backends.mkldnn.enabled = previous
 
     def _run(self, resume: bool) -> TrainResult:
-        for folder in (self.run_dir, run_files.checkpoint_dir(self.run_dir),
-                       run_files.samples_dir(self.run_dir)):
+        for folder in (
+            self.run_dir,
+            run_files.checkpoint_dir(self.run_dir),
+            run_files.samples_dir(self.run_dir),
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         start = self.resume() if resume else 0
-        run_files.write_atomic(
-            self.run_dir / "config.json", json.dumps(self.config.to_dict(), indent=2)
-        )
+        run_files.write_atomic(self.run_dir / "config.json", json.dumps(self.config.to_dict(), indent=2))
         if start == 0:
             self.save_sample_grid()
         last_checkpoint = run_files.checkpoint_path(self.run_dir, start) if start else None
@@ -436,8 +433,16 @@ class Trainer:
                 checkpointed_step = self.step
                 metrics = run_files.read_metrics(self.run_dir)
                 self.on_progress(
-                    Progress(self.step, total, rate, eta, dict(self.losses), "checkpoint",
-                             self.step, metrics[-1] if metrics else {})
+                    Progress(
+                        self.step,
+                        total,
+                        rate,
+                        eta,
+                        dict(self.losses),
+                        "checkpoint",
+                        self.step,
+                        metrics[-1] if metrics else {},
+                    )
                 )
         return TrainResult("completed", self.step, last_checkpoint, self.model_config)
 

@@ -24,8 +24,7 @@ from tests.app.conftest import make_settings
         ([0, 1, 2], 2, 2, None),  # too few CPUs for two lanes of two threads
     ],
 )
-def test_lane_cpu_sets(cpus: list[int], lanes: int, threads: int,
-                       expected: list[set[int]] | None) -> None:
+def test_lane_cpu_sets(cpus: list[int], lanes: int, threads: int, expected: list[set[int]] | None) -> None:
     assert lane_cpu_sets(cpus, lanes, threads) == expected
 
 

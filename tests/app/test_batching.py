@@ -49,8 +49,13 @@ def conditional_model(request: pytest.FixtureRequest, data_dir: Path) -> LoadedM
 
 
 def run_with_batcher(
-    body: Callable[[Batcher], Awaitable[T]], *, lanes: int = 1, max_rows: int = 64,
-    max_wait: float = 0.05, max_queued_rows: int = 256, pass_budget: float = 3600.0,
+    body: Callable[[Batcher], Awaitable[T]],
+    *,
+    lanes: int = 1,
+    max_rows: int = 64,
+    max_wait: float = 0.05,
+    max_queued_rows: int = 256,
+    pass_budget: float = 3600.0,
     lane_cpus: list[CpuSet] | None = None,
 ) -> T:
     """Run ``body`` with a started Batcher.
@@ -60,9 +65,14 @@ def run_with_batcher(
     """
 
     async def main() -> T:
-        batcher = Batcher(lanes=lanes, max_rows=max_rows, max_wait=max_wait,
-                          max_queued_rows=max_queued_rows, pass_budget=pass_budget,
-                          lane_cpus=lane_cpus)
+        batcher = Batcher(
+            lanes=lanes,
+            max_rows=max_rows,
+            max_wait=max_wait,
+            max_queued_rows=max_queued_rows,
+            pass_budget=pass_budget,
+            lane_cpus=lane_cpus,
+        )
         batcher.start()
         try:
             return await body(batcher)
@@ -82,12 +92,17 @@ def mixed_plans(model: LoadedModel) -> list[SamplingPlan]:
         plan_seeds(model, [6], truncation=None, label=2, columns=None, image_format="png"),
         plan_seeds(model, [7, 8, 9, 10], truncation=0.5, label=1, columns=2, image_format="png"),
         plan_seeds(model, [11], truncation=None, label=None, columns=None, image_format="webp"),
-        plan_interpolation(model, 1, 9, steps=5, mode="slerp", truncation=None, label=None,
-                           image_format="png"),
-        plan_interpolation(model, 2, 3, steps=4, mode="lerp", truncation=0.9, label=0,
-                           image_format="png"),
-        plan_latents(model, latents_for_seeds([12, 13], latent_dim).tolist(), labels=[0, 2],
-                     columns=None, image_format="png"),
+        plan_interpolation(
+            model, 1, 9, steps=5, mode="slerp", truncation=None, label=None, image_format="png"
+        ),
+        plan_interpolation(model, 2, 3, steps=4, mode="lerp", truncation=0.9, label=0, image_format="png"),
+        plan_latents(
+            model,
+            latents_for_seeds([12, 13], latent_dim).tolist(),
+            labels=[0, 2],
+            columns=None,
+            image_format="png",
+        ),
     ]
 
 
@@ -221,9 +236,17 @@ def test_rows_per_pass_are_capped_and_a_large_request_runs_alone(
 ) -> None:
     gate = threading.Event()
     sizes = [3, 3, 1, 6]
-    plans = [plan_seeds(conditional_model, list(range(10 * i, 10 * i + n)), truncation=None,
-                        label=None, columns=None, image_format="png")
-             for i, n in enumerate(sizes)]
+    plans = [
+        plan_seeds(
+            conditional_model,
+            list(range(10 * i, 10 * i + n)),
+            truncation=None,
+            label=None,
+            columns=None,
+            image_format="png",
+        )
+        for i, n in enumerate(sizes)
+    ]
 
     async def body(batcher: Batcher) -> None:
         held = await started(batcher.render(conditional_model, blocked_plan(conditional_model, gate)))
@@ -244,8 +267,10 @@ def test_a_pass_holds_about_the_budget_of_work(data_dir: Path) -> None:
     # are well over the budget of one pass.
     write_tiny_model(data_dir / "models", "slow", image_size=128, width=64)
     model = ModelRegistry(data_dir / "models", None, cache_size=1, device="cpu").acquire("slow")
-    plans = [plan_seeds(model, [seed], truncation=None, label=None, columns=None,
-                        image_format="png") for seed in range(16)]
+    plans = [
+        plan_seeds(model, [seed], truncation=None, label=None, columns=None, image_format="png")
+        for seed in range(16)
+    ]
     gate = threading.Event()
 
     async def body(batcher: Batcher) -> None:
@@ -280,8 +305,10 @@ def test_a_cheap_generator_runs_one_pass_at_a_time(conditional_model: LoadedMode
 
 
 def one_row_plans(model: LoadedModel, count: int) -> list[SamplingPlan]:
-    return [plan_seeds(model, [seed], truncation=None, label=None, columns=None,
-                       image_format="png") for seed in range(count)]
+    return [
+        plan_seeds(model, [seed], truncation=None, label=None, columns=None, image_format="png")
+        for seed in range(count)
+    ]
 
 
 def test_a_costly_generators_rows_are_shared_evenly_among_the_lanes(

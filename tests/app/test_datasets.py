@@ -28,10 +28,14 @@ def image_zip(classes: tuple[str, ...] = ("cats", "dogs"), per_class: int = 2) -
 
 def multipart(payload: bytes, name: str) -> bytes:
     return (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{name}\r\n"
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.zip\"\r\n"
-        f"Content-Type: application/zip\r\n\r\n"
-    ).encode() + payload + f"\r\n--{BOUNDARY}--\r\n".encode()
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="name"\r\n\r\n{name}\r\n'
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="d.zip"\r\n'
+            f"Content-Type: application/zip\r\n\r\n"
+        ).encode()
+        + payload
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
 
 
 def leftovers(data_dir: Path) -> list[str]:
@@ -40,28 +44,36 @@ def leftovers(data_dir: Path) -> list[str]:
 
 def test_upload_lists_and_deletes_a_dataset(make_client: MakeClient, data_dir: Path) -> None:
     client = make_client()
-    response = client.post("/datasets", data={"name": "pets"},
-                           files={"file": ("pets.zip", image_zip(), "application/zip")})
+    response = client.post(
+        "/datasets", data={"name": "pets"}, files={"file": ("pets.zip", image_zip(), "application/zip")}
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["name"] == "pets" and created["kind"] == "uploaded"
     assert created["images"] == 4 and created["class_names"] == ["cats", "dogs"]
     listing = {d["name"]: d for d in client.get("/datasets").json()}
     assert listing["pets"]["num_classes"] == 2
-    assert listing["digits"] == {"name": "digits", "kind": "builtin", "image_size": 8,
-                                 "channels": 1, "num_classes": 10,
-                                 "class_names": [str(d) for d in range(10)], "images": None,
-                                 "skipped": None, "created_at": None}
+    assert listing["digits"] == {
+        "name": "digits",
+        "kind": "builtin",
+        "image_size": 8,
+        "channels": 1,
+        "num_classes": 10,
+        "class_names": [str(d) for d in range(10)],
+        "images": None,
+        "skipped": None,
+        "created_at": None,
+    }
     assert listing["cifar10"]["kind"] == "downloadable"
     assert leftovers(data_dir) == ["pets"]
     assert (data_dir / "datasets" / "pets" / "cats" / "0.png").is_file()
 
     # A labelled upload can train a conditional model; the name is now taken.
-    train = client.post("/train", json={"dataset": "pets", "architecture": "cdcgan",
-                                        "image_size": 16})
+    train = client.post("/train", json={"dataset": "pets", "architecture": "cdcgan", "image_size": 16})
     assert train.status_code == 503  # valid config: only the (absent) queue refuses it
-    again = client.post("/datasets", data={"name": "pets"},
-                        files={"file": ("pets.zip", image_zip(), "application/zip")})
+    again = client.post(
+        "/datasets", data={"name": "pets"}, files={"file": ("pets.zip", image_zip(), "application/zip")}
+    )
     assert again.status_code == 409
     assert client.delete("/datasets/digits").status_code == 403
     assert client.delete("/datasets/pets").status_code == 204
@@ -69,15 +81,17 @@ def test_upload_lists_and_deletes_a_dataset(make_client: MakeClient, data_dir: P
     assert leftovers(data_dir) == []
 
 
-@pytest.mark.parametrize("payload,status,fragment", [
-    (b"this is not an archive at all", 422, ""),
-    (image_zip(classes=()), 422, "no images"),
-])
+@pytest.mark.parametrize(
+    "payload,status,fragment",
+    [
+        (b"this is not an archive at all", 422, ""),
+        (image_zip(classes=()), 422, "no images"),
+    ],
+)
 def test_bad_archives_are_refused_and_leave_nothing(
     make_client: MakeClient, data_dir: Path, payload: bytes, status: int, fragment: str
 ) -> None:
-    response = make_client().post("/datasets", data={"name": "bad"},
-                                  files={"file": ("bad.zip", payload)})
+    response = make_client().post("/datasets", data={"name": "bad"}, files={"file": ("bad.zip", payload)})
     assert response.status_code == status, response.text
     assert fragment in response.json()["detail"]
     assert leftovers(data_dir) == []
@@ -87,18 +101,22 @@ def test_zip_slip_is_refused(make_client: MakeClient, data_dir: Path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("../escape.png", encode_image(np.zeros((8, 8, 3), np.uint8)))
-    response = make_client().post("/datasets", data={"name": "slip"},
-                                  files={"file": ("slip.zip", buffer.getvalue())})
+    response = make_client().post(
+        "/datasets", data={"name": "slip"}, files={"file": ("slip.zip", buffer.getvalue())}
+    )
     assert response.status_code == 422
     assert leftovers(data_dir) == []
     assert not (data_dir / "escape.png").exists()
 
 
-@pytest.mark.parametrize("form,status", [
-    ({"data": {"name": "../up"}}, 422),
-    ({"data": {}}, 422),
-    ({"data": {"name": "digits"}}, 409),
-])
+@pytest.mark.parametrize(
+    "form,status",
+    [
+        ({"data": {"name": "../up"}}, 422),
+        ({"data": {}}, 422),
+        ({"data": {"name": "digits"}}, 409),
+    ],
+)
 def test_names_are_checked(make_client: MakeClient, data_dir: Path, form: dict, status: int) -> None:
     response = make_client().post("/datasets", files={"file": ("d.zip", image_zip())}, **form)
     assert response.status_code == status
@@ -135,9 +153,7 @@ def test_too_large_uploads_are_413(make_client: MakeClient, data_dir: Path) -> N
     assert small.status_code == 201
 
 
-def test_stale_upload_folders_are_removed_at_startup(
-    make_client: MakeClient, data_dir: Path
-) -> None:
+def test_stale_upload_folders_are_removed_at_startup(make_client: MakeClient, data_dir: Path) -> None:
     import os
 
     stale = data_dir / "datasets" / ".upload-crashed"
@@ -157,8 +173,9 @@ def test_leftovers_of_a_dead_process_are_removed_at_startup_at_once(
     import sys
 
     # A process that has exited: its pid is free (until reused, which only delays cleanup).
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     host = socket.gethostname()
     orphan = data_dir / "datasets" / f".upload-{'a' * 32}-{dead}-{host}"
     alive = data_dir / "datasets" / f".upload-{'b' * 32}-1-{host}"  # pid 1 always runs

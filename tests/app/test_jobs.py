@@ -50,8 +50,7 @@ def test_jobs_come_a_page_at_a_time(make_client: MakeClient, data_dir: Path) -> 
     ids = [f"{i:032x}" for i in range(7)]
     for i, job_id in enumerate(ids):
         status = "failed" if i % 2 else "queued"
-        store.create(JobRecord(id=job_id, model=f"m{i}", config={}, created_at=float(i),
-                               status=status))
+        store.create(JobRecord(id=job_id, model=f"m{i}", config={}, created_at=float(i), status=status))
     newest_first = ids[::-1]
     seen, url = [], "/jobs?limit=3"
     while url:
@@ -127,8 +126,10 @@ def test_job_samples_timeline(client: TestClient, data_dir: Path) -> None:
     for step, grid in grids.items():
         run_files.sample_path(run_dir, step).write_bytes(encode_image(grid))
     listing = client.get(f"/jobs/{record.id}/samples").json()
-    assert listing == [{"step": 0, "url": f"/jobs/{record.id}/samples/0"},
-                       {"step": 50, "url": f"/jobs/{record.id}/samples/50"}]
+    assert listing == [
+        {"step": 0, "url": f"/jobs/{record.id}/samples/0"},
+        {"step": 50, "url": f"/jobs/{record.id}/samples/50"},
+    ]
     response = client.get(listing[1]["url"])
     assert response.headers["content-type"] == "image/png"
     assert np.array_equal(decode_png(response.content), grids[50])
@@ -150,8 +151,9 @@ def test_event_stream_heartbeats_and_stops_on_disconnect(data_dir: Path) -> None
     async def collect() -> list[str]:
         nonlocal disconnected
         frames = []
-        stream = job_events(store, "9" * 32, poll_interval=0.01,
-                            is_disconnected=is_disconnected, heartbeat_seconds=0.05)
+        stream = job_events(
+            store, "9" * 32, poll_interval=0.01, is_disconnected=is_disconnected, heartbeat_seconds=0.05
+        )
         async for frame in stream:
             frames.append(frame)
             if frame.startswith(":"):

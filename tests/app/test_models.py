@@ -109,8 +109,7 @@ def test_broken_checkpoints_are_reported_and_others_keep_serving(
     assert str(data_dir) not in str(listing)  # server paths are not shown
 
     # The newest good checkpoint of a model with a broken newer one still serves.
-    assert client.get("/sample", params={"seed": 1, "model": "smuggled"}).headers[
-        "X-Model"] == "smuggled@10"
+    assert client.get("/sample", params={"seed": 1, "model": "smuggled"}).headers["X-Model"] == "smuggled@10"
     broken_pin = client.get("/sample", params={"seed": 1, "model": "smuggled@20"})
     assert broken_pin.status_code == 503
     assert "step-00000020" in broken_pin.json()["detail"]
@@ -141,9 +140,7 @@ def test_readyz_names_a_broken_default_model(make_client: MakeClient, data_dir: 
 def test_readyz_without_any_model_explains(make_client: MakeClient) -> None:
     response = make_client().get("/readyz")
     assert response.status_code == 503
-    assert response.json()["detail"].startswith(
-        "no model available yet: train one with POST /train"
-    )
+    assert response.json()["detail"].startswith("no model available yet: train one with POST /train")
     assert response.json()["checks"]["default_model"] is None
 
 

@@ -70,7 +70,7 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
     ("/echo?flag=maybe", {}),
     ("/echo?seed=13", {}),  # the endpoint's own HTTPException
     ("/echo", {"If-None-Match": '"abc"'}),
-    ("/echo", {"if-none-match": "W/\"x\", *"}),
+    ("/echo", {"if-none-match": 'W/"x", *'}),
     ("/needs-end", {}),
     ("/needs-end?end=4", {}),
     ("/needs-end?end=x", {}),
@@ -78,9 +78,7 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
 
 
 @pytest.mark.parametrize(("path", "headers"), REQUESTS)
-def test_answers_equal_fastapis(
-    path: str, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_answers_equal_fastapis(path: str, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     solved: list[str] = []  # requests FastAPI's own handler took
     solve = fastapi.routing.solve_dependencies
 

@@ -38,8 +38,11 @@ def test_every_configured_model_except_those_documented_as_unshipped_is_shipped(
         assert build["wall_seconds"] > 0 and build["command"].endswith(name)
 
 
-@pytest.mark.parametrize("path", sorted(PRETRAINED.glob("*/config.toml")) + sorted(
-    (PRETRAINED / "configs").glob("*.toml")), ids=lambda path: str(path.relative_to(PRETRAINED)))
+@pytest.mark.parametrize(
+    "path",
+    sorted(PRETRAINED.glob("*/config.toml")) + sorted((PRETRAINED / "configs").glob("*.toml")),
+    ids=lambda path: str(path.relative_to(PRETRAINED)),
+)
 def test_every_config_loads_as_ganserve_train_reads_it(path: Path) -> None:
     config = TrainConfig.from_dict(load_config_file(path))  # what `train --config` does
     assert config.name == (path.stem if path.parent.name == "configs" else path.parent.name)
@@ -67,12 +70,21 @@ def test_conditional_model_draws_the_requested_digit(make_client: MakeClient) ->
     client = make_client(pretrained_dir=PRETRAINED, default_model="mnist-dcgan")
     evaluator = load_evaluator("mnist5k")
     for label in (1, 7):
-        images = torch.cat([
-            as_batch(client.get("/sample", params={
-                "model": "mnist-cdcgan", "seed": seed, "label": label,
-            }).content)
-            for seed in range(10)
-        ])
+        images = torch.cat(
+            [
+                as_batch(
+                    client.get(
+                        "/sample",
+                        params={
+                            "model": "mnist-cdcgan",
+                            "seed": seed,
+                            "label": label,
+                        },
+                    ).content
+                )
+                for seed in range(10)
+            ]
+        )
         predicted = evaluator.predict(images).argmax(dim=1)
         assert int((predicted == label).sum()) >= 9
 

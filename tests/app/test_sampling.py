@@ -52,9 +52,7 @@ def test_interpolation_ends_equal_the_seed_images(
     client: TestClient, mode: str, truncation: float | None
 ) -> None:
     options = {} if truncation is None else {"truncation": truncation}
-    response = client.get(
-        "/interpolate", params={"start": 1, "end": 2, "steps": 5, "mode": mode, **options}
-    )
+    response = client.get("/interpolate", params={"start": 1, "end": 2, "steps": 5, "mode": mode, **options})
     frames = tiles(image(response))
     assert response.headers["X-Frame-Count"] == "5"
     assert response.headers["X-Frame-Width"] == "8"
@@ -99,8 +97,11 @@ def test_conditional_label_out_of_range_is_422(conditional: TestClient) -> None:
 @pytest.mark.parametrize("label", [None, 2])
 def test_conditional_interpolation_ends_match(conditional: TestClient, label: int | None) -> None:
     options = {} if label is None else {"label": label}
-    strip = image(conditional.get("/interpolate", params={
-        "start": 4, "end": 8, "steps": 4, "truncation": 0.8, **options}))
+    strip = image(
+        conditional.get(
+            "/interpolate", params={"start": 4, "end": 8, "steps": 4, "truncation": 0.8, **options}
+        )
+    )
     frames = tiles(strip)
     start = conditional.get("/sample", params={"seed": 4, "truncation": 0.8, **options})
     end = conditional.get("/sample", params={"seed": 8, "truncation": 0.8, **options})
@@ -134,8 +135,11 @@ def test_etag_304_and_cache_control(client: TestClient) -> None:
     assert stale.status_code == 200
     strip = client.get("/interpolate", params={"start": 1, "end": 2, "model": "tiny@10"})
     assert strip.headers["Cache-Control"].endswith("immutable")
-    again = client.get("/interpolate", params={"start": 1, "end": 2, "model": "tiny@10"},
-                       headers={"If-None-Match": strip.headers["ETag"]})
+    again = client.get(
+        "/interpolate",
+        params={"start": 1, "end": 2, "model": "tiny@10"},
+        headers={"If-None-Match": strip.headers["ETag"]},
+    )
     assert again.status_code == 304
 
 
@@ -149,28 +153,30 @@ def test_etag_follows_the_checkpoint_content(
     assert after.headers["ETag"] != before
 
 
-@pytest.mark.parametrize("image_format,media_type", [("webp", "image/webp"),
-                                                     ("jpeg", "image/jpeg")])
+@pytest.mark.parametrize("image_format,media_type", [("webp", "image/webp"), ("jpeg", "image/jpeg")])
 def test_other_formats(client: TestClient, image_format: str, media_type: str) -> None:
     response = client.get("/sample", params={"seed": 1, "format": image_format})
     assert response.status_code == 200
     assert response.headers["content-type"] == media_type
 
 
-@pytest.mark.parametrize("params", [
-    {"seed": -1},
-    {"seed": MAX_SEED + 1},
-    {"seed": "abc"},
-    {"seed": MAX_SEED, "count": 2},
-    {"seed": 1, "count": 0},
-    {"seed": 1, "count": 65},
-    {"seed": 1, "truncation": 0.01},
-    {"seed": 1, "truncation": "inf"},
-    {"seed": 1, "truncation": "nan"},
-    {"seed": 1, "format": "gif"},
-    {"seed": 1, "columns": 0},
-    {"seed": 1, "model": "../etc"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"seed": -1},
+        {"seed": MAX_SEED + 1},
+        {"seed": "abc"},
+        {"seed": MAX_SEED, "count": 2},
+        {"seed": 1, "count": 0},
+        {"seed": 1, "count": 65},
+        {"seed": 1, "truncation": 0.01},
+        {"seed": 1, "truncation": "inf"},
+        {"seed": 1, "truncation": "nan"},
+        {"seed": 1, "format": "gif"},
+        {"seed": 1, "columns": 0},
+        {"seed": 1, "model": "../etc"},
+    ],
+)
 def test_invalid_sample_parameters_are_422(client: TestClient, params: dict) -> None:
     response = client.get("/sample", params=params)
     assert response.status_code == 422, response.text
@@ -181,13 +187,16 @@ def test_largest_seed_is_accepted(client: TestClient) -> None:
     assert client.get("/sample", params={"seed": MAX_SEED}).status_code == 200
 
 
-@pytest.mark.parametrize("params", [
-    {"start": 1, "end": 2, "steps": 1},
-    {"start": 1, "end": 2, "steps": 65},
-    {"start": 1, "end": MAX_SEED + 1},
-    {"start": 1},
-    {"start": 1, "end": 2, "mode": "cubic"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": 1, "end": 2, "steps": 1},
+        {"start": 1, "end": 2, "steps": 65},
+        {"start": 1, "end": MAX_SEED + 1},
+        {"start": 1},
+        {"start": 1, "end": 2, "mode": "cubic"},
+    ],
+)
 def test_invalid_interpolation_parameters_are_422(client: TestClient, params: dict) -> None:
     assert client.get("/interpolate", params=params).status_code == 422
 
@@ -211,18 +220,21 @@ def test_post_sample_renders_latents_like_seeds(client: TestClient) -> None:
     assert np.array_equal(grid[:, 8:], image(client.get("/sample", params={"seed": 4})))
 
 
-@pytest.mark.parametrize("body,fragment", [
-    ('{"latents": [[0, 0, 0]]}', "length 3"),
-    ('{"latents": [[NaN, 0, 0, 0, 0, 0, 0, 0]]}', "finite"),
-    ('{"latents": [[Infinity, 0, 0, 0, 0, 0, 0, 0]]}', "finite"),
-    ('{"latents": [[-Infinity, 0, 0, 0, 0, 0, 0, 0]]}', "finite"),
-    ('{"latents": [[1e39, 0, 0, 0, 0, 0, 0, 0]]}', "finite"),
-    ('{"latents": []}', "at least 1"),
-    ('{"latents": [[0, 0, 0, 0, 0, 0, 0, 0]], "labels": [0]}', "unconditional"),
-    ('{"latents": [[0, 0, 0, 0, 0, 0, 0, 0]], "surprise": 1}', "Extra inputs"),
-    ('{"latents": "no"}', "valid list"),
-    ('{"latents": [[0', "JSON"),
-])
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ('{"latents": [[0, 0, 0]]}', "length 3"),
+        ('{"latents": [[NaN, 0, 0, 0, 0, 0, 0, 0]]}', "finite"),
+        ('{"latents": [[Infinity, 0, 0, 0, 0, 0, 0, 0]]}', "finite"),
+        ('{"latents": [[-Infinity, 0, 0, 0, 0, 0, 0, 0]]}', "finite"),
+        ('{"latents": [[1e39, 0, 0, 0, 0, 0, 0, 0]]}', "finite"),
+        ('{"latents": []}', "at least 1"),
+        ('{"latents": [[0, 0, 0, 0, 0, 0, 0, 0]], "labels": [0]}', "unconditional"),
+        ('{"latents": [[0, 0, 0, 0, 0, 0, 0, 0]], "surprise": 1}', "Extra inputs"),
+        ('{"latents": "no"}', "valid list"),
+        ('{"latents": [[0', "JSON"),
+    ],
+)
 def test_post_sample_validation(client: TestClient, body: str, fragment: str) -> None:
     response = client.post("/sample", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text

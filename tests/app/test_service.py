@@ -25,8 +25,11 @@ def test_readyz_is_200_with_a_model_and_redis(
 ) -> None:
     response = make_client(redis_url=redis_url).get("/readyz")
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "ready", "checks": {"default_model": "tiny@10",
-                                                             "queue": "ok"}, "broken_models": []}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"default_model": "tiny@10", "queue": "ok"},
+        "broken_models": [],
+    }
 
 
 def test_readyz_is_503_when_redis_is_down(client: TestClient) -> None:
@@ -44,8 +47,7 @@ def metric(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{name} {labels} not in metrics")
 
 
-def test_metrics(make_client: MakeClient, tiny_model: Path, data_dir: Path,
-                 redis_url: str) -> None:
+def test_metrics(make_client: MakeClient, tiny_model: Path, data_dir: Path, redis_url: str) -> None:
     client = make_client(redis_url=redis_url)
     store = JobStore(data_dir / "jobs")
     store.create(JobRecord(id="1" * 32, model="a", config={}, status="running"))
@@ -78,15 +80,22 @@ def test_queue_depth_is_minus_one_when_redis_is_down(make_client: MakeClient) ->
 
 def test_cors_for_configured_origins(make_client: MakeClient, tiny_model: Path) -> None:
     client = make_client(cors_origins="https://app.example,https://other.example")
-    response = client.get("/interpolate", params={"start": 1, "end": 2},
-                          headers={"Origin": "https://app.example"})
+    response = client.get(
+        "/interpolate", params={"start": 1, "end": 2}, headers={"Origin": "https://app.example"}
+    )
     assert response.headers["access-control-allow-origin"] == "https://app.example"
     exposed = response.headers["access-control-expose-headers"].lower()
     assert {"x-frame-count", "x-frame-width", "x-frame-height", "etag"} <= set(
-        h.strip() for h in exposed.split(","))
-    preflight = client.options("/train", headers={
-        "Origin": "https://other.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
+        h.strip() for h in exposed.split(",")
+    )
+    preflight = client.options(
+        "/train",
+        headers={
+            "Origin": "https://other.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert preflight.status_code == 200
     stranger = client.get("/healthz", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in stranger.headers
@@ -95,24 +104,39 @@ def test_cors_for_configured_origins(make_client: MakeClient, tiny_model: Path) 
 def test_openapi_lists_every_route_and_image_responses(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     expected = {
-        "/sample": {"get", "post"}, "/interpolate": {"get"}, "/models": {"get"},
-        "/models/{name}": {"get"}, "/models/{name}/checkpoints/{step}": {"get"},
-        "/models/{name}/samples/{step}": {"get"}, "/train": {"post"}, "/jobs": {"get"},
-        "/jobs/{job_id}": {"get"}, "/jobs/{job_id}/events": {"get"},
-        "/jobs/{job_id}/cancel": {"post"}, "/jobs/{job_id}/samples": {"get"},
-        "/jobs/{job_id}/samples/{step}": {"get"}, "/datasets": {"get", "post"},
-        "/datasets/{name}": {"delete"}, "/healthz": {"get"}, "/readyz": {"get"},
+        "/sample": {"get", "post"},
+        "/interpolate": {"get"},
+        "/models": {"get"},
+        "/models/{name}": {"get"},
+        "/models/{name}/checkpoints/{step}": {"get"},
+        "/models/{name}/samples/{step}": {"get"},
+        "/train": {"post"},
+        "/jobs": {"get"},
+        "/jobs/{job_id}": {"get"},
+        "/jobs/{job_id}/events": {"get"},
+        "/jobs/{job_id}/cancel": {"post"},
+        "/jobs/{job_id}/samples": {"get"},
+        "/jobs/{job_id}/samples/{step}": {"get"},
+        "/datasets": {"get", "post"},
+        "/datasets/{name}": {"delete"},
+        "/healthz": {"get"},
+        "/readyz": {"get"},
         "/metrics": {"get"},
     }
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
-    for path, method in [("/sample", "get"), ("/sample", "post"), ("/interpolate", "get"),
-                         ("/models/{name}/samples/{step}", "get"),
-                         ("/jobs/{job_id}/samples/{step}", "get")]:
+    for path, method in [
+        ("/sample", "get"),
+        ("/sample", "post"),
+        ("/interpolate", "get"),
+        ("/models/{name}/samples/{step}", "get"),
+        ("/jobs/{job_id}/samples/{step}", "get"),
+    ]:
         assert "image/png" in schema["paths"][path][method]["responses"]["200"]["content"]
     upload = schema["paths"]["/datasets"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload
-    assert "text/event-stream" in schema["paths"]["/jobs/{job_id}/events"]["get"][
-        "responses"]["200"]["content"]
+    assert (
+        "text/event-stream" in schema["paths"]["/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"]
+    )
 
 
 def test_request_bodies_over_the_limit_are_413(client: TestClient) -> None:
@@ -126,17 +150,22 @@ def test_request_bodies_over_the_limit_are_413(client: TestClient) -> None:
         for start in range(0, len(big), 65536):
             yield big[start : start + 65536].encode()
 
-    streamed = client.post("/train", content=chunks(),
-                           headers={"content-type": "application/json"})
+    streamed = client.post("/train", content=chunks(), headers={"content-type": "application/json"})
     assert streamed.status_code == 413
 
 
 def test_real_uvicorn_process(
     make_client: MakeClient, tiny_model: Path, data_dir: Path, redis_url: str, tmp_path: Path
 ) -> None:
-    env = service_env(data_dir, redis_url, {"GAN_DEFAULT_MODEL": "tiny",
-                                            "GAN_PRETRAINED_DIR": str(tmp_path / "none"),
-                                            "GAN_SSE_POLL_INTERVAL": "0.05"})
+    env = service_env(
+        data_dir,
+        redis_url,
+        {
+            "GAN_DEFAULT_MODEL": "tiny",
+            "GAN_PRETRAINED_DIR": str(tmp_path / "none"),
+            "GAN_SSE_POLL_INTERVAL": "0.05",
+        },
+    )
     api = start_api(env, tmp_path / "api.log")
     try:
         in_process = make_client(redis_url=redis_url).get("/sample?seed=9&count=2").content
@@ -169,9 +198,11 @@ def test_real_uvicorn_process(
 def test_405_names_every_method_of_the_path(make_client: MakeClient) -> None:
     # Found by schema fuzzing: routes of included routers made Allow empty.
     client = make_client()
-    for method, url, allowed in [("OPTIONS", "/datasets", "GET, POST"),
-                                 ("PUT", "/train", "POST"),
-                                 ("PATCH", "/datasets/x", "DELETE")]:
+    for method, url, allowed in [
+        ("OPTIONS", "/datasets", "GET, POST"),
+        ("PUT", "/train", "POST"),
+        ("PATCH", "/datasets/x", "DELETE"),
+    ]:
         response = client.request(method, url)
         assert response.status_code == 405
         assert response.headers["Allow"] == allowed

@@ -28,20 +28,25 @@ def unlabelled_dataset(data_dir: Path) -> str:
     return "flat"
 
 
-@pytest.mark.parametrize("changes,fragment", [
-    ({"dataset": "nope"}, "unknown dataset 'nope'; expected one of digits"),
-    ({"dataset": "folder"}, "upload an archive with POST /datasets"),
-    ({"architecture": "vae"}, "unknown architecture 'vae'"),
-    ({"loss": "magic"}, "unknown loss 'magic'"),
-    ({"steps": 200_001}, "steps must be at most 200000 on this server, got 200001"),
-    ({"batch_size": 513}, "batch_size must be at most 512 on this server, got 513"),
-    ({"image_size": 256}, "image_size must be at most 128 on this server, got 256"),
-    ({"image_size": 12}, "image_size 12 cannot be built by dcgan"),
-    ({"architecture": "cdcgan", "dataset": "flat"}, "'cdcgan' is class-conditional but dataset "
-                                                    "'flat' has no labels"),
-    ({"name": "../evil"}, "name must be 1-64 characters"),
-    ({"steps": 0}, "steps must be an integer in 1..10000000, got 0"),
-])
+@pytest.mark.parametrize(
+    "changes,fragment",
+    [
+        ({"dataset": "nope"}, "unknown dataset 'nope'; expected one of digits"),
+        ({"dataset": "folder"}, "upload an archive with POST /datasets"),
+        ({"architecture": "vae"}, "unknown architecture 'vae'"),
+        ({"loss": "magic"}, "unknown loss 'magic'"),
+        ({"steps": 200_001}, "steps must be at most 200000 on this server, got 200001"),
+        ({"batch_size": 513}, "batch_size must be at most 512 on this server, got 513"),
+        ({"image_size": 256}, "image_size must be at most 128 on this server, got 256"),
+        ({"image_size": 12}, "image_size 12 cannot be built by dcgan"),
+        (
+            {"architecture": "cdcgan", "dataset": "flat"},
+            "'cdcgan' is class-conditional but dataset 'flat' has no labels",
+        ),
+        ({"name": "../evil"}, "name must be 1-64 characters"),
+        ({"steps": 0}, "steps must be an integer in 1..10000000, got 0"),
+    ],
+)
 def test_invalid_configs_are_422_with_readable_detail(
     make_client: MakeClient, unlabelled_dataset: str, changes: dict, fragment: str
 ) -> None:
@@ -50,12 +55,15 @@ def test_invalid_configs_are_422_with_readable_detail(
     assert fragment in response.json()["detail"]
 
 
-@pytest.mark.parametrize("body,field", [
-    ({**MINIMAL, "surprise": 1}, "surprise"),
-    ({**MINIMAL, "dataset_path": "/etc"}, "dataset_path"),
-    ({**MINIMAL, "steps": "many"}, "steps"),
-    ({**MINIMAL, "steps": True}, "steps"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({**MINIMAL, "surprise": 1}, "surprise"),
+        ({**MINIMAL, "dataset_path": "/etc"}, "dataset_path"),
+        ({**MINIMAL, "steps": "many"}, "steps"),
+        ({**MINIMAL, "steps": True}, "steps"),
+    ],
+)
 def test_unknown_fields_and_wrong_types_name_the_field(
     make_client: MakeClient, body: dict, field: str
 ) -> None:
@@ -64,9 +72,7 @@ def test_unknown_fields_and_wrong_types_name_the_field(
     assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
 
 
-def test_redis_down_is_a_quick_503_and_leaves_nothing(
-    make_client: MakeClient, data_dir: Path
-) -> None:
+def test_redis_down_is_a_quick_503_and_leaves_nothing(make_client: MakeClient, data_dir: Path) -> None:
     client = make_client()
     started = time.monotonic()
     response = client.post("/train", json=MINIMAL)
@@ -77,8 +83,7 @@ def test_redis_down_is_a_quick_503_and_leaves_nothing(
     assert list((data_dir / "models").iterdir()) == []
 
 
-def test_accepted_job_is_recorded_and_queued(make_client: MakeClient, redis_url: str,
-                                             data_dir: Path) -> None:
+def test_accepted_job_is_recorded_and_queued(make_client: MakeClient, redis_url: str, data_dir: Path) -> None:
     client = make_client(redis_url=redis_url)
     response = client.post("/train", json=MINIMAL)
     assert response.status_code == 202, response.text
@@ -87,8 +92,10 @@ def test_accepted_job_is_recorded_and_queued(make_client: MakeClient, redis_url:
     assert job["status"] == "queued"
     assert job["model"].startswith("digits-dcgan-") and len(job["model"]) == len("digits-dcgan-") + 6
     assert job["links"] == {
-        "self": f"/jobs/{job['id']}", "events": f"/jobs/{job['id']}/events",
-        "cancel": f"/jobs/{job['id']}/cancel", "samples": f"/jobs/{job['id']}/samples",
+        "self": f"/jobs/{job['id']}",
+        "events": f"/jobs/{job['id']}/events",
+        "cancel": f"/jobs/{job['id']}/cancel",
+        "samples": f"/jobs/{job['id']}/samples",
         "model": f"/models/{job['model']}",
     }
     # The stored config is the request with every default filled in.
@@ -132,9 +139,9 @@ def test_two_api_processes_cannot_both_take_a_name(
 
     monkeypatch.setattr(JobStore, "list", slow_list)
     with ThreadPoolExecutor(2) as pool:
-        responses = list(pool.map(
-            lambda client: client.post("/train", json={**MINIMAL, "name": "contested"}), replicas
-        ))
+        responses = list(
+            pool.map(lambda client: client.post("/train", json={**MINIMAL, "name": "contested"}), replicas)
+        )
     assert sorted(r.status_code for r in responses) == [202, 409], [r.text for r in responses]
     records = [r for r in JobStore(data_dir / "jobs").list() if r.model == "contested"]
     assert len(records) == 1
@@ -171,7 +178,10 @@ def test_cancel_queued_running_and_finished_jobs(make_client: MakeClient, data_d
 
 
 def test_api_key_guards_state_changing_routes(
-    make_client: MakeClient, tiny_model: Path, data_dir: Path, redis_url: str,
+    make_client: MakeClient,
+    tiny_model: Path,
+    data_dir: Path,
+    redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import app.core.security as security
@@ -202,10 +212,8 @@ def test_api_key_guards_state_changing_routes(
         assert wrong.json() == {"detail": "invalid API key"}
     assert (b"nope", b"s3cret") in compared
 
-    assert client.post("/train", json=MINIMAL,
-                       headers={"Authorization": "Bearer s3cret"}).status_code == 202
-    assert client.post(f"/jobs/{'d' * 32}/cancel",
-                       headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.post("/train", json=MINIMAL, headers={"Authorization": "Bearer s3cret"}).status_code == 202
+    assert client.post(f"/jobs/{'d' * 32}/cancel", headers={"X-API-Key": "s3cret"}).status_code == 200
     assert client.delete("/datasets/whatever", headers={"X-API-Key": "s3cret"}).status_code == 404
     # Reading, including POST /sample, needs no key.
     assert client.get("/sample", params={"seed": 1}).status_code == 200
@@ -242,13 +250,10 @@ def test_the_record_is_whole_on_disk_before_the_job_is_published(
     response = client.post("/train", json={**MINIMAL, "name": "ordered"})
     assert response.status_code == 202
     assert seen and seen[0] is not None
-    assert (seen[0].id, seen[0].status, seen[0].model) == (response.json()["id"], "queued",
-                                                           "ordered")
+    assert (seen[0].id, seen[0].status, seen[0].model) == (response.json()["id"], "queued", "ordered")
 
 
-def test_a_failed_publish_leaves_no_record(
-    make_client: MakeClient, redis_url: str, data_dir: Path
-) -> None:
+def test_a_failed_publish_leaves_no_record(make_client: MakeClient, redis_url: str, data_dir: Path) -> None:
     from app.services.queue import QueueUnavailable
 
     client = make_client(redis_url=redis_url)

@@ -32,8 +32,12 @@ def write_tiny_model(
     BatchNorm running statistics are nudged away from their defaults, so eval mode (the
     serving contract) visibly differs from training mode.
     """
-    fields: dict[str, Any] = {"image_size": image_size, "channels": 1, "latent_dim": latent_dim,
-                              "num_classes": num_classes}
+    fields: dict[str, Any] = {
+        "image_size": image_size,
+        "channels": 1,
+        "latent_dim": latent_dim,
+        "num_classes": num_classes,
+    }
     if architecture in ("dcgan", "cdcgan"):
         fields |= {"g_width": width, "d_width": width}
     else:
@@ -49,8 +53,14 @@ def write_tiny_model(
     run_dir = models_dir / name
     run_files.checkpoint_dir(run_dir).mkdir(parents=True, exist_ok=True)
     path = run_files.checkpoint_path(run_dir, step)
-    train_config = TrainConfig(name=name, architecture=architecture, dataset=dataset,
-                               latent_dim=latent_dim, g_width=width, d_width=width).to_dict()
+    train_config = TrainConfig(
+        name=name,
+        architecture=architecture,
+        dataset=dataset,
+        latent_dim=latent_dim,
+        g_width=width,
+        d_width=width,
+    ).to_dict()
     save_checkpoint(
         path,
         {f"generator.{key}": value for key, value in generator.state_dict().items()},

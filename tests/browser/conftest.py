@@ -43,9 +43,15 @@ def _missing_browser() -> str | None:
 
 
 def _quality(step: int) -> dict[str, Any]:
-    return {"frechet_distance": 900.0 / (1 + step / 5), "classes_present": min(10, 3 + step // 3),
-            "num_classes": 10, "class_kl": 2.0 / (1 + step / 4), "num_generated": 64, "num_real": 64,
-            "label_accuracy": None}
+    return {
+        "frechet_distance": 900.0 / (1 + step / 5),
+        "classes_present": min(10, 3 + step // 3),
+        "num_classes": 10,
+        "class_kl": 2.0 / (1 + step / 4),
+        "num_generated": 64,
+        "num_real": 64,
+        "label_accuracy": None,
+    }
 
 
 @dataclass
@@ -66,10 +72,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("browser")
     models_dir = root / "data" / "models"
     for step, seed in ((5, 1), (10, 2)):  # two checkpoints: the Models view can pick one
-        write_tiny_model(models_dir, "tiny", step=step, seed=seed, latent_dim=8,
-                         metrics={"step": step, "loss_d": 1.0, "loss_g": 1.0, "quality": _quality(step)})
-    write_tiny_model(models_dir, "tiny-cond", architecture="cdcgan", num_classes=10, step=10, seed=3,
-                     metrics={"step": 10, "quality": _quality(10)})
+        write_tiny_model(
+            models_dir,
+            "tiny",
+            step=step,
+            seed=seed,
+            latent_dim=8,
+            metrics={"step": step, "loss_d": 1.0, "loss_g": 1.0, "quality": _quality(step)},
+        )
+    write_tiny_model(
+        models_dir,
+        "tiny-cond",
+        architecture="cdcgan",
+        num_classes=10,
+        step=10,
+        seed=3,
+        metrics={"step": 10, "quality": _quality(10)},
+    )
     (root / "pretrained").mkdir()
     extra = {
         "GAN_API_KEY": API_KEY,
@@ -103,10 +122,20 @@ def page(browser: Any, stack: Stack) -> Iterator[Any]:
     problems: list[str] = []
     outside: list[str] = []
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
-           if message.type == "error" and not message.text.startswith(EXPECTED_CONSOLE) else None)
-    tab.on("request", lambda request: outside.append(request.url)
-           if not request.url.startswith((stack.url, "blob:", "data:")) else None)
+    tab.on(
+        "console",
+        lambda message: (
+            problems.append(f"console {message.type}: {message.text}")
+            if message.type == "error" and not message.text.startswith(EXPECTED_CONSOLE)
+            else None
+        ),
+    )
+    tab.on(
+        "request",
+        lambda request: (
+            outside.append(request.url) if not request.url.startswith((stack.url, "blob:", "data:")) else None
+        ),
+    )
     yield tab
     context.close()
     assert not outside, f"the page loaded something from elsewhere: {outside}"
@@ -132,8 +161,7 @@ def _save_small(source: Path, target: Path) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(source) as image:
-        image.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(
-            target, optimize=True)
+        image.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

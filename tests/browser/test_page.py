@@ -18,9 +18,15 @@ TRAINED = "browser-run"
 # A tiny job that still runs for a few seconds, so there is something to watch: checkpoints,
 # quality figures and timeline grids every 200 steps give the plots and timeline 7 points.
 JOB_FORM = {
-    "Steps": "1200", "Batch size": "16", "Model name": TRAINED, "Latent size": "16",
-    "Generator width": "8", "Discriminator width": "8", "Checkpoint every (steps)": "200",
-    "Timeline grid every (steps)": "200", "Images per quality check": "64",
+    "Steps": "1200",
+    "Batch size": "16",
+    "Model name": TRAINED,
+    "Latent size": "16",
+    "Generator width": "8",
+    "Discriminator width": "8",
+    "Checkpoint every (steps)": "200",
+    "Timeline grid every (steps)": "200",
+    "Images per quality check": "64",
 }
 # Records every state of the job view the page shows, so the test can tell the progress and the
 # loss plot changed while the job was running (and not only once it had finished).
@@ -163,8 +169,10 @@ def test_sample_by_seed_matches_the_api(page: Any, stack: Stack) -> None:
     view.get_by_label("Truncate the noise").check()
     page.wait_for_selector("#sample-image[src*='truncation=1']")
     wait_loaded(page, "sample-stage")
-    conditional = stack.http.get("/sample", params={
-        "seed": 1234, "model": "tiny-cond", "count": 4, "columns": 2, "label": 3, "truncation": 1})
+    conditional = stack.http.get(
+        "/sample",
+        params={"seed": 1234, "model": "tiny-cond", "count": 4, "columns": 2, "label": 3, "truncation": 1},
+    )
     assert shown_image(page, "#sample-image") == conditional.content
 
     before = view.get_by_label("Seed", exact=True).input_value()
@@ -272,12 +280,18 @@ def test_train_watch_live_and_sample_the_result(page: Any, stack: Stack) -> None
 
     ready(page, "jobs")
     detail = page.locator("#job-detail")
-    page.wait_for_selector("#job-detail[data-status=running], #job-detail[data-status=succeeded]",
-                           state="attached", timeout=60_000)
+    page.wait_for_selector(
+        "#job-detail[data-status=running], #job-detail[data-status=succeeded]",
+        state="attached",
+        timeout=60_000,
+    )
     page.wait_for_selector("#job-loss-chart[data-points]:not([data-points='0'])", state="attached")
     # A couple of checkpoints in, the quality plot and the timeline have something to show.
-    page.wait_for_selector("#job-quality-charts[data-points]:not([data-points='0']):not([data-points='1'])",
-                           state="attached", timeout=150_000)
+    page.wait_for_selector(
+        "#job-quality-charts[data-points]:not([data-points='0']):not([data-points='1'])",
+        state="attached",
+        timeout=150_000,
+    )
     shoot(page, "watch-running")
     page.wait_for_selector("#job-detail[data-status=succeeded]", state="attached", timeout=150_000)
 
@@ -336,15 +350,28 @@ def test_train_watch_live_and_sample_the_result(page: Any, stack: Stack) -> None
     ready(page, "sample")
     assert sample.get_by_label("Checkpoint").input_value() == "400"
     wait_loaded(page, "sample-stage")
-    pinned = stack.http.get("/sample", params={"model": f"{TRAINED}@400", "seed": 0, "count": 16,
-                                               "columns": 4})
+    pinned = stack.http.get(
+        "/sample", params={"model": f"{TRAINED}@400", "seed": 0, "count": 16, "columns": 4}
+    )
     assert shown_image(page, "#sample-image") == pinned.content
 
 
 def test_cancel_a_running_job_from_its_page(page: Any, stack: Stack) -> None:
-    job = stack.http.post("/train", headers={"Authorization": f"Bearer {API_KEY}"}, json={
-        "dataset": "digits", "architecture": "dcgan", "g_width": 4, "d_width": 4, "latent_dim": 8,
-        "batch_size": 16, "steps": 200_000, "eval_samples": 0, "name": "browser-cancel"}).json()
+    job = stack.http.post(
+        "/train",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        json={
+            "dataset": "digits",
+            "architecture": "dcgan",
+            "g_width": 4,
+            "d_width": 4,
+            "latent_dim": 8,
+            "batch_size": 16,
+            "steps": 200_000,
+            "eval_samples": 0,
+            "name": "browser-cancel",
+        },
+    ).json()
     page.goto(f"/#jobs?job={job['id']}")
     ready(page, "jobs")
     page.wait_for_selector("#job-detail[data-status=running]", state="attached")

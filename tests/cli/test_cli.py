@@ -20,18 +20,42 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few hundred steps of DCGAN on digits, the acceptance run of the engine issue."""
     folder = tmp_path_factory.mktemp("cli") / "digits-dcgan"
-    code = main([
-        "train", "--dataset", "digits", "--architecture", "dcgan", "--steps", "300",
-        "--g-width", "32", "--d-width", "32", "--checkpoint-every", "100", "--sample-every", "50",
-        "--eval-samples", "500", "--name", "digits-dcgan", "--out", str(folder), "--quiet",
-    ])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--architecture",
+            "dcgan",
+            "--steps",
+            "300",
+            "--g-width",
+            "32",
+            "--d-width",
+            "32",
+            "--checkpoint-every",
+            "100",
+            "--sample-every",
+            "50",
+            "--eval-samples",
+            "500",
+            "--name",
+            "digits-dcgan",
+            "--out",
+            str(folder),
+            "--quiet",
+        ]
+    )
     assert code == 0
     return folder
 
 
 def test_training_writes_checkpoints_grids_and_improving_quality(run_dir: Path) -> None:
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
-        "step-00000100.safetensors", "step-00000200.safetensors", "step-00000300.safetensors"]
+        "step-00000100.safetensors",
+        "step-00000200.safetensors",
+        "step-00000300.safetensors",
+    ]
     assert len(list((run_dir / "samples").glob("step-*.png"))) == 7  # 0, 50, ..., 300
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     distances = [r["quality"]["frechet_distance"] for r in records]
@@ -43,7 +67,9 @@ def test_training_writes_checkpoints_grids_and_improving_quality(run_dir: Path) 
 def sample_in_new_process(run_dir: Path, output: Path, *extra: str) -> bytes:
     subprocess.run(
         [sys.executable, "-m", "cli.main", "sample", str(run_dir), "-o", str(output), *extra],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     return output.read_bytes()
 
@@ -52,8 +78,23 @@ def test_same_seed_same_bytes_across_processes_and_in_grids(run_dir: Path, tmp_p
     first = sample_in_new_process(run_dir, tmp_path / "a.png", "--seed", "42")
     second = sample_in_new_process(run_dir, tmp_path / "b.png", "--seed", "42")
     assert first == second
-    assert main(["sample", str(run_dir), "--seed", "40", "--count", "4", "--columns", "4",
-                 "-o", str(tmp_path / "grid.png")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(run_dir),
+                "--seed",
+                "40",
+                "--count",
+                "4",
+                "--columns",
+                "4",
+                "-o",
+                str(tmp_path / "grid.png"),
+            ]
+        )
+        == 0
+    )
     grid = decode_png((tmp_path / "grid.png").read_bytes())
     alone = decode_png(first)
     assert np.array_equal(grid[:, 16:24], alone)  # tile 2 of base seed 40 is seed 42
@@ -63,10 +104,24 @@ def test_same_seed_same_bytes_across_processes_and_in_grids(run_dir: Path, tmp_p
 
 def test_interpolation_ends_are_the_seed_images(run_dir: Path, tmp_path: Path) -> None:
     for seed in (1, 2):
-        assert main(["sample", str(run_dir), "--seed", str(seed), "-o",
-                     str(tmp_path / f"{seed}.png")]) == 0
-    assert main(["interpolate", str(run_dir), "--start", "1", "--end", "2", "--steps", "6",
-                 "-o", str(tmp_path / "strip.png")]) == 0
+        assert main(["sample", str(run_dir), "--seed", str(seed), "-o", str(tmp_path / f"{seed}.png")]) == 0
+    assert (
+        main(
+            [
+                "interpolate",
+                str(run_dir),
+                "--start",
+                "1",
+                "--end",
+                "2",
+                "--steps",
+                "6",
+                "-o",
+                str(tmp_path / "strip.png"),
+            ]
+        )
+        == 0
+    )
     strip = decode_png((tmp_path / "strip.png").read_bytes())
     assert strip.shape == (8, 48, 1)
     assert np.array_equal(strip[:, :8], decode_png((tmp_path / "1.png").read_bytes()))
@@ -125,8 +180,32 @@ def test_non_image_files_in_a_folder_dataset_are_skipped(
     (data / "notes.txt").write_text("not an image")
     (data / "broken.png").write_bytes(b"\x89PNG garbage")
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "folder", "--dataset-path", str(data), "--image-size", "16",
-                 "--steps", "2", "--batch-size", "4", "--g-width", "4", "--d-width", "4",
-                 "--eval-samples", "0", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "folder",
+                "--dataset-path",
+                str(data),
+                "--image-size",
+                "16",
+                "--steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--g-width",
+                "4",
+                "--d-width",
+                "4",
+                "--eval-samples",
+                "0",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert (out / "checkpoints" / "step-00000002.safetensors").exists()
     assert "skipped 2 unreadable or non-image files" in caplog.text

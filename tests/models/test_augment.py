@@ -59,8 +59,9 @@ def test_augmentation_is_differentiable_and_seeded() -> None:
 def test_training_with_augmentation_changes_the_run(tmp_path: Path) -> None:
     base = {**TINY_TRAINING, "steps": 4, "checkpoint_every": 4, "device": "cpu"}
     plain = Trainer(TrainConfig.from_dict(base), tmp_path / "plain").run()
-    augmented = Trainer(TrainConfig.from_dict({**base, "augment": "translation"}),
-                        tmp_path / "augmented").run()
+    augmented = Trainer(
+        TrainConfig.from_dict({**base, "augment": "translation"}), tmp_path / "augmented"
+    ).run()
     assert plain.checkpoint and augmented.checkpoint
     a = run_files.checkpoint_path(tmp_path / "plain", 4).read_bytes()
     b = run_files.checkpoint_path(tmp_path / "augmented", 4).read_bytes()

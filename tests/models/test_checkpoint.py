@@ -128,8 +128,7 @@ def test_failed_write_leaves_the_previous_file(tmp_path: Path) -> None:
     blocked = tmp_path / "blocked.safetensors"
     blocked.mkdir()  # a directory where the file should go: the rename fails
     with pytest.raises(OSError):
-        save_checkpoint(blocked, bad, kind="generator", step=2, model_config=CONFIG,
-                        train_config={})
+        save_checkpoint(blocked, bad, kind="generator", step=2, model_config=CONFIG, train_config={})
     assert path.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

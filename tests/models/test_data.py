@@ -300,9 +300,7 @@ def test_download_verifies_and_saves(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert sorted(p.name for p in (tmp_path / "cifar10").iterdir()) == ["cifar-10-binary.tar.gz"]
 
 
-def test_download_network_failure_tries_mirrors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_download_network_failure_tries_mirrors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def offline(url: str, timeout: float) -> _FakeResponse:
         raise urllib.error.URLError("no route to host")
 
@@ -313,9 +311,7 @@ def test_download_network_failure_tries_mirrors(
     assert list((tmp_path / "mnist").iterdir()) == []
 
 
-def test_download_checksum_mismatch_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_download_checksum_mismatch_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive, _ = _cifar_archive([1, 2])
     _serve(monkeypatch, archive, "0" * 32)
     with pytest.raises(DatasetError, match="checksum mismatch"):

@@ -112,10 +112,12 @@ def test_real_generators_under_every_kernel_setting(
         generator = build_generator(cfg).eval()
         latents = latents_for_seeds(list(range(40)), 32)
         labels = torch.arange(40) % 10 if cfg.num_classes else None
-        one_by_one = torch.cat([
-            generate(generator, latents[i : i + 1], None if labels is None else labels[i : i + 1])
-            for i in range(40)
-        ])
+        one_by_one = torch.cat(
+            [
+                generate(generator, latents[i : i + 1], None if labels is None else labels[i : i + 1])
+                for i in range(40)
+            ]
+        )
         for count in range(2, 41):
             part = generate(generator, latents[:count], None if labels is None else labels[:count])
             assert torch.equal(part, one_by_one[:count]), f"{count} rows differ"

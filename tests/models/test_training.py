@@ -40,8 +40,10 @@ def assert_resumes_exactly(run: TrainConfig, whole: Path, resumed: Path) -> None
     stop = iter([False] * 8 + [True] * 100)
     Trainer(run, resumed, should_stop=lambda: next(stop)).run()
     Trainer(run, resumed).run()
-    assert (run_files.checkpoint_path(resumed, 12).read_bytes()
-            == run_files.checkpoint_path(whole, 12).read_bytes())
+    assert (
+        run_files.checkpoint_path(resumed, 12).read_bytes()
+        == run_files.checkpoint_path(whole, 12).read_bytes()
+    )
 
 
 def test_run_writes_checkpoints_grids_and_metrics(tmp_path: Path) -> None:
@@ -111,8 +113,13 @@ def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
         train(config(steps=12, loss="hinge"), tmp_path / "run")
 
 
-LOSS_CASES = [("minimax", None), ("nonsaturating", None), ("lsgan", None), ("hinge", None),
-              ("wgan-gp", None)] + [("fgan", d) for d in F_DIVERGENCES]
+LOSS_CASES = [
+    ("minimax", None),
+    ("nonsaturating", None),
+    ("lsgan", None),
+    ("hinge", None),
+    ("wgan-gp", None),
+] + [("fgan", d) for d in F_DIVERGENCES]
 
 
 @pytest.mark.parametrize(("loss", "divergence"), LOSS_CASES)
@@ -120,9 +127,16 @@ LOSS_CASES = [("minimax", None), ("nonsaturating", None), ("lsgan", None), ("hin
 def test_every_loss_trains_without_nan(
     tmp_path: Path, loss: str, divergence: str | None, architecture: str
 ) -> None:
-    fields: dict[str, object] = {"steps": 4, "checkpoint_every": 4, "sample_every": 4,
-                                 "loss": loss, "divergence": divergence,
-                                 "architecture": architecture, "lr_g": 1e-3, "lr_d": 1e-3}
+    fields: dict[str, object] = {
+        "steps": 4,
+        "checkpoint_every": 4,
+        "sample_every": 4,
+        "loss": loss,
+        "divergence": divergence,
+        "architecture": architecture,
+        "lr_g": 1e-3,
+        "lr_d": 1e-3,
+    }
     seen: list[dict[str, float]] = []
     trainer = Trainer(config(**fields), tmp_path, on_progress=lambda p: seen.append(p.losses))
     trainer.run()
@@ -213,8 +227,10 @@ def test_training_does_not_depend_on_the_ambient_kernel_flag(tmp_path: Path) -> 
         train(config(steps=3, checkpoint_every=3), tmp_path / "served")
     finally:
         torch.backends.mkldnn.enabled = True
-    assert (run_files.checkpoint_path(tmp_path / "default", 3).read_bytes()
-            == run_files.checkpoint_path(tmp_path / "served", 3).read_bytes())
+    assert (
+        run_files.checkpoint_path(tmp_path / "default", 3).read_bytes()
+        == run_files.checkpoint_path(tmp_path / "served", 3).read_bytes()
+    )
 
 
 def test_step_listings_follow_their_folder(tmp_path: Path) -> None:

@@ -40,9 +40,7 @@ def zip_of(members: dict[str, bytes], *, symlinks: dict[str, str] | None = None)
     return buffer.getvalue()
 
 
-def tar_of(
-    members: dict[str, bytes], *, links: dict[str, str] | None = None, gzip: bool = False
-) -> bytes:
+def tar_of(members: dict[str, bytes], *, links: dict[str, str] | None = None, gzip: bool = False) -> bytes:
     """A tar (gzipped if asked) with regular ``members`` and symlinks (name -> target)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz" if gzip else "w") as archive:
@@ -61,8 +59,10 @@ def tar_of(
 def zip_bomb(unpacked_bytes: int) -> bytes:
     """One member of zeros: a ratio around 1000:1, the shape of a decompression bomb."""
     buffer = io.BytesIO()
-    with (zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
-          archive.open("a/zeros.png", "w", force_zip64=True) as member):
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open("a/zeros.png", "w", force_zip64=True) as member,
+    ):
         chunk = bytes(1024 * 1024)
         for _ in range(unpacked_bytes // len(chunk)):
             member.write(chunk)

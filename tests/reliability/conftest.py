@@ -98,8 +98,9 @@ class Stack:
         self.redis.stop()
 
     def start_redis(self) -> None:
-        self.redis = RedisServer(self.redis.directory, port=self.redis.port,
-                                 password=self.redis.password).start()
+        self.redis = RedisServer(
+            self.redis.directory, port=self.redis.port, password=self.redis.password
+        ).start()
 
     def close(self) -> None:
         for process in self.workers.values():

@@ -66,8 +66,11 @@ def test_redis_outage_is_503_on_the_api_and_nothing_is_lost(stack: Stack) -> Non
     with stack.http() as http:
         running = submit(http, "during-outage", steps=500, checkpoint_every=50)
         queued = submit(http, "queued-in-outage", steps=40)
-        stack.wait_until(lambda: http.get(f"/jobs/{running['id']}").json()["progress"]["step"]
-                         >= 20, 60, "training to start")
+        stack.wait_until(
+            lambda: http.get(f"/jobs/{running['id']}").json()["progress"]["step"] >= 20,
+            60,
+            "training to start",
+        )
         stack.stop_redis()
 
         started = time.monotonic()
@@ -100,9 +103,11 @@ BOUNDARY = "reliability-boundary"
 
 def slow_upload(url: str, name: str, total_bytes: int, outcome: list[object]) -> None:
     """POST a multipart upload of ``total_bytes`` in small, slow chunks."""
-    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{name}\r\n"
-            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"big.zip\"\r\nContent-Type: application/zip\r\n\r\n").encode()
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="name"\r\n\r\n{name}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="big.zip"\r\nContent-Type: application/zip\r\n\r\n'
+    ).encode()
 
     def body() -> Iterator[bytes]:
         yield head + b"PK\x03\x04"
@@ -112,8 +117,12 @@ def slow_upload(url: str, name: str, total_bytes: int, outcome: list[object]) ->
         yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
     try:
-        response = httpx.post(url + "/datasets", content=body(), timeout=60, headers={
-            **AUTH, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+        response = httpx.post(
+            url + "/datasets",
+            content=body(),
+            timeout=60,
+            headers={**AUTH, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+        )
         outcome.append(response.status_code)
     except httpx.HTTPError as error:
         outcome.append(error)
@@ -123,8 +132,12 @@ def test_api_killed_during_an_upload_leaves_no_half_written_dataset(stack: Stack
     api = stack.start_api()
     datasets_dir = stack.settings.datasets_dir
     with stack.http() as http:
-        kept = http.post("/datasets", headers=AUTH, data={"name": "kept"}, files={
-            "file": ("kept.zip", archives.zip_of(archives.labelled_images()), "application/zip")})
+        kept = http.post(
+            "/datasets",
+            headers=AUTH,
+            data={"name": "kept"},
+            files={"file": ("kept.zip", archives.zip_of(archives.labelled_images()), "application/zip")},
+        )
         assert kept.status_code == 201, kept.text
 
     outcome: list[object] = []
@@ -158,9 +171,11 @@ def test_api_killed_during_submissions_leaves_only_complete_consistent_jobs(
         with httpx.Client(base_url=api.url, timeout=30) as http:
             for round_ in range(50):
                 try:
-                    job = http.post("/train", headers=AUTH, json={
-                        **TINY, "name": f"burst-{index}-{round_}", "steps": 4,
-                        "checkpoint_every": 4})
+                    job = http.post(
+                        "/train",
+                        headers=AUTH,
+                        json={**TINY, "name": f"burst-{index}-{round_}", "steps": 4, "checkpoint_every": 4},
+                    )
                 except httpx.HTTPError:
                     return
                 if job.status_code == 202:
@@ -204,8 +219,9 @@ def test_api_killed_during_submissions_leaves_only_complete_consistent_jobs(
 def tmpfs(folder: Path, size: str) -> Iterator[None]:
     """A real small filesystem at ``folder`` (needs CAP_SYS_ADMIN, as root in CI)."""
     folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -236,8 +252,11 @@ def test_a_failing_checkpoint_write_fails_the_job_and_keeps_the_last_checkpoint(
         stack.start_api()
         with stack.http() as http:
             job = submit(http, "no-room", steps=100_000, checkpoint_every=20)
-            stack.wait_until(lambda: (http.get(f"/jobs/{job['id']}").json()["checkpoint_step"]
-                                      or 0) >= 20, 60, "the first checkpoint")
+            stack.wait_until(
+                lambda: (http.get(f"/jobs/{job['id']}").json()["checkpoint_step"] or 0) >= 20,
+                60,
+                "the first checkpoint",
+            )
             if fault == "disk-full":
                 fill(models_dir)
             else:
@@ -289,7 +308,8 @@ def test_broken_and_hostile_checkpoints_are_reported_never_executed(stack: Stack
         assert listing["tiny"]["error"] is None
         assert "not a readable safetensors file" in listing["smuggled"]["error"]
         assert listing["smuggled"]["broken_checkpoints"] == [
-            {"step": 20, "error": listing["smuggled"]["error"]}]
+            {"step": 20, "error": listing["smuggled"]["error"]}
+        ]
         assert "content hash mismatch" in listing["tampered"]["error"]
         assert listing["truncated"]["error"]
         ready = http.get("/readyz")

@@ -42,35 +42,47 @@ SLOW_FUZZ_EXAMPLES = int(os.environ.get("GAN_FUZZ_EXAMPLES", "400"))
 # nothing touches the folder or the port until the fixture below starts the app.
 FUZZ_ROOT = Path(tempfile.gettempdir()) / f"ganserve-fuzz-{os.getpid()}"
 REDIS_PORT = free_port()
-APP: FastAPI = create_app(make_settings(
-    FUZZ_ROOT / "data", redis_url=f"redis://127.0.0.1:{REDIS_PORT}/0", api_key=API_KEY,
-    max_count=16, max_frames=16,
-))
+APP: FastAPI = create_app(
+    make_settings(
+        FUZZ_ROOT / "data",
+        redis_url=f"redis://127.0.0.1:{REDIS_PORT}/0",
+        api_key=API_KEY,
+        max_count=16,
+        max_frames=16,
+    )
+)
 
 # -- media types: real images, and archives both friendly and hostile -------------------------
 for _format, _media_type in (("PNG", "image/png"), ("WEBP", "image/webp"), ("JPEG", "image/jpeg")):
-    schemathesis.openapi.media_type(_media_type, st.integers(0, 255).map(
-        lambda seed, f=_format: archives.encoded_image(f, seed)))
+    schemathesis.openapi.media_type(
+        _media_type, st.integers(0, 255).map(lambda seed, f=_format: archives.encoded_image(f, seed))
+    )
 
-_ZIPS = st.sampled_from([
-    archives.zip_of(archives.labelled_images()),
-    archives.zip_of({"flat.png": archives.png(1), "notes.txt": b"skipped"}),
-    archives.zip_of({"../../escape.png": archives.png(2)}),
-    archives.zip_of({"/abs/escape.png": archives.png(3)}),
-    archives.zip_of({"a/ok.png": archives.png(4)}, symlinks={"a/link.png": "/etc/passwd"}),
-    archives.zip_of({"readme.txt": b"no images"}),
-    archives.zip_of(archives.labelled_images())[:-30],  # truncated
-    b"PK\x03\x04" + bytes(40),
-]) | st.binary(max_size=256)
-_TARS = st.sampled_from([
-    archives.tar_of(archives.labelled_images()),
-    archives.tar_of({"../escape.png": archives.png(5)}),
-    archives.tar_of({"a/ok.png": archives.png(6)}, links={"a/evil.png": "/etc/shadow"}),
-])
-_TAR_GZ = st.sampled_from([
-    archives.tar_of(archives.labelled_images(), gzip=True),
-    archives.tar_of(archives.labelled_images(), gzip=True)[:50],
-])
+_ZIPS = st.sampled_from(
+    [
+        archives.zip_of(archives.labelled_images()),
+        archives.zip_of({"flat.png": archives.png(1), "notes.txt": b"skipped"}),
+        archives.zip_of({"../../escape.png": archives.png(2)}),
+        archives.zip_of({"/abs/escape.png": archives.png(3)}),
+        archives.zip_of({"a/ok.png": archives.png(4)}, symlinks={"a/link.png": "/etc/passwd"}),
+        archives.zip_of({"readme.txt": b"no images"}),
+        archives.zip_of(archives.labelled_images())[:-30],  # truncated
+        b"PK\x03\x04" + bytes(40),
+    ]
+) | st.binary(max_size=256)
+_TARS = st.sampled_from(
+    [
+        archives.tar_of(archives.labelled_images()),
+        archives.tar_of({"../escape.png": archives.png(5)}),
+        archives.tar_of({"a/ok.png": archives.png(6)}, links={"a/evil.png": "/etc/shadow"}),
+    ]
+)
+_TAR_GZ = st.sampled_from(
+    [
+        archives.tar_of(archives.labelled_images(), gzip=True),
+        archives.tar_of(archives.labelled_images(), gzip=True)[:50],
+    ]
+)
 schemathesis.openapi.media_type("application/zip", _ZIPS)
 schemathesis.openapi.media_type("application/x-tar", _TARS)
 schemathesis.openapi.media_type("application/gzip", _TAR_GZ)
@@ -124,15 +136,21 @@ def check(case: schemathesis.Case) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-          derandomize=True, database=None)
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    database=None,
+)
 def test_fuzz_every_route(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
     check(case)
 
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=SLOW_FUZZ_EXAMPLES, deadline=None,
-          suppress_health_check=list(HealthCheck), database=None)
+@settings(
+    max_examples=SLOW_FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
 def test_fuzz_every_route_long(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
     check(case)

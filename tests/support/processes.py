@@ -100,11 +100,26 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory), "--appendonly", "yes", "--save", "",
-             "--daemonize", "no", "--protected-mode", "no",
-             *(["--requirepass", self.password] if self.password else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+                *(["--requirepass", self.password] if self.password else []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
@@ -149,10 +164,29 @@ def start_worker(env: Mapping[str, str], name: str, log_path: Path) -> subproces
     """A real Celery worker process (its own process group, so a test can SIGKILL all of it)."""
     log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it for its whole life
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-         "--loglevel=INFO", "--concurrency=1", "--prefetch-multiplier=1", "-O", "fair",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@%h"],
-        env=dict(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--prefetch-multiplier=1",
+            "-O",
+            "fair",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{name}@%h",
+        ],
+        env=dict(env),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -173,9 +207,23 @@ def start_api(env: Mapping[str, str], log_path: Path) -> ApiServer:
     port = free_port()
     log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it for its whole life
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=dict(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=dict(env),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

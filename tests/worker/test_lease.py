@@ -43,8 +43,9 @@ def test_heartbeat_takes_back_an_expired_lease_and_notices_a_stolen_one(
     lease = Lease(client, new_job_id(), 0.3)
     assert lease.acquire()
     client.delete(lease.key)  # as if it expired while Redis was unreachable
-    wait_until(lambda: client.get(lease.key) == lease.token.encode(), 5, "the lease taken back",
-               interval=0.02)
+    wait_until(
+        lambda: client.get(lease.key) == lease.token.encode(), 5, "the lease taken back", interval=0.02
+    )
     assert not lease.lost
     client.set(lease.key, "someone-else")
     wait_until(lambda: lease.lost, 5, "the stolen lease noticed", interval=0.02)
@@ -61,8 +62,9 @@ def test_heartbeat_survives_redis_going_away(tmp_path: Path) -> None:
         server.stop()
         time.sleep(1.0)  # several failed renewals
         server = RedisServer(server.directory, port=server.port).start()
-        wait_until(lambda: client.get(lease.key) == lease.token.encode(), 5, "the lease renewed",
-                   interval=0.02)
+        wait_until(
+            lambda: client.get(lease.key) == lease.token.encode(), 5, "the lease renewed", interval=0.02
+        )
         assert not lease.lost
         assert lease._thread is not None and lease._thread.is_alive()
         lease.release()

@@ -80,15 +80,12 @@ def test_saves_are_throttled_and_a_checkpoint_is_on_disk_at_once(
             reporter(step(number))
         reporter.flush()
         assert store.saves == 1 and saved(store, record).progress.step == 1
-        reporter(step(5, event="checkpoint", checkpoint_step=5,
-                      metrics={"quality": {"fd": 12.5}}))
+        reporter(step(5, event="checkpoint", checkpoint_step=5, metrics={"quality": {"fd": 12.5}}))
         on_disk = saved(store, record)  # no flush: the call itself waited
         assert on_disk.checkpoint_step == 5 and on_disk.quality == {"fd": 12.5}
 
 
-def test_closing_writes_what_was_handed_over_and_nothing_after(
-    store: GatedStore, record: JobRecord
-) -> None:
+def test_closing_writes_what_was_handed_over_and_nothing_after(store: GatedStore, record: JobRecord) -> None:
     reporter = ProgressReporter(store, record, 0.0, HeldLease())  # type: ignore[arg-type]
     store.gate.clear()
     reporter(step(1))

@@ -24,16 +24,24 @@ ARCHIVE_MEDIA_TYPES = "application/zip, application/x-tar, application/gzip"
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object",
-            "required": ["file", "name"],
-            "properties": {
-                "file": {"type": "string", "format": "binary",
-                         "description": ".zip, .tar or .tar.gz of images; one top-level "
-                                        "folder per class for a labelled dataset"},
-                "name": {"type": "string", "description": "the dataset's name"},
-            },
-        }, "encoding": {"file": {"contentType": ARCHIVE_MEDIA_TYPES}}}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "name"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": ".zip, .tar or .tar.gz of images; one top-level "
+                            "folder per class for a labelled dataset",
+                        },
+                        "name": {"type": "string", "description": "the dataset's name"},
+                    },
+                },
+                "encoding": {"file": {"contentType": ARCHIVE_MEDIA_TYPES}},
+            }
+        },
     }
 }
 
@@ -48,19 +56,22 @@ def list_datasets(datasets: DatasetsDep) -> list[DatasetInfo]:
     "",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=UPLOAD_BODY,
-    responses={400: {"description": "Not a well-formed multipart upload with one file."},
-               409: {"description": "The name is taken."},
-               413: {"description": "The upload is larger than the server accepts."},
-               422: {"description": "Not an acceptable archive (unsafe, corrupt, no images)."}},
+    responses={
+        400: {"description": "Not a well-formed multipart upload with one file."},
+        409: {"description": "The name is taken."},
+        413: {"description": "The upload is larger than the server accepts."},
+        422: {"description": "Not an acceptable archive (unsafe, corrupt, no images)."},
+    },
 )
 async def upload_dataset(
     _: WriteAccess,
     request: Request,
     datasets: DatasetsDep,
     settings: SettingsDep,
-    name: Annotated[str | None, Query(description="alternative to the `name` form field; "
-                                                  "lets a taken name fail before the upload")]
-    = None,
+    name: Annotated[
+        str | None,
+        Query(description="alternative to the `name` form field; lets a taken name fail before the upload"),
+    ] = None,
 ) -> DatasetInfo:
     """Upload an image archive as a new dataset. Nothing is left behind if it is refused."""
     if name is not None:
@@ -68,7 +79,9 @@ async def upload_dataset(
     work = await anyio.to_thread.run_sync(datasets.temporary_folder)
     try:
         form = await receive_upload(
-            request.headers.get("content-type"), request.stream(), work / "upload",
+            request.headers.get("content-type"),
+            request.stream(),
+            work / "upload",
             max_file_bytes=settings.max_upload_bytes,
         )
         name = form.fields.get("name") or name
@@ -77,7 +90,10 @@ async def upload_dataset(
         _check_name(datasets, name)
         assert form.file_path is not None
         install = functools.partial(
-            datasets.install, form.file_path, name, work,
+            datasets.install,
+            form.file_path,
+            name,
+            work,
             max_unpacked_bytes=settings.max_unpacked_bytes,
             max_members=settings.max_archive_members,
         )
@@ -107,21 +123,25 @@ def _check_name(datasets: DatasetCatalog, name: str) -> None:
 @router.delete(
     "/{name}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={403: {"description": "Builtin datasets cannot be deleted."},
-               404: {"description": "No uploaded dataset by that name."},
-               409: {"description": "An unfinished job trains on it."}},
+    responses={
+        403: {"description": "Builtin datasets cannot be deleted."},
+        404: {"description": "No uploaded dataset by that name."},
+        409: {"description": "An unfinished job trains on it."},
+    },
 )
 def delete_dataset(_: WriteAccess, name: str, datasets: DatasetsDep, store: JobStoreDep) -> Response:
     """Delete an uploaded dataset."""
     if name in RESERVED_NAMES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            detail=f"dataset {name!r} is builtin and cannot be deleted")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail=f"dataset {name!r} is builtin and cannot be deleted"
+        )
     if datasets.folder(name) is None:
         raise not_found(f"unknown dataset {name[:64]!r}")
     for record in store.list():
         if record.config.get("dataset") == name and record.status not in FINAL_STATUSES:
-            raise HTTPException(status.HTTP_409_CONFLICT,
-                                detail=f"dataset {name!r} is in use by job {record.id}")
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, detail=f"dataset {name!r} is in use by job {record.id}"
+            )
     try:
         datasets.delete(name)
     except FileNotFoundError:

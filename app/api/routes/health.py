@@ -40,8 +40,10 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["default_model"] = loaded.ref
     except (UnknownModel, InvalidModelRef):
         if not models:
-            problems.append("no model available yet: train one with POST /train or install a "
-                            "pretrained model, then set GAN_DEFAULT_MODEL to its name")
+            problems.append(
+                "no model available yet: train one with POST /train or install a "
+                "pretrained model, then set GAN_DEFAULT_MODEL to its name"
+            )
         else:
             problems.append(
                 f"default model {settings.default_model!r} not found; set GAN_DEFAULT_MODEL "
@@ -60,8 +62,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {"checks": checks, "broken_models": broken}
     if problems:
         detail = "; ".join(problems + [f"broken model {entry}" for entry in broken])
-        return JSONResponse({"detail": detail, **body},
-                            status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse({"detail": detail, **body}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     if broken:
         # Ready to serve, but an operator should hear about the models that are not.
         body["detail"] = "ready; these models cannot be served: " + "; ".join(broken)

@@ -96,9 +96,13 @@ def get_job(job_id: str, store: JobStoreDep) -> JobView:
 @router.get(
     "/jobs/{job_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}},
-                     "description": "`event: progress` per change, then `event: end`"},
-               **UNKNOWN_JOB},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`event: progress` per change, then `event: end`",
+        },
+        **UNKNOWN_JOB,
+    },
 )
 def job_event_stream(
     job_id: str, request: Request, store: JobStoreDep, settings: SettingsDep
@@ -109,12 +113,19 @@ def job_event_stream(
     """
     _record(store, job_id)
     stream = job_events(
-        store, job_id, poll_interval=settings.sse_poll_interval,
+        store,
+        job_id,
+        poll_interval=settings.sse_poll_interval,
         is_disconnected=request.is_disconnected,
     )
-    return StreamingResponse(stream, media_type="text/event-stream", headers={
-        "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-    })
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        },
+    )
 
 
 @router.post(
@@ -146,8 +157,9 @@ def list_job_samples(job_id: str, store: JobStoreDep, settings: SettingsDep) -> 
     return [SampleLink(step=step, url=f"/jobs/{job_id}/samples/{step}") for step in steps]
 
 
-@router.get("/jobs/{job_id}/samples/{step}", response_class=Response,
-            responses={**IMAGE_RESPONSES, **UNKNOWN_JOB})
+@router.get(
+    "/jobs/{job_id}/samples/{step}", response_class=Response, responses={**IMAGE_RESPONSES, **UNKNOWN_JOB}
+)
 def get_job_sample(job_id: str, step: int, store: JobStoreDep, settings: SettingsDep) -> Response:
     """One timeline grid as PNG."""
     record = _record(store, job_id)
@@ -158,4 +170,3 @@ def get_job_sample(job_id: str, step: int, store: JobStoreDep, settings: Setting
     except OSError:
         raise not_found(f"job {job_id} has no sample grid at step {step}") from None
     return Response(content, media_type="image/png", headers={"Cache-Control": "no-cache"})
-

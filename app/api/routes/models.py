@@ -18,9 +18,7 @@ from models.training import run_files
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-def _class_names(
-    train_config: dict[str, Any], num_classes: int, catalog: DatasetCatalog
-) -> list[str] | None:
+def _class_names(train_config: dict[str, Any], num_classes: int, catalog: DatasetCatalog) -> list[str] | None:
     if not num_classes:
         return None
     extra = train_config.get("extra") if isinstance(train_config.get("extra"), dict) else {}
@@ -42,8 +40,14 @@ _SUMMARIES_MAX = 4096
 def summarize(entry: ModelEntry, default_model: str, catalog: DatasetCatalog) -> ModelSummary:
     """The client's view of a model (cached per set of checkpoint files and grids)."""
     samples = tuple(run_files.sample_steps(entry.directory))
-    key = (entry.name, entry.source, entry.directory, default_model, samples,
-           tuple((c.file_key, c.error) for c in entry.checkpoints))
+    key = (
+        entry.name,
+        entry.source,
+        entry.directory,
+        default_model,
+        samples,
+        tuple((c.file_key, c.error) for c in entry.checkpoints),
+    )
     summary = _summaries.get(key)
     if summary is None:
         if len(_summaries) >= _SUMMARIES_MAX:
@@ -98,8 +102,12 @@ def _find(registry: ModelRegistry, name: str) -> ModelEntry:
 
 @router.get("", responses={200: {"headers": PAGE_HEADERS}})
 def list_models(
-    registry: RegistryDep, settings: SettingsDep, catalog: DatasetsDep,
-    page: PageDep, request: Request, response: Response,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    catalog: DatasetsDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
 ) -> list[ModelSummary]:
     """Models with at least one checkpoint, by name, a page at a time (``limit``, ``offset``;
     see the ``Link`` header); unreadable ones carry an ``error``."""
@@ -108,9 +116,7 @@ def list_models(
 
 
 @router.get("/{name}", responses={404: {"description": "Unknown model."}})
-def get_model(
-    name: str, registry: RegistryDep, settings: SettingsDep, catalog: DatasetsDep
-) -> ModelSummary:
+def get_model(name: str, registry: RegistryDep, settings: SettingsDep, catalog: DatasetsDep) -> ModelSummary:
     """One model, as in the listing."""
     return summarize(_find(registry, name), settings.default_model, catalog)
 

@@ -49,19 +49,27 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 ModelParam = Annotated[
     str | None,
-    Query(description="model name (newest checkpoint) or name@step (pinned); "
-                      "default: the server's default model"),
+    Query(
+        description="model name (newest checkpoint) or name@step (pinned); "
+        "default: the server's default model"
+    ),
 ]
 SeedParam = Annotated[int, Query(ge=0, le=MAX_SEED, description="seed in 0..2^63-1")]
 TruncationParam = Annotated[
     float | None,
-    Query(ge=MIN_TRUNCATION, allow_inf_nan=False,
-          description="truncation psi: latent components beyond ±psi are re-drawn"),
+    Query(
+        ge=MIN_TRUNCATION,
+        allow_inf_nan=False,
+        description="truncation psi: latent components beyond ±psi are re-drawn",
+    ),
 ]
 LabelParam = Annotated[
     int | None,
-    Query(ge=0, description="class label (conditional models only). Default: (seed + i) % "
-                            "num_classes for tile i; unconditional models refuse a label"),
+    Query(
+        ge=0,
+        description="class label (conditional models only). Default: (seed + i) % "
+        "num_classes for tile i; unconditional models refuse a label",
+    ),
 ]
 FormatParam = Annotated[ImageFormat, Query(alias="format", description="png, webp or jpeg")]
 IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
@@ -113,8 +121,9 @@ async def sample(
     request: Request,
     seed: SeedParam = 0,
     model: ModelParam = None,
-    count: Annotated[int, Query(ge=1, description="tiles in the grid (1..max_count); "
-                                                  "tile i is the image of seed + i")] = 1,
+    count: Annotated[
+        int, Query(ge=1, description="tiles in the grid (1..max_count); tile i is the image of seed + i")
+    ] = 1,
     columns: Annotated[int | None, Query(ge=1, description="tiles per row")] = None,
     truncation: TruncationParam = None,
     label: LabelParam = None,
@@ -132,11 +141,26 @@ async def sample(
         raise unprocessable(str(error)) from None
     loaded = await _acquire(runtime, model)
     _check_label(loaded, label)
-    parameters = {"op": "sample", "seed": seed, "count": count, "columns": columns,
-                  "truncation": truncation, "label": label, "format": image_format}
+    parameters = {
+        "op": "sample",
+        "seed": seed,
+        "count": count,
+        "columns": columns,
+        "truncation": truncation,
+        "label": label,
+        "format": image_format,
+    }
     return await _respond(
-        runtime, loaded, parameters, if_none_match, plan_seeds, seeds,
-        truncation=truncation, label=label, columns=columns, image_format=image_format,
+        runtime,
+        loaded,
+        parameters,
+        if_none_match,
+        plan_seeds,
+        seeds,
+        truncation=truncation,
+        label=label,
+        columns=columns,
+        image_format=image_format,
     )
 
 
@@ -171,16 +195,25 @@ async def sample_latents(request: Request, body: LatentsRequest) -> Response:
     with sampling_errors():
         # In the pool: converting up to max_count vectors to a tensor is not free.
         plan = await runtime.pool.run(
-            plan_latents, loaded, body.latents, labels=body.labels, columns=body.columns,
+            plan_latents,
+            loaded,
+            body.latents,
+            labels=body.labels,
+            columns=body.columns,
             image_format=body.format,
         )
         rendered: RenderedImage = await runtime.renderer.render(loaded, plan)
-    return Response(rendered.content, media_type=rendered.media_type, headers={
-        "Cache-Control": "no-store", "X-Model": loaded.ref,
-        "X-Frame-Count": str(rendered.tiles),
-        "X-Frame-Width": str(rendered.tile_width),
-        "X-Frame-Height": str(rendered.tile_height),
-    })
+    return Response(
+        rendered.content,
+        media_type=rendered.media_type,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Model": loaded.ref,
+            "X-Frame-Count": str(rendered.tiles),
+            "X-Frame-Width": str(rendered.tile_width),
+            "X-Frame-Height": str(rendered.tile_height),
+        },
+    )
 
 
 @router.get("/interpolate", response_class=Response, responses=IMAGE_RESPONSES)
@@ -188,15 +221,19 @@ async def interpolate(
     request: Request,
     start: SeedParam,
     end: SeedParam,
-    steps: Annotated[int, Query(ge=2, description="frames, both ends included "
-                                                  "(2..max_frames)")] = 8,
+    steps: Annotated[int, Query(ge=2, description="frames, both ends included (2..max_frames)")] = 8,
     mode: Annotated[Literal["slerp", "lerp"], Query()] = "slerp",
     model: ModelParam = None,
     truncation: TruncationParam = None,
-    label: Annotated[int | None, Query(
-        ge=0, description="class for every frame (conditional models). Default: the first "
-                          "half uses start % num_classes, the rest end % num_classes, so the "
-                          "end frames equal GET /sample of each seed")] = None,
+    label: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="class for every frame (conditional models). Default: the first "
+            "half uses start % num_classes, the rest end % num_classes, so the "
+            "end frames equal GET /sample of each seed",
+        ),
+    ] = None,
     image_format: FormatParam = "png",
     if_none_match: IfNoneMatch = None,
 ) -> Response:
@@ -212,9 +249,27 @@ async def interpolate(
         raise unprocessable(f"steps must be between 2 and {max_frames}, got {steps}")
     loaded = await _acquire(runtime, model)
     _check_label(loaded, label)
-    parameters = {"op": "interpolate", "start": start, "end": end, "steps": steps, "mode": mode,
-                  "truncation": truncation, "label": label, "format": image_format}
+    parameters = {
+        "op": "interpolate",
+        "start": start,
+        "end": end,
+        "steps": steps,
+        "mode": mode,
+        "truncation": truncation,
+        "label": label,
+        "format": image_format,
+    }
     return await _respond(
-        runtime, loaded, parameters, if_none_match, plan_interpolation, start, end,
-        steps=steps, mode=mode, truncation=truncation, label=label, image_format=image_format,
+        runtime,
+        loaded,
+        parameters,
+        if_none_match,
+        plan_interpolation,
+        start,
+        end,
+        steps=steps,
+        mode=mode,
+        truncation=truncation,
+        label=label,
+        image_format=image_format,
     )

@@ -40,14 +40,33 @@ CONTENT_SECURITY_POLICY = (
 )
 # no-cache means "revalidate", not "never store": FileResponse's ETag makes that a cheap 304,
 # and a deploy never leaves a browser running yesterday's JavaScript against today's API.
-PAGE_HEADERS = {"Cache-Control": "no-cache", "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 STATIC_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 # Fields the training form shows; the rest keep the engine's defaults.
 FORM_FIELDS = (
-    "dataset", "architecture", "loss", "divergence", "steps", "batch_size", "name",
-    "image_size", "latent_dim", "g_width", "d_width", "lr_g", "lr_d", "ema", "seed",
-    "checkpoint_every", "sample_every", "eval_samples",
+    "dataset",
+    "architecture",
+    "loss",
+    "divergence",
+    "steps",
+    "batch_size",
+    "name",
+    "image_size",
+    "latent_dim",
+    "g_width",
+    "d_width",
+    "lr_g",
+    "lr_d",
+    "ema",
+    "seed",
+    "checkpoint_every",
+    "sample_every",
+    "eval_samples",
 )
 
 
@@ -77,8 +96,7 @@ def options(settings: SettingsDep) -> dict[str, Any]:
     defaults.pop("name", None)  # the server picks <dataset>-<architecture>-<hex>
     return {
         "architectures": [
-            {"name": name, "conditional": name in CONDITIONAL_ARCHITECTURES}
-            for name in ARCHITECTURES
+            {"name": name, "conditional": name in CONDITIONAL_ARCHITECTURES} for name in ARCHITECTURES
         ],
         "losses": list(LOSSES),
         "divergences": list(F_DIVERGENCES),
