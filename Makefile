@@ -29,8 +29,11 @@ test: setup
 test-all: setup
 	$(PY) -m pytest -m ''
 
+# What CI and the pre-commit hooks check: layout, lint and strict types (config in pyproject.toml).
 lint: setup
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) bench/train_throughput.py

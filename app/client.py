@@ -86,7 +86,7 @@ class GanServeClient:
     # -- service ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         """Liveness: the API process answers (``GET /healthz``)."""
-        return self._json("GET", "/healthz")
+        return self._object("GET", "/healthz")
 
     def ready(self) -> dict[str, Any]:
         """Readiness: the default model loads and Redis answers (``GET /readyz``).
@@ -94,7 +94,7 @@ class GanServeClient:
         Raises:
             ApiError: 503 with what is missing, when not ready.
         """
-        return self._json("GET", "/readyz")
+        return self._object("GET", "/readyz")
 
     # -- models and sampling ----------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
@@ -103,7 +103,7 @@ class GanServeClient:
 
     def model(self, name: str) -> dict[str, Any]:
         """One model's card: architecture, training config, quality figures."""
-        return self._json("GET", f"/models/{quote(name, safe='@')}")
+        return self._object("GET", f"/models/{quote(name, safe='@')}")
 
     def sample(
         self,
@@ -194,11 +194,11 @@ class GanServeClient:
     def train(self, config: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
         """Submit a training job; ``fields`` override keys of ``config``. Returns the job."""
         body = {**(config or {}), **fields}
-        return self._json("POST", "/train", json=body)
+        return self._object("POST", "/train", json=body)
 
     def job(self, job_id: str) -> dict[str, Any]:
         """One job's record: status, progress, losses, error."""
-        return self._json("GET", f"/jobs/{quote(job_id)}")
+        return self._object("GET", f"/jobs/{quote(job_id)}")
 
     def jobs(self) -> list[dict[str, Any]]:
         """All jobs, as the server orders them."""
@@ -210,7 +210,7 @@ class GanServeClient:
         Raises:
             ApiError: 409 when the job has already finished, 404 when it is unknown.
         """
-        return self._json("POST", f"/jobs/{quote(job_id)}/cancel")
+        return self._object("POST", f"/jobs/{quote(job_id)}/cancel")
 
     def wait(self, job_id: str, timeout: float = 600, poll: float = 0.5) -> dict[str, Any]:
         """Poll until the job is succeeded, failed or cancelled; returns the final record.
@@ -248,7 +248,7 @@ class GanServeClient:
         path = Path(path)
         with path.open("rb") as file:
             files = {"file": (path.name, file, "application/octet-stream")}
-            return self._json("POST", "/datasets", data={"name": name}, files=files)
+            return self._object("POST", "/datasets", data={"name": name}, files=files)
 
     def datasets(self) -> list[dict[str, Any]]:
         """Uploaded datasets."""
@@ -273,6 +273,13 @@ class GanServeClient:
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
 
+    def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A response that is one JSON object (a card, a job, a status)."""
+        body = self._json(method, path, **kwargs)
+        if not isinstance(body, dict):
+            raise ApiError(200, f"{method} {path}: expected a JSON object, got {type(body).__name__}")
+        return body
+
     def _all_pages(self, path: str, key: str) -> list[dict[str, Any]]:
         """A paginated listing, every page: follows ``Link: <...>; rel="next"`` to its end."""
         items: list[dict[str, Any]] = []
@@ -292,7 +299,7 @@ def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     ``data`` is decoded as JSON when it is JSON, else kept as text; comment lines (``:``,
     used as keep-alives) are ignored; an event without ``event:`` is a ``message``.
     """
-    event, data = "message", []
+    event, data = "message", list[str]()
     for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:

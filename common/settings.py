@@ -131,4 +131,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         key[len(ENV_PREFIX) :].lower(): value for key, value in source.items() if key.startswith(ENV_PREFIX)
     }
     known = set(Settings.model_fields)
-    return Settings(**{k: v for k, v in values.items() if k in known})
+    # Strings, converted and checked by each field's type as if they came from the environment.
+    fields: dict[str, Any] = {k: v for k, v in values.items() if k in known}
+    return Settings(**fields)

@@ -30,7 +30,7 @@ def _native_conv_transpose(
 ) -> torch.Tensor:
     if x.device.type != "cpu" or output_size is not None or x.dim() != 4:
         return nn.ConvTranspose2d.forward(module, x, output_size)
-    return torch.ops.aten.slow_conv_transpose2d(
+    native: torch.Tensor = torch.ops.aten.slow_conv_transpose2d(
         x.contiguous(),
         module.weight,
         module.kernel_size,
@@ -40,6 +40,7 @@ def _native_conv_transpose(
         module.output_padding,
         module.dilation,
     )
+    return native
 
 
 def use_inference_kernels(generator: nn.Module) -> nn.Module:

@@ -33,9 +33,12 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
+
+from models.architectures.config import ModelConfig
 
 MAX_PASS_ROWS = 32
 # Fully connected layers go through BLAS GEMM, whose kernels change below this many rows.
@@ -216,7 +219,7 @@ def _pad_to(generator: nn.Module) -> int:
 @torch.inference_mode()
 def probe(generator: nn.Module, device: torch.device) -> PassSizes:
     """Find which pass sizes give every row the bytes it gets alone (see the module doc)."""
-    config = generator.config  # type: ignore[attr-defined]
+    config = cast(ModelConfig, generator.config)
     pad_to = _pad_to(generator)
     top = MAX_PASS_ROWS
     # Powers of two from the largest down; below pad_to a pass would be padded to pad_to anyway.
@@ -260,5 +263,5 @@ def run_padded(
         latents = torch.cat([latents, latents.new_zeros(physical - count, latents.shape[1])])
         if labels is not None:
             labels = torch.cat([labels, labels.new_zeros(physical - count)])
-    images = generator(latents, labels) if labels is not None else generator(latents)
+    images: torch.Tensor = generator(latents, labels) if labels is not None else generator(latents)
     return images[:count]

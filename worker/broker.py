@@ -15,9 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from kombu.transport.redis import Channel
 
@@ -72,7 +72,9 @@ class Broker:
         self.queue = queue
 
     def _queue_keys(self) -> list[str]:
-        return sorted({self.channel._q_for_pri(self.queue, step) for step in self.channel.priority_steps})
+        # Kombu's own key naming (one list per priority step); the method has no type hints.
+        q_for_pri = cast(Callable[[str, int], str], self.channel._q_for_pri)
+        return sorted({q_for_pri(self.queue, step) for step in self.channel.priority_steps})
 
     def view(self) -> BrokerView:
         """Waiting and delivered messages by job id, as one consistent snapshot."""

@@ -31,7 +31,7 @@ from typing import Literal
 
 import redis
 from celery import Celery
-from kombu import Connection
+from kombu.connection import Connection
 from kombu.exceptions import OperationalError
 
 from common.jobs import JobRecord, JobStore

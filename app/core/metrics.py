@@ -49,11 +49,11 @@ class RuntimeCollector(Collector):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts = Counter(record.status for record in self.runtime.store.list())
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        counts = Counter[str](record.status for record in self.runtime.store.list())
         jobs = GaugeMetricFamily("ganserve_jobs", "Training jobs by status", labels=["status"])
         for status in JOB_STATUSES:
-            jobs.add_metric([status], counts.get(status, 0))
+            jobs.add_metric([status], counts[status])
         yield jobs
 
         depth = self.runtime.queue.depth()

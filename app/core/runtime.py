@@ -142,7 +142,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     torch.set_num_threads(torch_threads(settings))
     # oneDNN on, and never toggled while serving: the flag is process-wide, and each generator's
     # batch-invariant pass sizes are probed under the setting in force (models.pass_sizes).
-    torch.backends.mkldnn.enabled = True
+    torch.backends.mkldnn.enabled = True  # type: ignore[assignment]  # a module property torch's stubs miss
     runtime.device = resolve_serving_device(settings.device)
     runtime.registry.device = runtime.device
     settings.ensure_dirs()

@@ -30,7 +30,7 @@ def _train_request_model() -> type[BaseModel]:
             )
         else:
             fields[spec.name] = (hints[spec.name], Field(default=spec.default))
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         "TrainRequest",
         __config__=ConfigDict(
             extra="forbid",

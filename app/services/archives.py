@@ -12,6 +12,7 @@ deletes ``destination`` itself (it may have created it, and it owns the name).
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import stat
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 # The set `models.data.folder` reads (tests keep the two equal); copied so that handling an
 # upload does not import torch.
@@ -76,7 +77,7 @@ class _Member:
     name: str
     size: int
     is_dir: bool
-    open: Callable[[], BinaryIO]
+    open: Callable[[], IO[bytes]]
 
 
 def extract_archive(
@@ -159,7 +160,7 @@ def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
             name=info.filename,
             size=info.file_size,
             is_dir=info.is_dir(),
-            open=lambda info=info: archive.open(info),  # type: ignore[misc]
+            open=functools.partial(archive.open, info),
         )
 
 
@@ -172,7 +173,7 @@ def _tar_members(archive: tarfile.TarFile) -> Iterator[_Member]:
         if not (info.isfile() or info.isdir()):
             raise ArchiveError(f"archive member {info.name!r} is a special file; not allowed")
 
-        def opener(info: tarfile.TarInfo = info) -> BinaryIO:
+        def opener(info: tarfile.TarInfo = info) -> IO[bytes]:
             stream = archive.extractfile(info)
             if stream is None:  # only for non-files, which were refused above
                 raise ArchiveError(f"cannot read archive member {info.name!r}")
@@ -288,7 +289,7 @@ class _Writer:
         self.created.clear()
 
 
-def _copy_limited(source: BinaryIO, output: BinaryIO, writer: _Writer) -> None:
+def _copy_limited(source: IO[bytes], output: BinaryIO, writer: _Writer) -> None:
     """Stream ``source`` into ``output`` while the writer's byte budget lasts.
 
     Headers can lie about sizes, so the limit is enforced on the bytes that actually come out

@@ -101,7 +101,8 @@ class DCGANGenerator(nn.Module):
             z = torch.cat([one_hot, z[:, codes:]], dim=1)
         if self.label_embedding is not None and labels is not None:
             z = torch.cat([z, self.label_embedding(labels.long())], dim=1)
-        return self.net(z[:, :, None, None])
+        images: torch.Tensor = self.net(z[:, :, None, None])
+        return images
 
 
 class DCGANDiscriminator(nn.Module):

@@ -58,7 +58,7 @@ class MLPGenerator(nn.Module):
         check_labels(labels, cfg, z.shape[0])
         if self.label_embedding is not None and labels is not None:
             z = torch.cat([z, self.label_embedding(labels.long())], dim=1)
-        images = self.net(z)
+        images: torch.Tensor = self.net(z)
         return images.view(z.shape[0], cfg.channels, cfg.image_size, cfg.image_size)
 
 
@@ -89,4 +89,5 @@ class MLPDiscriminator(nn.Module):
         features = x.flatten(1)
         if self.label_embedding is not None and labels is not None:
             features = torch.cat([features, self.label_embedding(labels.long())], dim=1)
-        return self.net(pack_samples(features, self.config.d_pack)).squeeze(1)
+        logits: torch.Tensor = self.net(pack_samples(features, self.config.d_pack))
+        return logits.squeeze(1)

@@ -74,18 +74,18 @@ def _decode(path: Path, image_size: int, channels: int) -> np.ndarray | None:
             if width * height > MAX_DECODE_PIXELS:
                 return None  # a small file can declare a huge canvas: skip it undecoded
             image.load()
-            image = _to_mode(image, channels)
+            decoded = _to_mode(image, channels)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         # PIL signals unreadable/truncated files with OSError (UnidentifiedImageError
         # is one), and a few malformed headers with ValueError or SyntaxError.
         return None
-    width, height = image.size
+    width, height = decoded.size
     scale = image_size / min(width, height)
     new_w, new_h = max(image_size, round(width * scale)), max(image_size, round(height * scale))
-    image = image.resize((new_w, new_h), Image.Resampling.LANCZOS)
+    resized = decoded.resize((new_w, new_h), Image.Resampling.LANCZOS)
     left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
-    image = image.crop((left, top, left + image_size, top + image_size))
-    array = np.asarray(image, dtype=np.uint8)
+    cropped = resized.crop((left, top, left + image_size, top + image_size))
+    array = np.asarray(cropped, dtype=np.uint8)
     return array[:, :, None] if array.ndim == 2 else array
 
 

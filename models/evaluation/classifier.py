@@ -82,7 +82,8 @@ class EvaluatorNet(nn.Module):
             if isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
                 bound = 1.0 / math.sqrt(module.weight[0].numel())
-                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+                if module.bias is not None:  # every layer here has one
+                    nn.init.uniform_(module.bias, -bound, bound, generator=generator)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, C, S, S) images in [-1, 1] -> (features (N, F), logits (N, K))."""

@@ -25,7 +25,7 @@ class ExponentialMovingAverage:
     def update(self, network: nn.Module) -> None:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        ema_params = list(self.module.parameters())
+        ema_params: list[torch.Tensor] = list(self.module.parameters())
         live_params = [p.detach() for p in network.parameters()]
         torch._foreach_lerp_(ema_params, live_params, 1.0 - decay)
         for ema_buffer, live_buffer in zip(self.module.buffers(), network.buffers(), strict=True):

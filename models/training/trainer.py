@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,7 @@ from models.architectures import (
     info_code,
     make_model_config,
 )
+from models.architectures.dcgan import DCGANDiscriminator
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data import DOWNLOADABLE_DATASETS, ImageDataset, load_dataset
 from models.losses import get_loss, gradient_penalty, r1_penalty
@@ -167,8 +168,9 @@ class Trainer:
             self.generator = build_generator(self.model_config).to(self.device)
             self.discriminator = build_discriminator(self.model_config).to(self.device)
         if config.channels_last and self.device.type == "cuda":
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
+            # nn.Module.to takes memory_format (documented); torch's overloads omit it.
+            self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.discriminator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas)
@@ -265,12 +267,14 @@ class Trainer:
         return info_code(z, self.info_codes) if self.clusters is not None else labels
 
     def _g(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return self.generator(z, labels) if labels is not None else self.generator(z)
+        images: torch.Tensor = self.generator(z, labels) if labels is not None else self.generator(z)
+        return images
 
     def _d(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if self.augment:
             x = self.augment(x)
-        return self.discriminator(x, labels) if labels is not None else self.discriminator(x)
+        logits: torch.Tensor = self.discriminator(x, labels) if labels is not None else self.discriminator(x)
+        return logits
 
     def _d_with_codes(
         self, x: torch.Tensor, labels: torch.Tensor | None
@@ -280,7 +284,8 @@ class Trainer:
             return self._d(x, labels), None
         if self.augment:
             x = self.augment(x)
-        return self.discriminator.forward_with_codes(x, labels)
+        with_codes = cast(DCGANDiscriminator, self.discriminator)  # only DCGAN's D has InfoGAN codes
+        return with_codes.forward_with_codes(x, labels)
 
     def _info_loss(self, code_logits: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor | None:
         """Q's cross-entropy on the codes of ``z`` (InfoGAN's bound on the mutual information)."""
@@ -325,7 +330,7 @@ class Trainer:
             # The reported losses are the adversarial ones; Q's term is reported as loss_info.
             total_d = loss_d if info_d is None else loss_d + self.config.info_weight * info_d
             self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(total_d).backward()
+            torch.autograd.backward(self.scaler.scale(total_d))
             self.scaler.step(self.opt_d)
             self.scaler.update()
         z = self._noise(self.config.batch_size)
@@ -336,7 +341,7 @@ class Trainer:
             info_g = self._info_loss(code_logits, z)
             total_g = loss_g if info_g is None else loss_g + self.config.info_weight * info_g
         self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(total_g).backward()
+        torch.autograd.backward(self.scaler.scale(total_g))
         self.scaler.step(self.opt_g)
         self.scaler.update()
         if self.ema is not None:
@@ -388,7 +393,7 @@ class Trainer:
         # Kernel choice changes rounding, so pin it: a process that serves (and so switched
         # oneDNN off) must train exactly like a fresh one.
         previous = torch.backends.mkldnn.enabled
-        torch.backends.mkldnn.enabled = True
+        torch.backends.mkldnn.enabled = True  # type: ignore[assignment]  # a module property torch's stubs miss
         try:
             return self._run(resume)
         finally:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 
 from app.api.deps import DatasetsDep, JobServiceDep, JobStoreDep, SettingsDep, WriteAccess
 from app.api.errors import not_found, unprocessable
@@ -21,7 +22,7 @@ from models.training import run_files
 
 router = APIRouter(tags=["jobs"])
 
-UNKNOWN_JOB = {404: {"description": "Unknown (or malformed) job id."}}
+UNKNOWN_JOB: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown (or malformed) job id."}}
 
 
 def _record(store: JobStore, job_id: str) -> JobRecord:
@@ -55,7 +56,9 @@ def train(
     request with all defaults filled in.
     """
     try:
-        config = build_train_config(body.model_dump(exclude_unset=True), settings, datasets)
+        # TrainRequest is built at import from the engine's fields, so mypy cannot see its type.
+        submitted = cast(BaseModel, body).model_dump(exclude_unset=True)
+        config = build_train_config(submitted, settings, datasets)
         record = jobs.submit(config)
     except TrainRequestError as error:
         raise unprocessable(str(error)) from None
