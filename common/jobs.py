@@ -1,8 +1,8 @@
 """Durable job records: one JSON file per job in ``<data_dir>/jobs``.
 
 Redis only carries messages and leases; the record on disk is the truth about a job, so it
-survives restarts of the API, the worker and Redis. Writes are atomic (temp file + rename), and
-creation is exclusive, so two writers can never both create the same job.
+survives restarts of the API, the worker and Redis. Writes are atomic and creation is exclusive
+(``common.fs``), so two writers can never both create the same job.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from common.fs import create_exclusive, remove_stale_temporaries, write_atomic
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -89,30 +91,12 @@ class JobStore:
     def create(self, record: JobRecord) -> bool:
         """Write ``record`` only if no record with its id exists; returns whether it did."""
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        target = self.path(record.id)
-        temporary = self._write_temporary(target, record)
-        try:
-            os.link(temporary, target)  # atomic create-if-absent, even on NFS
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            temporary.unlink(missing_ok=True)
+        return create_exclusive(self.path(record.id), record.model_dump_json(indent=1))
 
     def save(self, record: JobRecord) -> None:
         """Replace the record atomically."""
         record.updated_at = time.time()
-        target = self.path(record.id)
-        temporary = self._write_temporary(target, record)
-        os.replace(temporary, target)
-
-    def _write_temporary(self, target: Path, record: JobRecord) -> Path:
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        with open(temporary, "w") as handle:
-            handle.write(record.model_dump_json(indent=1))
-            handle.flush()
-            os.fsync(handle.fileno())
-        return temporary
+        write_atomic(self.path(record.id), record.model_dump_json(indent=1))
 
     def get(self, job_id: str) -> JobRecord | None:
         try:
@@ -164,27 +148,8 @@ class JobStore:
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
-        """Delete record temporaries left by processes killed mid-write; returns how many.
-
-        A temporary lives for the milliseconds of one write, so an hour-old one belongs to a
-        writer that is gone. (They are hidden dot-files that listings never read.)
-        """
-        cutoff = time.time() - older_than
-        removed = 0
-        try:
-            entries = list(os.scandir(self.jobs_dir))
-        except FileNotFoundError:
-            return 0
-        for entry in entries:
-            if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
-                continue
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        """Delete record temporaries left by processes killed mid-write; returns how many."""
+        return remove_stale_temporaries(self.jobs_dir, older_than)
 
     def delete(self, job_id: str) -> None:
         self.path(job_id).unlink(missing_ok=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from common.fs import atomic_path
 from models.architectures import (
     ModelConfig,
     build_generator,
@@ -128,23 +128,14 @@ def save_checkpoint(
     # One metadata entry: safetensors writes its metadata map in no fixed order, and the same
     # run must give the same bytes.
     metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    # safetensors creates the file private; the API may run as another user than the worker.
+    with atomic_path(path, mode=0o644) as temporary:
         try:
             save_file(cpu_tensors, str(temporary), metadata=metadata)
         except OSError:
             raise
         except Exception as error:  # safetensors reports I/O failures as its own error type
-            raise OSError(f"could not write {temporary}: {error}") from error
-        # safetensors creates the file private; the API may run as another user than the worker.
-        os.chmod(temporary, 0o644)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+            raise OSError(f"could not write {path.name}: {error}") from error
     return CheckpointInfo(
         path=path,
         kind=kind,
@@ -155,20 +146,6 @@ def save_checkpoint(
         content_sha256=content_hash,
         tensor_names=tuple(sorted(cpu_tensors)),
     )
-
-
-def _fsync_directory(directory: Path) -> None:
-    # The rename is only durable once the directory entry is on disk.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_checkpoint_info(path: str | Path) -> CheckpointInfo:

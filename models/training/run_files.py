@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.fs import write_atomic
+
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d{8})\.safetensors$")
 SAMPLE_PATTERN = re.compile(r"^step-(\d{8})\.png$")
 
@@ -112,18 +114,3 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
     """Drop records after ``last_step`` (written after the checkpoint a resume starts from)."""
     kept = [r for r in read_metrics(run_dir) if int(r.get("step", 0)) <= last_step]
     write_atomic(metrics_path(run_dir), "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write a file so readers see the old content or the new, never half of it."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = text.encode() if isinstance(text, str) else text
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

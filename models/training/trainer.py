@@ -18,6 +18,7 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
+from common.fs import write_atomic
 from models.architectures import (
     CONDITIONAL_ARCHITECTURES,
     ModelConfig,
@@ -367,7 +368,7 @@ class Trainer:
         images = generate_images(generator, latents, labels)
         generator.train(was_training)
         path = run_files.sample_path(self.run_dir, self.step)
-        run_files.write_atomic(path, encode_image(make_grid(images, columns=8 if count >= 8 else None)))
+        write_atomic(path, encode_image(make_grid(images, columns=8 if count >= 8 else None)))
         return path
 
     def save_checkpoint(self) -> Path:
@@ -407,7 +408,7 @@ class Trainer:
         ):
             folder.mkdir(parents=True, exist_ok=True)
         start = self.resume() if resume else 0
-        run_files.write_atomic(self.run_dir / "config.json", json.dumps(self.config.to_dict(), indent=2))
+        write_atomic(self.run_dir / "config.json", json.dumps(self.config.to_dict(), indent=2))
         if start == 0:
             self.save_sample_grid()
         last_checkpoint = run_files.checkpoint_path(self.run_dir, start) if start else None
