@@ -24,6 +24,10 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+# Version 1: records written before the version field existed (same fields, no `kind`).
+# Version 2: `schema_version` and `kind`; messages carry the job id alone.
+SCHEMA_VERSION = 2
+JobKind = Literal["training"]
 
 
 class JobProgress(BaseModel):
@@ -34,8 +38,14 @@ class JobProgress(BaseModel):
 
 
 class JobRecord(BaseModel):
-    """Everything known about one training job."""
+    """Everything known about one job: the single source of truth (messages carry only its id).
 
+    Records of earlier schema versions are upgraded as they are read; a record from a newer
+    version of the service is refused (it may mean something this version cannot honour).
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    kind: JobKind = "training"
     id: str
     status: JobStatus = "queued"
     model: str = Field(description="name of the model the job produces")
@@ -51,6 +61,22 @@ class JobRecord(BaseModel):
     error: str | None = None
     attempts: int = 0
     worker: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        version = data.get("schema_version", 1)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError(f"schema_version must be an integer, got {version!r}")
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"job record of schema version {version} is newer than this service's {SCHEMA_VERSION}"
+            )
+        if version == 1:
+            data = {**data, "schema_version": SCHEMA_VERSION, "kind": "training"}
+        return data
 
     @model_validator(mode="after")
     def _total_steps_from_config(self) -> JobRecord:

@@ -8,6 +8,8 @@ finished job a no-op. Together: each job trains exactly once.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from common.settings import Settings
@@ -23,6 +25,16 @@ def lease_key(job_id: str) -> str:
 def name_claim_key(model_name: str) -> str:
     """Held while an API process checks that a model name is free and creates its job."""
     return f"{KEY_PREFIX}name-claim:{model_name}"
+
+
+def publish_job(app: Celery, job_id: str, **send_options: Any) -> None:
+    """Send the message that makes a worker run job ``job_id``.
+
+    The message carries the job id alone (its task name says the kind): the worker reads
+    everything else from the job record, the one source of truth. ``send_options`` go to
+    ``Celery.send_task`` (connection, retry policy).
+    """
+    app.send_task(TRAIN_TASK, args=[job_id], **send_options)
 
 
 def make_celery(settings: Settings) -> Celery:

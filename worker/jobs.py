@@ -43,18 +43,19 @@ class RequeueJob(Exception):
 def run_job(
     settings: Settings,
     job_id: str,
-    config: dict[str, Any],
     *,
     hostname: str,
     redis_client: redis.Redis,
+    legacy_config: dict[str, Any] | None = None,
 ) -> None:
     """Run (or resume) job ``job_id`` unless it is finished or another attempt holds it.
 
     Args:
         settings: service settings (data folders, lease and progress timing, device).
         job_id: the job's id, as in its message.
-        config: the submitted training config, used only if the record is missing (the API
-            may have died between enqueueing the job and writing its record).
+        legacy_config: the config a message of an earlier version carried beside the id; the
+            record is made from it only if there is none (those versions could publish before
+            writing the record). Messages of this version carry the id alone.
         hostname: this worker's name, recorded on the job and used for the shutdown flag.
         redis_client: for the lease.
 
@@ -66,7 +67,14 @@ def run_job(
         log.error("ignoring a message with an invalid job id %r", job_id)
         return
     store = JobStore(settings.jobs_dir)
-    record = _load_or_create(store, job_id, config)
+    record = store.get(job_id)
+    if record is None and legacy_config is not None:
+        record = _create_from_legacy_message(store, job_id, legacy_config)
+    if record is None:
+        # The API writes the record before it publishes, so this is a message from another
+        # deployment or a data folder the API does not share with this worker.
+        log.error("job %s has no record in this worker's data folder; message dropped", job_id)
+        return
     if record.status in FINAL_STATUSES:
         log.info("job %s is already %s; duplicate message ignored", job_id, record.status)
         return
@@ -93,10 +101,7 @@ def run_job(
         raise RequeueJob(f"job {job_id} stopped for a worker shutdown; back to the queue")
 
 
-def _load_or_create(store: JobStore, job_id: str, config: dict[str, Any]) -> JobRecord:
-    record = store.get(job_id)
-    if record is not None:
-        return record
+def _create_from_legacy_message(store: JobStore, job_id: str, config: dict[str, Any]) -> JobRecord:
     model = config.get("name") if isinstance(config.get("name"), str) else None
     created = JobRecord(id=job_id, model=model or f"job-{job_id[:8]}", config=dict(config))
     if not store.create(created):

@@ -35,7 +35,7 @@ from kombu.connection import Connection
 from kombu.exceptions import OperationalError
 
 from common.jobs import JobRecord, JobStore
-from common.queue import KEY_PREFIX, TRAIN_TASK, lease_key
+from common.queue import KEY_PREFIX, lease_key, publish_job
 from common.settings import Settings
 from worker.broker import Broker, BrokerView
 
@@ -191,13 +191,7 @@ class Reaper:
                 broker.restore(first.tag)
                 broker.drop(d.tag for d in others)  # one copy back is enough
             else:
-                self.app.send_task(
-                    TRAIN_TASK,
-                    args=[job_id, record.config],
-                    connection=connection,
-                    retry=True,
-                    retry_policy=PUBLISH_RETRY,
-                )
+                publish_job(self.app, job_id, connection=connection, retry=True, retry_policy=PUBLISH_RETRY)
                 self._missing_since.pop(job_id, None)
             what = "its unacknowledged message restored" if verdict == "stranded" else "re-enqueued"
             log.warning("reaper: job %s was orphaned (last worker %s); %s", job_id, record.worker, what)

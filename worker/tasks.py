@@ -28,14 +28,16 @@ def redis_client() -> redis.Redis:
 
 
 @app.task(name=TRAIN_TASK, bind=True, acks_late=True)
-def train(self: Task, job_id: str, config: dict[str, Any]) -> None:
+def train(self: Task, job_id: str, legacy_config: dict[str, Any] | None = None) -> None:
+    """Run job ``job_id`` from its record. ``legacy_config`` is the config that messages of
+    earlier versions carried beside the id; it is used only if the record is missing."""
     try:
         run_job(
             settings,
             job_id,
-            config,
             hostname=self.request.hostname or socket.gethostname(),
             redis_client=redis_client(),
+            legacy_config=legacy_config,
         )
     except RequeueJob as stop:
         # Back to the queue (not acknowledged), so another worker resumes from the checkpoint.

@@ -72,7 +72,7 @@ class JobService:
             if not self.store.create(record):
                 raise RuntimeError(f"job id {record.id} exists already")  # a uuid4 clash
             try:
-                self.queue.submit(record.id, config)
+                self.queue.submit(record.id)
             except BaseException:
                 self.store.delete(record.id)
                 raise

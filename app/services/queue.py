@@ -10,12 +10,11 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import redis
 from celery import Celery
 
-from common.queue import TRAIN_TASK, make_celery, name_claim_key
+from common.queue import make_celery, name_claim_key, publish_job
 from common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -102,8 +101,8 @@ class JobQueue:
         except (redis.RedisError, QueueUnavailable):
             return None
 
-    def submit(self, job_id: str, config: dict[str, Any]) -> None:
-        """Publish the training task for ``job_id``.
+    def submit(self, job_id: str) -> None:
+        """Publish the message for job ``job_id`` (its record is already written).
 
         Raises:
             QueueUnavailable: Redis is down; nothing was published.
@@ -111,7 +110,7 @@ class JobQueue:
         self.ping()
         try:
             # retry=False: with Redis gone, fail now instead of retrying while the client waits.
-            self._producer().send_task(TRAIN_TASK, args=[job_id, config], retry=False)
+            publish_job(self._producer(), job_id, retry=False)
         except Exception as error:  # kombu/redis raise many connection error types
             raise QueueUnavailable(_describe(error)) from error
 

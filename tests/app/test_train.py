@@ -108,8 +108,9 @@ def test_accepted_job_is_recorded_and_queued(make_client: MakeClient, redis_url:
     assert queue.llen("ganserve") == 1
     message = json.loads(queue.lindex("ganserve", 0))
     assert message["headers"]["task"] == "ganserve.train"
-    args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-    assert args[0] == job["id"]
+    # The message carries the job id alone: the worker reads the rest from the record.
+    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert (args, kwargs) == ([job["id"]], {})
     assert client.get(f"/jobs/{job['id']}").json()["id"] == job["id"]
     assert client.get("/readyz").json()["checks"]["queue"] == "ok"
 
@@ -242,9 +243,9 @@ def test_the_record_is_whole_on_disk_before_the_job_is_published(
     seen: list[JobRecord | None] = []
     publish = queue.submit
 
-    def spy(job_id: str, config: dict) -> None:  # type: ignore[type-arg]
+    def spy(job_id: str) -> None:
         seen.append(store.get(job_id))
-        publish(job_id, config)
+        publish(job_id)
 
     queue.submit = spy
     response = client.post("/train", json={**MINIMAL, "name": "ordered"})
@@ -259,7 +260,7 @@ def test_a_failed_publish_leaves_no_record(make_client: MakeClient, redis_url: s
     client = make_client(redis_url=redis_url)
     queue = client.app.state.runtime.queue  # type: ignore[attr-defined]
 
-    def broken(job_id: str, config: dict) -> None:  # type: ignore[type-arg]
+    def broken(job_id: str) -> None:
         raise QueueUnavailable("connection reset")
 
     queue.submit = broken

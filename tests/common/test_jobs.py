@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from common.jobs import JobRecord, JobStore, new_job_id
+from common.jobs import SCHEMA_VERSION, JobRecord, JobStore, new_job_id
 
 
 def test_create_is_exclusive_and_save_replaces(tmp_path: Path) -> None:
@@ -95,3 +96,41 @@ def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path: Path) -> No
     assert store.remove_stale_temporaries() == 1
     assert not stale.exists() and fresh.exists()
     assert store.get(record.id) == record  # records themselves are never touched
+
+
+def test_a_record_of_schema_version_1_loads_upgraded_and_saves_as_the_current_version(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    # A record exactly as version 1 wrote it: no schema_version, no kind.
+    legacy = {
+        "id": "d" * 32,
+        "status": "running",
+        "model": "old",
+        "config": {"dataset": "digits", "steps": 40},
+        "created_at": 1.0,
+        "updated_at": 2.0,
+        "progress": {"step": 10, "total_steps": 40, "images_per_second": 0.0, "eta_seconds": None},
+        "losses": {"loss_d": 1.0},
+        "quality": None,
+        "checkpoint_step": 10,
+        "error": None,
+        "attempts": 1,
+        "worker": "w@host",
+    }
+    store.path(legacy["id"]).write_text(json.dumps(legacy))
+    record = store.get(legacy["id"])
+    assert record is not None
+    assert (record.schema_version, record.kind) == (SCHEMA_VERSION, "training")
+    assert (record.status, record.progress.step, record.config) == ("running", 10, legacy["config"])
+    store.save(record)
+    assert json.loads(store.path(record.id).read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_record_from_a_newer_version_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    newer = JobRecord(id="e" * 32, model="m", config={}).model_dump(mode="json")
+    newer["schema_version"] = SCHEMA_VERSION + 1
+    text = json.dumps(newer)
+    store.path(newer["id"]).write_text(text)
+    assert store.get(newer["id"]) is None
+    assert store.list() == []
+    assert store.path(newer["id"]).read_text() == text

@@ -20,7 +20,7 @@ import pytest
 from celery import Celery
 
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, new_job_id
-from common.queue import TRAIN_TASK, lease_key, make_celery
+from common.queue import lease_key, make_celery, publish_job
 from common.settings import Settings, load_settings
 from tests.support.configs import TINY_TRAINING
 from tests.support.processes import RedisServer, kill_group, service_env, start_worker, wait_until
@@ -104,11 +104,11 @@ class Cluster:
         job_id = new_job_id()
         config = {**TINY, **overrides, "name": model}
         self.store.create(JobRecord(id=job_id, model=model, config=config))
-        self.send(job_id, config)
+        self.send(job_id)
         return job_id
 
-    def send(self, job_id: str, config: dict[str, Any]) -> None:
-        self.app.send_task(TRAIN_TASK, args=[job_id, config])
+    def send(self, job_id: str) -> None:
+        publish_job(self.app, job_id)
 
     def record(self, job_id: str) -> JobRecord:
         record = self.store.get(job_id)

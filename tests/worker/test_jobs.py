@@ -33,10 +33,14 @@ def submit(settings: Settings, server: RedisServer, model: str, **overrides: obj
     return job_id
 
 
-def run(settings: Settings, server: RedisServer, job_id: str, hostname: str = "t@host") -> None:
-    record = JobStore(settings.jobs_dir).get(job_id)
-    config = record.config if record else {**TINY, "name": "from-message", "steps": 5}
-    run_job(settings, job_id, config, hostname=hostname, redis_client=server.client())
+def run(
+    settings: Settings,
+    server: RedisServer,
+    job_id: str,
+    hostname: str = "t@host",
+    legacy_config: dict[str, object] | None = None,
+) -> None:
+    run_job(settings, job_id, hostname=hostname, redis_client=server.client(), legacy_config=legacy_config)
 
 
 def test_trains_to_success_and_releases_its_lease(settings: Settings, redis_server: RedisServer) -> None:
@@ -52,12 +56,25 @@ def test_trains_to_success_and_releases_its_lease(settings: Settings, redis_serv
     assert not client.exists(lease_key(job_id))
 
 
-def test_a_missing_record_is_created_from_the_message(settings: Settings, redis_server: RedisServer) -> None:
+def test_a_message_of_an_earlier_version_without_record_makes_one_from_its_config(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    # Earlier versions sent [job id, config] and could publish before writing the record.
     job_id = new_job_id()
-    run(settings, redis_server, job_id)  # the API died before writing the record
+    run(settings, redis_server, job_id, legacy_config={**TINY, "name": "from-message", "steps": 5})
     record = JobStore(settings.jobs_dir).get(job_id)
     assert record is not None
-    assert (record.model, record.status) == ("from-message", "succeeded")
+    assert (record.model, record.status, record.schema_version) == ("from-message", "succeeded", 2)
+
+
+def test_a_message_whose_job_has_no_record_is_dropped(
+    settings: Settings, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = new_job_id()
+    run(settings, redis_server, job_id)  # id only, as this version sends: nothing to train from
+    assert JobStore(settings.jobs_dir).get(job_id) is None
+    assert "has no record in this worker's data folder; message dropped" in caplog.text
+    assert not redis_server.client().exists(lease_key(job_id))
 
 
 def test_a_finished_job_is_not_trained_again(settings: Settings, redis_server: RedisServer) -> None:

@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from common.jobs import JobRecord, JobStatus, JobStore, new_job_id
-from common.queue import TRAIN_TASK, lease_key, make_celery
+from common.queue import TRAIN_TASK, lease_key, make_celery, publish_job
 from common.settings import Settings
 from tests.support.processes import RedisServer, free_port
 from tests.worker.conftest import TINY
@@ -72,7 +72,7 @@ def queued_messages(settings: Settings, client: redis.Redis) -> list[tuple[str, 
 
 
 def send(reaper: Reaper, record: JobRecord) -> None:
-    reaper.app.send_task(TRAIN_TASK, args=[record.id, record.config])
+    publish_job(reaper.app, record.id)
 
 
 def take_and_die(reaper: Reaper) -> None:
@@ -92,11 +92,11 @@ def test_a_job_without_any_message_is_sent_again_on_its_second_sighting(
     send(reaper, waiting)
 
     assert reaper.sweep() == []  # first sighting: the publisher may be a moment behind
-    assert queued_messages(settings, client) == [(TRAIN_TASK, [waiting.id, waiting.config])]
+    assert queued_messages(settings, client) == [(TRAIN_TASK, [waiting.id])]
     time.sleep(GRACE)
     assert reaper.sweep() == [lost.id]
     assert sorted(queued_messages(settings, client)) == sorted(
-        [(TRAIN_TASK, [lost.id, lost.config]), (TRAIN_TASK, [waiting.id, waiting.config])]
+        [(TRAIN_TASK, [lost.id]), (TRAIN_TASK, [waiting.id])]
     )
     time.sleep(GRACE)
     assert reaper.sweep() == []  # both wait in the queue now
@@ -129,7 +129,7 @@ def test_a_stranded_delivery_goes_back_to_the_queue_whatever_markers_say(
     time.sleep(GRACE)
     assert reaper.sweep() == [stranded.id]
     assert client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0
-    assert queued_messages(settings, client) == [(TRAIN_TASK, [stranded.id, stranded.config])]
+    assert queued_messages(settings, client) == [(TRAIN_TASK, [stranded.id])]
     assert reaper.sweep() == []
 
 
@@ -158,7 +158,7 @@ def test_of_several_stranded_copies_one_goes_back(
     time.sleep(GRACE)
     assert reaper.sweep() == [record.id]
     assert client.hlen("unacked") == 0
-    assert queued_messages(settings, client) == [(TRAIN_TASK, [record.id, record.config])]
+    assert queued_messages(settings, client) == [(TRAIN_TASK, [record.id])]
 
 
 def test_a_running_job_without_lease_is_requeued_once_its_record_is_stale(
@@ -175,7 +175,7 @@ def test_a_running_job_without_lease_is_requeued_once_its_record_is_stale(
     time.sleep(GRACE)
 
     assert reaper.sweep() == [dead.id]
-    assert queued_messages(settings, client) == [(TRAIN_TASK, [dead.id, dead.config])]
+    assert queued_messages(settings, client) == [(TRAIN_TASK, [dead.id])]
     assert [status_of(settings, r) for r in (alive, lapsed, dead)] == ["running", "running", "queued"]
     assert client.hlen("unacked") == 2  # the live attempts keep theirs
     assert reaper.sweep() == []

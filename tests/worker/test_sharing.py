@@ -34,7 +34,7 @@ def test_a_second_message_for_a_running_job_is_dropped_without_training(
     idle = "w2" if busy == "w1" else "w1"
 
     # At-least-once delivery: the same job arrives again while its first attempt trains.
-    cluster.send(job_id, running.config)
+    cluster.send(job_id)
     cluster.wait_for_log(idle, f"job {job_id} is held by another attempt; message dropped")
     assert cluster.record(job_id).status == "running"
     # The refused copy is acknowledged, not requeued: only the running attempt's delivery is left.
@@ -52,7 +52,7 @@ def test_a_second_message_for_a_running_job_is_dropped_without_training(
     assert training_attempts(logs, job_id) == 1
 
     # And once finished, another copy is acknowledged as a no-op.
-    cluster.send(job_id, running.config)
+    cluster.send(job_id)
     cluster.wait_until(
         lambda: f"job {job_id} is already succeeded" in cluster.log("w1") + cluster.log("w2"),
         30,
