@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 settings = load_settings()
 app = make_celery(settings)
+# The worker imports the task module itself once this module is loaded, so neither imports
+# the other at import time (the task module needs ``app``; producers need no tasks).
+app.conf.include = ["worker.tasks"]
 
 _reaper: Reaper | None = None
 _main_pid: int | None = None
@@ -66,6 +69,3 @@ def _on_worker_shutdown(sender: Any, **_: Any) -> None:
         _reaper.stop()
     shutdown.clear(settings, sender.hostname)
 
-
-# Registers the task on ``app``; imported last because the task module needs ``app``.
-import worker.tasks  # noqa: E402, F401
