@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from models.architectures import build_discriminator, build_generator
 from models.data import load_dataset
 from models.training import Progress, TrainConfig, Trainer
-from models.training.trainer import model_config_for
+from models.training.networks import model_config_for
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from common.settings import Settings
 from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig
-from models.training.trainer import build_model_config
+from models.training.networks import build_model_config
 
 
 class TrainRequestError(ValueError):

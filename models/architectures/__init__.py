@@ -19,7 +19,6 @@ from models.architectures.config import (
     MLPGANConfig,
     ModelConfig,
     dcgan_image_sizes,
-    info_code,
     make_model_config,
     mlp_image_sizes,
     model_config_from_dict,
@@ -28,6 +27,7 @@ from models.architectures.config import (
 from models.architectures.dcgan import DCGANDiscriminator, DCGANGenerator
 from models.architectures.init import dcgan_init_
 from models.architectures.mlp import MLPDiscriminator, MLPGenerator
+from models.architectures.tensors import info_code
 
 __all__ = [
     "ARCHITECTURES",

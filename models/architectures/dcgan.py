@@ -33,18 +33,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.architectures.config import (
-    DCGANConfig,
+from models.architectures.config import DCGANConfig, dcgan_base_and_depth
+from models.architectures.init import dcgan_init_
+from models.architectures.tensors import (
     check_codes,
     check_images,
     check_labels,
     check_latent,
-    dcgan_base_and_depth,
     info_code,
     pack_samples,
     unpack_code_logits,
 )
-from models.architectures.init import dcgan_init_
 
 MAX_MULTIPLIER = 8
 

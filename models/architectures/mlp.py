@@ -12,13 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.architectures.config import (
-    MLPGANConfig,
-    check_images,
-    check_labels,
-    check_latent,
-    pack_samples,
-)
+from models.architectures.config import MLPGANConfig
+from models.architectures.tensors import check_images, check_labels, check_latent, pack_samples
 
 
 def _norm_1d(kind: str, width: int) -> nn.Module:
