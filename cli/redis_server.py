@@ -109,6 +109,20 @@ def start_redis(directory: Path, attempts: int = 3) -> EmbeddedRedis:
     raise RuntimeError(f"redis-server did not start; see {directory / 'redis.log'}")
 
 
+def restart_redis(server: EmbeddedRedis) -> EmbeddedRedis:
+    """Start a dead embedded Redis again on its port and folder: the children keep their URL,
+    and the append-only file brings back the queue, the unacknowledged messages and the leases.
+
+    Raises:
+        RuntimeError: it did not come up (the port may have been taken meanwhile).
+    """
+    again = _launch(server.directory, server.port)
+    if not _wait_for_ping(again):
+        again.stop(timeout=5)
+        raise RuntimeError(f"redis-server did not start again on port {server.port}")
+    return again
+
+
 def _launch(directory: Path, port: int) -> EmbeddedRedis:
     command = [
         redis_binary(),

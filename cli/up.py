@@ -4,7 +4,8 @@ Redis (an embedded server unless GAN_REDIS_URL is set), the Celery worker(s) and
 child processes; this process only supervises them. It never imports `app` or `worker`.
 Stopping (Ctrl-C, SIGTERM) asks the API and workers to stop, waits while a worker checkpoints
 and re-queues its job (which needs Redis), and stops Redis last. A second Ctrl-C kills at once.
-If any child dies unexpectedly everything is stopped and the exit code is 1.
+A child that dies unexpectedly is started again with backoff (``cli.supervisor``); only when one
+has spent its restart budget is everything stopped, with exit code 1.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from cli.redis_server import EmbeddedRedis, die_with_parent, start_redis
+from cli.redis_server import EmbeddedRedis, die_with_parent, restart_redis, start_redis
+from cli.supervisor import BudgetSpent, RestartPolicy, Supervised, check
 from common.settings import load_settings
 
 log = logging.getLogger("ganserve.up")
@@ -34,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 API_STOP_TIMEOUT = 20.0
 # As docker-compose's stop_grace_period: a training step plus writing a checkpoint.
 WORKER_STOP_TIMEOUT = 120.0
+# Redis flushes its append-only file on SIGTERM; a large one takes a few seconds.
+REDIS_STOP_TIMEOUT = 30.0
 POLL_SECONDS = 0.2
 
 
@@ -50,13 +54,24 @@ def add_up_parser(subparsers: Any) -> None:
     parser.add_argument("--workers", type=_positive, default=1, help="Celery worker processes (default: 1)")
     parser.add_argument("--data-dir", type=Path, help="data folder (overrides GAN_DATA_DIR)")
     parser.add_argument("--no-worker", action="store_true", help="API only (workers run elsewhere)")
+    parser.add_argument(
+        "--max-restarts",
+        type=_non_negative,
+        default=RestartPolicy.max_restarts,
+        help="restarts a child may need within 10 minutes before the stack stops (default: %(default)s)",
+    )
 
 
 @dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    stop_timeout: float
+class EmbeddedRedisChild:
+    """The embedded Redis as a supervised child: restarted on the same port and folder."""
+
+    server: EmbeddedRedis
+
+    def start(self) -> subprocess.Popen[bytes]:
+        if self.server.process.poll() is not None:
+            self.server = restart_redis(self.server)
+        return self.server.process
 
 
 class _Signals:
@@ -97,25 +112,29 @@ def run_up(args: argparse.Namespace) -> int:
     # Installed first: a Ctrl-C during start-up then stops whatever has started, in order.
     signals = _Signals()
     previous_handlers = signals.install()
-    redis_server: EmbeddedRedis | None = None
-    children: list[Child] = []
+    children: list[Supervised] = []
+    policy = RestartPolicy(max_restarts=args.max_restarts)
     try:
         redis_url = settings.redis_url
         if not redis_url:
-            redis_server = start_redis(settings.redis_dir)
-            redis_url = redis_server.url
-            print(f"redis:    {redis_url} (embedded, data in {redis_server.directory})", flush=True)
+            embedded = EmbeddedRedisChild(start_redis(settings.redis_dir))
+            redis_url = embedded.server.url
+            print(f"redis:    {redis_url} (embedded, data in {embedded.server.directory})", flush=True)
+            children.append(Supervised("redis-server", embedded.start, REDIS_STOP_TIMEOUT))
         env = child_env(environ, settings.data_dir, redis_url)
         workers = 0 if args.no_worker else args.workers
         for number in range(1, workers + 1):
-            children.append(_start(f"worker{number}", worker_command(number), env))
-        children.append(_start("api", api_command(args.host, args.port), env))
-        return _supervise(children, redis_server, signals, _public_url(args.host, args.port))
+            children.append(_child(f"worker{number}", worker_command(number), env, WORKER_STOP_TIMEOUT))
+        children.append(_child("api", api_command(args.host, args.port), env, API_STOP_TIMEOUT))
+        for child in children:
+            child.launch()
+            log.info("started %s (pid %d)", child.name, child.process.pid if child.process else -1)
+        return _supervise(children, policy, signals, _public_url(args.host, args.port))
     except RuntimeError as error:  # no redis-server binary, or it would not start
         print(f"ganserve up: error: {error}", file=sys.stderr)
         return 1
     finally:
-        _stop_all(children, redis_server, signals)
+        _stop_all(children, signals)
         _Signals.restore(previous_handlers)
 
 
@@ -145,31 +164,29 @@ def api_command(host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _start(name: str, command: list[str], env: Mapping[str, str]) -> Child:
-    process = subprocess.Popen(
-        command,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        # Own process group: the terminal's Ctrl-C reaches only us, and we stop the children
-        # in order (Redis must outlive a checkpointing worker).
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-    timeout = API_STOP_TIMEOUT if name == "api" else WORKER_STOP_TIMEOUT
-    log.info("started %s (pid %d)", name, process.pid)
-    return Child(name, process, timeout)
+def _child(name: str, command: list[str], env: Mapping[str, str], stop_timeout: float) -> Supervised:
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            command,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            # Own process group: the terminal's Ctrl-C reaches only us, and we stop the children
+            # in order (Redis must outlive a checkpointing worker).
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+
+    return Supervised(name, start, stop_timeout)
 
 
-def _supervise(children: list[Child], redis_server: EmbeddedRedis | None, signals: _Signals, url: str) -> int:
+def _supervise(children: list[Supervised], policy: RestartPolicy, signals: _Signals, url: str) -> int:
     announced = False
     while not signals.received:
-        for child in children:
-            code = child.process.poll()
-            if code is not None:
-                log.error("%s exited unexpectedly (code %s); stopping everything", child.name, code)
-                return 1
-        if redis_server is not None and redis_server.process.poll() is not None:
-            log.error("embedded redis-server exited unexpectedly; stopping everything")
+        try:
+            check(children, policy, time.monotonic())
+        except BudgetSpent as spent:
+            log.error("%s", spent)
+            print(f"ganserve up: {spent}", file=sys.stderr, flush=True)
             return 1
         if not announced and _healthy(url):
             print(f"ganserve is up: {url}", flush=True)
@@ -178,25 +195,27 @@ def _supervise(children: list[Child], redis_server: EmbeddedRedis | None, signal
     return 0
 
 
-def _stop_all(children: list[Child], redis_server: EmbeddedRedis | None, signals: _Signals) -> None:
+def _stop_all(children: list[Supervised], signals: _Signals) -> None:
     """SIGTERM the API and workers together, wait for each, then stop Redis."""
     already = signals.received
-    for child in children:
-        if child.process.poll() is None:
-            child.process.terminate()
-    started = time.monotonic()
-    for child in children:
-        deadline = started + child.stop_timeout
-        while child.process.poll() is None:
-            if time.monotonic() > deadline or signals.received > already:
-                log.warning("%s did not stop in time; killing it", child.name)
-                _kill_group(child.process)
-                break
-            time.sleep(POLL_SECONDS)
-        log.info("%s stopped (code %s)", child.name, child.process.returncode)
-    if redis_server is not None:
-        redis_server.stop()
-        log.info("redis-server stopped")
+    redis_last = [c for c in children if c.name == "redis-server"]
+    for group in ([c for c in children if c.name != "redis-server"], redis_last):
+        running = [c for c in group if c.process is not None and c.process.poll() is None]
+        for child in running:
+            if child.process is not None:
+                child.process.terminate()
+        started = time.monotonic()
+        for child in running:
+            process = child.process
+            assert process is not None
+            deadline = started + child.stop_timeout
+            while process.poll() is None:
+                if time.monotonic() > deadline or signals.received > already:
+                    log.warning("%s did not stop in time; killing it", child.name)
+                    _kill_group(process)
+                    break
+                time.sleep(POLL_SECONDS)
+            log.info("%s stopped (code %s)", child.name, process.returncode)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -219,6 +238,13 @@ def _healthy(url: str) -> bool:
         return httpx.get(url + "healthz", timeout=0.5).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -102,8 +103,10 @@ def test_parser_options_and_wiring_into_the_cli() -> None:
 
 
 @pytest.mark.parametrize("redis_mode", ["embedded", "external"])
-def test_a_dying_child_stops_everything(tmp_path: Path, redis_mode: str) -> None:
-    # The API cannot bind a port that is already taken: it exits, and so must the rest.
+def test_a_child_that_keeps_dying_spends_its_budget_then_everything_stops(
+    tmp_path: Path, redis_mode: str
+) -> None:
+    # The API cannot bind a port that is already taken: it exits every time it is restarted.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -111,20 +114,98 @@ def test_a_dying_child_stops_everything(tmp_path: Path, redis_mode: str) -> None
         external = RedisServer(tmp_path / "external-redis").start() if redis_mode == "external" else None
         try:
             env = child_env({"GAN_REDIS_URL": external.url} if external else None)
-            process = start_up(tmp_path, "--port", str(port), "--no-worker", env=env)
+            process = start_up(tmp_path, "--port", str(port), "--no-worker", "--max-restarts", "2", env=env)
             code = process.wait(90)
         finally:
             if external:
                 external.stop()
     log = (tmp_path / "up.log").read_text()
     assert code == 1, log
-    assert "api exited unexpectedly" in log
+    # Two restarts with growing backoff, then the budget is spent and said so.
+    died = r"api exited unexpectedly \(code \d+\)"
+    assert re.search(died + r"; restarting in 0\.5 s \(restart 1 of at most 2 within 600 s\)", log)
+    assert re.search(died + r"; restarting in 1\.0 s \(restart 2 of at most 2 within 600 s\)", log)
+    assert log.count("restarted api") == 2
+    assert re.search(died + " after 2 restarts within 600 s; restart budget spent, stopping everything", log)
     if redis_mode == "embedded":
         assert "redis-server stopped" in log
         assert (tmp_path / "data" / "redis" / "appendonly.aof").exists()
     else:
         assert "embedded" not in log
         assert not (tmp_path / "data" / "redis").exists()
+    assert processes_using(str(tmp_path)) == set()
+
+
+def child_pid(launcher: int, needle: str) -> int:
+    """The launcher's direct child whose command line contains ``needle``."""
+    for pid in descendants(launcher):
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        if parent == launcher and needle in cmdline(pid):
+            return pid
+    raise AssertionError(f"no child running {needle!r}")
+
+
+@needs_stack
+def test_dead_children_are_restarted_and_the_api_serves_throughout(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_up(tmp_path, "--port", str(port), "--workers", "1")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        match = wait_until(lambda: log_match(tmp_path, r"redis:\s+(redis://\S+)"), 30, "redis", interval=0.1)
+        wait_until(lambda: log_match(tmp_path, r"ganserve is up"), 120, "the API", interval=0.1)
+        queue = redis.Redis.from_url(match.group(1))
+        queue.set("ganserve:test", "kept")
+        time.sleep(1.5)  # the append-only file is fsynced every second
+
+        # Redis dies hard: it is started again on its port and folder, and the API keeps
+        # serving samples (they need no Redis) the whole time.
+        old_redis = child_pid(process.pid, "redis-server")
+        os.kill(old_redis, signal.SIGKILL)
+        statuses = []
+        deadline = time.monotonic() + 60
+        while not log_match(tmp_path, r"restarted redis-server") and time.monotonic() < deadline:
+            statuses.append(httpx.get(f"{base}/sample", params={"seed": 1}, timeout=10).status_code)
+        assert log_match(
+            tmp_path, r"redis-server exited unexpectedly \(signal SIGKILL\); restarting in 0\.5 s"
+        )
+        assert statuses and set(statuses) == {200}
+        assert child_pid(process.pid, "redis-server") != old_redis
+        assert queue.get("ganserve:test") == b"kept"
+        wait_until(
+            lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 200,
+            60,
+            "ready again",
+            interval=0.2,
+        )
+
+        # The worker dies hard: it is started again, and trains a job after both restarts.
+        os.killpg(child_pid(process.pid, "celery"), signal.SIGKILL)
+        wait_until(lambda: log_match(tmp_path, r"restarted worker1"), 60, "the worker back", interval=0.1)
+        job = httpx.post(
+            f"{base}/train",
+            json={
+                "dataset": "digits",
+                "architecture": "gan",
+                "steps": 20,
+                "batch_size": 16,
+                "eval_samples": 0,
+            },
+            timeout=30,
+        )
+        assert job.status_code == 202, job.text
+        url = f"{base}/jobs/{job.json()['id']}"
+        record = wait_until(
+            lambda: (r := httpx.get(url, timeout=10).json())["status"] in ("succeeded", "failed") and r,
+            120,
+            "the job",
+            interval=0.5,
+        )
+        assert record["status"] == "succeeded", record
+        assert process.poll() is None  # nothing stopped the stack
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(150)
     assert processes_using(str(tmp_path)) == set()
 
 
