@@ -68,4 +68,3 @@ def _on_worker_shutdown(sender: Any, **_: Any) -> None:
     if _reaper is not None:
         _reaper.stop()
     shutdown.clear(settings, sender.hostname)
-

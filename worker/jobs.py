@@ -113,7 +113,7 @@ def _create_from_legacy_message(store: JobStore, job_id: str, config: dict[str, 
 def _acquire(lease: Lease) -> bool:
     for delay in ACQUIRE_RETRY_DELAYS:
         try:
-            return lease.acquire()
+            return lease.acquire_or_take_over()
         except redis.RedisError as error:
             log.warning("cannot reach Redis to lease %s (retrying): %s", lease.key, error)
             time.sleep(delay)

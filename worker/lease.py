@@ -4,15 +4,23 @@ Celery delivers at least once (late acks, re-queue on worker loss, the reaper), 
 message for a job can arrive while the first attempt still trains. The attempt that holds the
 lease trains; any other returns at once. A heartbeat thread keeps the lease alive; when the
 worker dies the lease simply expires, which is how the reaper recognises an orphaned job.
+
+A dead holder need not wait for its lease to expire when it died on this machine: the token
+names the holder's host, process id and process namespace (the boot id and the PID namespace
+together say where a pid means that process), so a worker on the same machine can see that the
+process is gone and take the lease over at once (``holder_is_dead``, ``acquire_or_take_over``).
+A holder elsewhere is never judged dead: its lease expires as before.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
 import socket
 import threading
+from pathlib import Path
 
 import redis
 
@@ -34,12 +42,53 @@ end
 return 0
 """
 
+# Replace a dead holder's token with ours, only if it is still that holder's.
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+    return 1
+end
+return 0
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
 return 0
 """
+
+
+@functools.cache
+def process_namespace() -> str:
+    """Where a pid names one process: this boot of this machine and this PID namespace."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12]
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return "unknown"
+    return f"{boot}.{namespace}"
+
+
+def holder_token() -> str:
+    """A fresh token for this process: host, pid and namespace (for people, and for
+    ``holder_is_dead``), and a random part that makes it ours alone."""
+    return f"{socket.gethostname()}:{os.getpid()}:{process_namespace()}:{secrets.token_hex(8)}"
+
+
+def holder_is_dead(token: str) -> bool:
+    """True only when ``token`` names a process in this machine's namespace that is gone."""
+    parts = token.split(":")
+    if len(parts) != 4 or not parts[1].isascii() or not parts[1].isdecimal():
+        return False  # a token of another version or a hand-made one: never judged
+    host, pid, namespace = parts[0], int(parts[1]), parts[2]
+    if host != socket.gethostname() or namespace != process_namespace() or namespace == "unknown":
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no such process
+    return state in ("Z", "X")  # exited, not yet reaped by its parent
 
 
 class Lease:
@@ -57,8 +106,9 @@ class Lease:
         self.ttl_ms = max(1, int(seconds * 1000))
         self.interval = seconds / 3
         # Who holds it, for people reading Redis; the random part makes the token ours alone.
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+        self.token = holder_token()
         self._renew = client.register_script(_RENEW)
+        self._take_over = client.register_script(_TAKE_OVER)
         self._release = client.register_script(_RELEASE)
         self._stop = threading.Event()
         self._lost = threading.Event()
@@ -73,9 +123,31 @@ class Lease:
         """Take the lease if free and start the heartbeat. Raises redis errors."""
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
             return False
+        self._start_heartbeat()
+        return True
+
+    def acquire_or_take_over(self) -> bool:
+        """``acquire``, or take the lease from a holder that died on this machine.
+
+        Returns False while a live (or unknown) attempt holds it. Raises redis errors.
+        """
+        if self.acquire():
+            return True
+        holder = self.client.get(self.key)
+        if holder is None:
+            return self.acquire()  # released or expired a moment ago
+        dead = holder.decode(errors="replace") if isinstance(holder, bytes) else str(holder)
+        if not holder_is_dead(dead):
+            return False
+        if not self._take_over(keys=[self.key], args=[dead, self.token, self.ttl_ms]):
+            return self.acquire()  # someone else freed or took it meanwhile
+        log.warning("lease %s: its holder %s is dead; taken over", self.key, dead)
+        self._start_heartbeat()
+        return True
+
+    def _start_heartbeat(self) -> None:
         self._thread = threading.Thread(target=self._heartbeat, name=f"lease-{self.key}", daemon=True)
         self._thread.start()
-        return True
 
     def _heartbeat(self) -> None:
         failing = False

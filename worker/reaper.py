@@ -3,7 +3,8 @@
 The job record says whether a job is unfinished; the broker says where its message is. Each
 sweep compares the two for every queued or running job:
 
-* held: a live attempt holds its lease;
+* held: a live attempt holds its lease (a lease whose holder died on this machine holds
+  nothing: ``worker.lease.holder_is_dead``, and the next attempt takes it over);
 * waiting: a message for it is in the queue;
 * starting: a consumer received its message a moment ago and has not taken the lease yet, or
   a running record changed within a lease period (a live attempt whose lease lapsed in a Redis
@@ -38,6 +39,7 @@ from common.jobs import JobRecord, JobStore
 from common.queue import KEY_PREFIX, lease_key, publish_job
 from common.settings import Settings
 from worker.broker import Broker, BrokerView
+from worker.lease import holder_is_dead
 
 log = logging.getLogger(__name__)
 
@@ -131,35 +133,44 @@ class Reaper:
             # The broker first, then the leases: a message moves from the queue to delivered
             # to leased, so reading in that order can only see it later on its way, never miss it.
             view = broker.view()
-            leased = self._leased([record.id for record in unfinished])
+            holders = self._holders([record.id for record in unfinished])
             now = time.time()
             for record in unfinished:
-                verdict = self._judge(record, view, record.id in leased, now)
+                verdict = self._judge(record, view, holders.get(record.id), now)
                 orphaned = verdict in ("lost", "stranded")
                 if orphaned and self._repair(record.id, verdict, broker, connection):
                     sent.append(record.id)
         return sent
 
-    def _leased(self, job_ids: Sequence[str]) -> set[str]:
+    def _holders(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Job id -> the token of its lease's holder, for the jobs that have one."""
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.exists(lease_key(job_id))
-        return {job_id for job_id, found in zip(job_ids, pipe.execute(), strict=True) if found}
+            pipe.get(lease_key(job_id))
+        found = zip(job_ids, pipe.execute(), strict=True)
+        return {job_id: _text(token) for job_id, token in found if token is not None}
 
-    def _judge(self, record: JobRecord, view: BrokerView, leased: bool, now: float) -> Verdict:
-        verdict = self._verdict(record, view, leased, now)
+    def _holder(self, job_id: str) -> str | None:
+        token = self.client.get(lease_key(job_id))
+        return None if token is None else _text(token)
+
+    def _judge(self, record: JobRecord, view: BrokerView, holder: str | None, now: float) -> Verdict:
+        verdict = self._verdict(record, view, holder, now)
         if verdict != "lost":
             self._missing_since.pop(record.id, None)
             return verdict
         first_seen = self._missing_since.setdefault(record.id, now)
         return "lost" if now - first_seen >= self.missing_grace else "starting"
 
-    def _verdict(self, record: JobRecord, view: BrokerView, leased: bool, now: float) -> Verdict:
-        if leased:
+    def _verdict(self, record: JobRecord, view: BrokerView, holder: str | None, now: float) -> Verdict:
+        # A holder that died on this machine holds nothing: the next attempt takes its lease.
+        dead_holder = holder is not None and holder_is_dead(holder)
+        if holder is not None and not dead_holder:
             return "held"
         if record.id in view.waiting:
             return "waiting"
-        if record.status == "running" and now - record.updated_at < self.lease_seconds:
+        recent = now - record.updated_at < self.lease_seconds
+        if record.status == "running" and recent and not dead_holder:
             # A dead worker's record stopped changing when it died, at most a third of a lease
             # before its lease expired, so this delays the rescue of a real orphan that much.
             return "starting"
@@ -179,8 +190,7 @@ class Reaper:
             if record is None or record.status not in UNFINISHED:
                 return False
             view = broker.view()
-            leased = bool(self.client.exists(lease_key(job_id)))
-            if self._verdict(record, view, leased, time.time()) != verdict:
+            if self._verdict(record, view, self._holder(job_id), time.time()) != verdict:
                 return False
             if record.status == "running":
                 # The record tells the truth: from here on the job waits in the queue.
@@ -199,3 +209,7 @@ class Reaper:
         finally:
             with contextlib.suppress(redis.RedisError):  # else it expires by itself
                 self.client.delete(lock)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -41,10 +41,10 @@ FAST_TIMING = {
 class Cluster:
     """A Redis server, worker processes and a producer, all on one tmp data dir."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, **settings: str) -> None:
         self.root = root
         self.redis = RedisServer(root / "redis").start()
-        extra = {**FAST_TIMING, "GAN_QUEUE_NAME": f"ganserve-test-{uuid.uuid4().hex[:8]}"}
+        extra = {**FAST_TIMING, "GAN_QUEUE_NAME": f"ganserve-test-{uuid.uuid4().hex[:8]}", **settings}
         self.env = service_env(root / "data", self.redis.url, extra)
         self.settings: Settings = load_settings(self.env)
         self.settings.ensure_dirs()

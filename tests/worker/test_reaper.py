@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from common.queue import TRAIN_TASK, lease_key, make_celery, publish_job
 from common.settings import Settings
 from tests.support.processes import RedisServer, free_port
 from tests.worker.conftest import TINY
+from worker.lease import holder_token
 from worker.reaper import Reaper, reaper_lock_key
 
 # Short graces so the tests need not wait the production seconds.
@@ -212,3 +214,25 @@ def test_the_reaper_thread_survives_redis_being_down(
     reaper._thread.join(5)
     assert not reaper._thread.is_alive()
     app.close()
+
+
+def test_a_job_whose_lease_holder_died_on_this_machine_is_restored_without_waiting_for_the_lease(
+    settings: Settings, redis_server: RedisServer, reaper: Reaper
+) -> None:
+    # A whole worker SIGKILLed a moment ago: its record is fresh and its lease has most of its
+    # time to live left, but the process the lease names is gone.
+    client = redis_server.client()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead_token = holder_token().split(":")
+    dead_token[1] = str(gone.pid)
+    orphan = put(settings, "running", age=0.5)
+    alive = put(settings, "running", age=0.5)
+    for record, token in ((orphan, ":".join(dead_token)), (alive, holder_token())):
+        publish_job(reaper.app, record.id)
+        take_and_die(reaper)
+        client.set(lease_key(record.id), token, px=30_000)
+    time.sleep(GRACE)
+    assert reaper.sweep() == [orphan.id]
+    assert queued_messages(settings, client) == [(TRAIN_TASK, [orphan.id])]
+    assert [status_of(settings, r) for r in (orphan, alive)] == ["queued", "running"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -111,6 +113,31 @@ def test_a_job_stranded_by_a_redis_crash_resumes_after_restart_bitwise(
     assert "its unacknowledged message restored" in cluster.log("w2")
     cluster.wait_until(cluster.queue_is_drained, 10, "an empty queue")
     assert_same_as_uninterrupted(cluster, job_id, tmp_path / "reference")
+
+
+def pool_child(worker: subprocess.Popen[bytes]) -> int:
+    """The prefork pool child of a worker started with --concurrency=1: the one that trains."""
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def test_a_job_whose_pool_child_is_sigkilled_resumes_within_seconds_under_a_production_lease(
+    tmp_path: Path,
+) -> None:
+    # With the default 30 s lease the dead child's lease would keep the job idle for half a
+    # minute; the worker sees that its holder died on this machine and takes it over.
+    with contextlib.closing(Cluster(tmp_path, GAN_LEASE_SECONDS="30", GAN_REAPER_INTERVAL="3")) as cluster:
+        cluster.start_worker("w1")
+        job_id = cluster.submit("child-crash", steps=400, checkpoint_every=20)
+        cluster.wait_record(job_id, lambda r: (r.checkpoint_step or 0) >= 40, 60, "two checkpoints")
+        os.kill(pool_child(cluster.workers["w1"]), signal.SIGKILL)
+        cluster.wait_for_log("w1", f"job {job_id}: training attempt 2", timeout=10)
+        record = cluster.wait_final(job_id, timeout=90)
+        assert record.status == "succeeded", record.error
+        assert (record.attempts, record.progress.step) == (2, 400)
+        assert "is dead; taken over" in cluster.log("w1")
+        assert_same_as_uninterrupted(cluster, job_id, tmp_path / "reference")
 
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["main-process", "process-group"])
