@@ -23,7 +23,7 @@ from common.fs import create_exclusive, remove_stale_temporaries, write_atomic
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+JOB_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 # Version 1: records written before the version field existed (same fields, no `kind`).
 # Version 2: `schema_version` and `kind`; messages carry the job id alone.
 SCHEMA_VERSION = 2
@@ -92,7 +92,7 @@ def new_job_id() -> str:
 
 
 def is_job_id(value: str) -> bool:
-    return bool(JOB_ID_PATTERN.match(value))
+    return isinstance(value, str) and JOB_ID_PATTERN.fullmatch(value) is not None
 
 
 class JobStore:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import redis
 
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, is_job_id
+from common.names import is_valid_name
 from common.settings import Settings
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig, Trainer
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 # Taking the lease right after a message arrived: Redis answered a moment ago, so a failure is a
 # blip worth waiting out (~30 s in all) before handing the message back.
 ACQUIRE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0)
-CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.safetensors$")
+CHECKPOINT_NAME = re.compile(r"step-([0-9]+)\.safetensors")
 
 Outcome = Literal["final", "requeue", "abandoned"]
 FinalStatus = Literal["succeeded", "failed", "cancelled"]
@@ -206,12 +207,7 @@ def train_config_for(settings: Settings, record: JobRecord) -> TrainConfig:
     fields["device"] = settings.device
     dataset = fields.get("dataset", TrainConfig.dataset)
     if dataset not in BUILTIN_DATASETS and dataset not in DOWNLOADABLE_DATASETS:
-        if (
-            not isinstance(dataset, str)
-            or not dataset
-            or dataset.startswith(".")
-            or (Path(dataset).name != dataset)
-        ):
+        if not is_valid_name(dataset):
             raise ValueError(f"invalid dataset name {dataset!r}")
         fields["dataset"] = "folder"
         fields["dataset_path"] = str(settings.datasets_dir / dataset)
@@ -231,5 +227,5 @@ def describe_error(error: BaseException) -> str:
 
 
 def checkpoint_step(path: Path) -> int | None:
-    match = CHECKPOINT_NAME.match(path.name)
+    match = CHECKPOINT_NAME.fullmatch(path.name)
     return int(match.group(1)) if match else None

@@ -9,6 +9,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.names import parse_ascii_int
+
 
 class RequestTooLarge(HTTPException):
     """An HTTPException so that FastAPI's body parsing passes it through unchanged (413)."""
@@ -37,7 +39,8 @@ class BodySizeLimitMiddleware:
             return
         limit = self.limit_for(scope)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        length = parse_ascii_int(declared) if declared is not None else None
+        if length is not None and length > limit:
             error = RequestTooLarge(limit)
             response = JSONResponse(
                 {"detail": error.detail}, status_code=error.status_code, headers={"Connection": "close"}

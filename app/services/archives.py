@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from common.names import is_valid_class_name
+
 # The set `models.data.folder` reads (tests keep the two equal); copied so that handling an
 # upload does not import torch.
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"})
@@ -193,6 +195,9 @@ def _safe_parts(name: str) -> list[str]:
         raise ArchiveError(f"archive member {name!r} points outside the archive; not allowed")
     if any("\x00" in part for part in parts):
         raise ArchiveError(f"archive member {name!r} has a NUL byte in its name")
+    # Folder names become class names: any printable text, but no control characters.
+    if not all(is_valid_class_name(part) for part in parts):
+        raise ArchiveError(f"archive member {name!r} has a control character in its name; not allowed")
     return parts
 
 

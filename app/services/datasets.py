@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from app.services.archives import extract_archive
+from common.names import is_valid_name, parse_ascii_int
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS, FOLDER_DEFAULT_FORMAT, native_format
 from models.data.builtin import DIGIT_NAMES
 from models.data.download import CLASS_NAMES as REMOTE_CLASS_NAMES
 from models.data.shapes import SHAPE_NAMES
-from models.training.config import NAME_PATTERN
 
 METADATA_FILE = ".ganserve-dataset.json"
 TEMPORARY_PREFIX = ".upload-"
@@ -91,12 +91,12 @@ class DatasetCatalog:
         return [
             self._describe(entry)
             for entry in sorted(self.datasets_dir.iterdir())
-            if entry.is_dir() and NAME_PATTERN.match(entry.name) and entry.name not in RESERVED_NAMES
+            if entry.is_dir() and is_valid_name(entry.name) and entry.name not in RESERVED_NAMES
         ]
 
     def folder(self, name: str) -> Path | None:
         """The folder of uploaded dataset ``name``, if it exists."""
-        if not NAME_PATTERN.match(name) or name in RESERVED_NAMES:
+        if not is_valid_name(name) or name in RESERVED_NAMES:
             return None
         path = self.datasets_dir / name
         return path if path.is_dir() else None
@@ -145,7 +145,7 @@ class DatasetCatalog:
     # -- changes -------------------------------------------------------------------------------
     def check_new_name(self, name: str) -> None:
         """Raise ValueError for an invalid name, DatasetExists for a taken one."""
-        if not NAME_PATTERN.match(name):
+        if not is_valid_name(name):
             raise ValueError(
                 "dataset name must be 1-64 characters of letters, digits, '.', '_' or '-' "
                 "and start with a letter or digit"
@@ -232,9 +232,9 @@ def _owner_is_gone(name: str) -> bool:
     """Whether a temporary folder's name says it belongs to a process of this host that has
     exited. Unknown owners (other hosts, unparsable names) are never judged gone."""
     parts = name[len(TEMPORARY_PREFIX) :].split("-", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or parts[2] != socket.gethostname():
+    pid = parse_ascii_int(parts[1]) if len(parts) == 3 else None
+    if pid is None or parts[2] != socket.gethostname():
         return False
-    pid = int(parts[1])
     if pid == os.getpid():
         return False
     try:

@@ -13,7 +13,6 @@ newest checkpoint that loads, while ``name@step`` on a broken one is refused.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,6 +22,8 @@ from typing import overload
 
 from torch import nn
 
+from common.names import is_valid_name
+from common.names import parse_model_ref as parse_name_ref
 from models.checkpoint import (
     CheckpointError,
     CheckpointInfo,
@@ -32,10 +33,6 @@ from models.checkpoint import (
 )
 from models.pass_sizes import pass_sizes
 from models.training import run_files
-from models.training.config import NAME_PATTERN
-
-MODEL_NAME_PATTERN = NAME_PATTERN
-_REF_PATTERN = re.compile(r"^(?P<name>[^@]+)(?:@(?P<step>\d{1,12}))?$")
 
 _FileKey = tuple[Path, int, int]  # (path, mtime_ns, size): changes whenever the file is replaced
 _PATHS_MAX = 65_536
@@ -116,11 +113,10 @@ class LoadedModel:
 
 def parse_model_ref(ref: str) -> tuple[str, int | None]:
     """Split ``name`` or ``name@step``; raises :class:`InvalidModelRef` on anything else."""
-    match = _REF_PATTERN.match(ref)
-    if match is None or not MODEL_NAME_PATTERN.match(match["name"]):
+    parsed = parse_name_ref(ref)
+    if parsed is None:
         raise InvalidModelRef(f"invalid model {ref!r}; expected a model name or name@step")
-    step = match["step"]
-    return match["name"], int(step) if step is not None else None
+    return parsed
 
 
 def _parameter_bytes(module: nn.Module) -> int:
@@ -159,7 +155,7 @@ class ModelRegistry:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for name in names:
-                if name in found or not MODEL_NAME_PATTERN.match(name):
+                if name in found or not is_valid_name(name):
                     continue
                 # Anything but a folder holding checkpoints reads as no model.
                 entry = self._read_model(name, root / name, source)
@@ -204,7 +200,7 @@ class ModelRegistry:
 
     def find(self, name: str, *, cached_only: bool = False) -> ModelEntry | None:
         """The model called ``name``, or None (also for names that could never be valid)."""
-        if not MODEL_NAME_PATTERN.match(name):
+        if not is_valid_name(name):
             return None
         for root, source in self.roots:
             # No is_dir() first: a missing folder lists no checkpoints and reads as no model

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.names import NAME_RULE, is_valid_name
 from models.architectures import ARCHITECTURES, D_NORMS
 from models.architectures.config import INFO_CODE_ARCHITECTURES, MAX_LATENT_DIM, MAX_PACK
 from models.losses import F_DIVERGENCES, LOSSES
 from models.training.augment import parse_policy
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_DECAYS = ("none", "linear")
 
@@ -90,11 +89,8 @@ class TrainConfig:
     def problems(self) -> list[str]:
         """Every reason this config cannot train, as short messages naming the field."""
         out: list[str] = []
-        if not NAME_PATTERN.match(self.name):
-            out.append(
-                "name must be 1-64 characters of letters, digits, '.', '_' or '-' "
-                "and start with a letter or digit"
-            )
+        if not is_valid_name(self.name):
+            out.append(f"name must be {NAME_RULE}")
         if self.architecture not in ARCHITECTURES:
             out.append(
                 f"unknown architecture {self.architecture!r}; expected one of " + ", ".join(ARCHITECTURES)

@@ -19,8 +19,8 @@ from typing import Any
 
 from common.fs import write_atomic
 
-CHECKPOINT_PATTERN = re.compile(r"^step-(\d{8})\.safetensors$")
-SAMPLE_PATTERN = re.compile(r"^step-(\d{8})\.png$")
+CHECKPOINT_PATTERN = re.compile(r"step-([0-9]{8})\.safetensors")
+SAMPLE_PATTERN = re.compile(r"step-([0-9]{8})\.png")
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -70,7 +70,9 @@ def _steps(directory: Path, pattern: re.Pattern[str]) -> list[int]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     steps = sorted(
-        int(match.group(1)) for entry in entries if (match := pattern.match(entry.name)) and entry.is_file()
+        int(match.group(1))
+        for entry in entries
+        if (match := pattern.fullmatch(entry.name)) and entry.is_file()
     )
     if len(_listings) >= _LISTINGS_MAX:
         _listings.clear()  # deleted models' folders would otherwise stay here for good
