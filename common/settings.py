@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
+    @field_validator("api_key")
+    @classmethod
+    def _key_a_header_can_carry(cls, value: SecretStr | None) -> SecretStr | None:
+        # HTTP headers arrive decoded as latin-1: a key with other characters (or a space,
+        # which clients strip or split on) could never match what a client sends.
+        if value is not None and not all("!" <= char <= "~" for char in value.get_secret_value()):
+            raise ValueError(
+                "GAN_API_KEY must be printable ASCII without spaces (HTTP headers carry no other)"
+            )
+        return value
+
     # -- the data directory --------------------------------------------------------------------
     @property
     def models_dir(self) -> Path:

@@ -151,19 +151,46 @@ def save_checkpoint(
 def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
     """Read a checkpoint's header (cheap: no weights are loaded or verified).
 
+    The safetensors header also gives every tensor's shape, so a file whose generator could not
+    be built from its own recorded config is reported here, before anyone samples from it.
+
     Raises:
-        CheckpointError: naming the file, if it is missing, not safetensors, or not ours.
+        CheckpointError: naming the file, if it is missing, not safetensors, not ours, or its
+            generator's shapes do not fit its recorded config.
     """
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
             names = tuple(sorted(handle.keys()))
+            shapes = {
+                name: tuple(handle.get_slice(name).get_shape())
+                for name in names
+                if name.startswith(("generator.", "generator_ema."))
+            }
     except FileNotFoundError as error:
         raise CheckpointError(f"{path}: checkpoint not found") from error
     except Exception as error:  # safetensors raises its own error types for bad headers
         raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
-    return _info_from_metadata(path, metadata, names)
+    info = _info_from_metadata(path, metadata, names)
+    _check_generator_shapes(info, shapes)
+    return info
+
+
+def _check_generator_shapes(info: CheckpointInfo, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    # Built on the meta device: shapes only, no memory and no arithmetic.
+    with torch.device("meta"):
+        expected = {
+            name: tuple(t.shape) for name, t in build_generator(info.model_config).state_dict().items()
+        }
+    for prefix in ("generator.", "generator_ema."):
+        found = {name[len(prefix) :]: shape for name, shape in shapes.items() if name.startswith(prefix)}
+        if found and found != expected:
+            wrong = sorted(set(found) ^ set(expected)) or sorted(k for k in found if found[k] != expected[k])
+            raise CheckpointError(
+                f"{info.path}: weights do not match the recorded config ({prefix}{wrong[0]} and "
+                f"{len(wrong) - 1} more)"
+            )
 
 
 def _info_from_metadata(path: Path, metadata: Mapping[str, str], names: tuple[str, ...]) -> CheckpointInfo:

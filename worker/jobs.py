@@ -19,6 +19,7 @@ import redis
 
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, is_job_id
 from common.names import is_valid_name
+from common.redact import without_root
 from common.settings import Settings
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig, Trainer
@@ -156,7 +157,7 @@ def _attempt(settings: Settings, store: JobStore, record: JobRecord, hostname: s
             log.warning("job %s: attempt abandoned after losing its lease: %s", record.id, error)
             return "abandoned"
         log.exception("job %s failed", record.id)
-        record.error = describe_error(error)
+        record.error = without_root(describe_error(error), settings.data_dir)
         _finish(store, record, "failed")
         return "final"
 

@@ -26,6 +26,11 @@ def check_write_access(
     api_key: str | None,
 ) -> None:
     """Raise 401 unless the configured API key (if any) came with the request."""
+    for header in ("authorization", "x-api-key"):
+        # Two credentials in one request: which one counts would depend on the proxy or server
+        # that reads them, so none does.
+        if len(request.headers.getlist(header)) > 1:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"the {header} header is given twice")
     expected = request.app.state.runtime.settings.api_key
     if expected is None:
         return

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
 import numpy as np
 from fastapi.testclient import TestClient
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from models.sampling import decode_png, encode_image
 from models.training import run_files
@@ -187,3 +190,25 @@ def test_a_tampered_newest_checkpoint_is_listed_before_anything_loads_it(
     assert ready.status_code == 200  # the default model serves
     assert any(entry.startswith("tampered: ") for entry in ready.json()["broken_models"])
     assert "tampered: " in ready.json()["detail"]
+
+
+def test_a_checkpoint_whose_header_no_longer_fits_its_tensors_is_listed_broken_at_once(
+    make_client: MakeClient, data_dir: Path
+) -> None:
+    # The header edited after saving (latent_dim 8 -> 9), the tensors and their hash untouched:
+    # loading would fail, and the listing says so before anyone samples.
+    good = write_tiny_model(data_dir / "models", "edited", step=10)
+    write_tiny_model(data_dir / "models", "edited", step=20)
+    newest = good.with_name("step-00000020.safetensors")
+    with safe_open(str(newest), framework="pt") as handle:
+        header = json.loads((handle.metadata() or {})["ganserve"])
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    header["model_config"]["latent_dim"] += 1
+    save_file(tensors, str(newest), metadata={"ganserve": json.dumps(header, sort_keys=True)})
+
+    client = make_client(default_model="edited")
+    card = client.get("/models/edited").json()
+    assert "weights do not match the recorded config" in card["error"], card
+    assert "generator.net.0" in card["error"] or "generator." in card["error"]
+    # Serving falls back to the last good checkpoint.
+    assert client.get("/sample", params={"seed": 1, "model": "edited"}).headers["X-Model"] == "edited@10"

@@ -27,3 +27,10 @@ def test_parsing_and_secrets() -> None:
 def test_bad_values_are_rejected_with_the_field_name() -> None:
     with pytest.raises(ValidationError, match="max_count"):
         load_settings({"GAN_MAX_COUNT": "lots"})
+
+
+@pytest.mark.parametrize("key", ["cl\u00e9-secr\u00e8te", "with space", "tab\tkey", "\u5bc6\u94a5"])
+def test_an_api_key_no_http_header_can_carry_is_refused_at_start_up(key: str) -> None:
+    with pytest.raises(ValidationError, match="GAN_API_KEY must be printable ASCII"):
+        load_settings({"GAN_API_KEY": key})
+    assert load_settings({"GAN_API_KEY": "s3cr3t-Key_~!"}).api_key is not None

@@ -95,6 +95,7 @@ HOSTILE_REFS = [
     "\x00",
     "tiny\n",
     "x" * 5000,
+    "x" * 300 + ".js",  # a servable suffix: the OS refuses the name (ENAMETOOLONG), a 500 before
 ]
 
 
@@ -537,3 +538,15 @@ def test_work_per_request_is_capped_by_settings(
         }
         if url in at_limit:
             assert client.get(at_limit[url]).headers["X-Frame-Count"] in ("4", "5")
+
+
+@pytest.mark.parametrize("header", ["X-API-Key", "Authorization"])
+def test_a_credential_header_given_twice_is_refused(client: TestClient, data_dir: Path, header: str) -> None:
+    value = API_KEY if header == "X-API-Key" else f"Bearer {API_KEY}"
+    twice = httpx.Headers([(header, value), (header, value)])
+    response = client.post("/train", json={"dataset": "digits", "steps": 5}, headers=twice)
+    assert response.status_code == 400
+    assert "given twice" in response.json()["detail"]
+    assert not any((data_dir / "jobs").glob("*.json"))
+    once = client.post("/train", json={"dataset": "digits", "steps": 5}, headers={header: value})
+    assert once.status_code == 202

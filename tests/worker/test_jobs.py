@@ -146,3 +146,15 @@ def test_describe_error_is_one_line_with_the_class() -> None:
     assert describe_error(ValueError("steps must be positive")) == ("ValueError: steps must be positive")
     disk_full = OSError(28, "No space left on device")
     assert describe_error(disk_full) == ("could not read or write files: [Errno 28] No space left on device")
+
+
+def test_a_job_error_never_names_the_servers_data_folder(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    # An uploaded dataset deleted after the job was accepted: the loader names the folder.
+    job_id = submit(settings, redis_server, "ghostly", dataset="ghost")
+    run(settings, redis_server, job_id)
+    record = JobStore(settings.jobs_dir).get(job_id)
+    assert record is not None and record.status == "failed" and record.error
+    assert str(settings.data_dir) not in record.error
+    assert "datasets/ghost" in record.error, record.error

@@ -8,6 +8,7 @@ its forms never drift from what ``POST /train`` and ``GET /sample`` accept.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,16 @@ def page() -> FileResponse:
 def static_file(name: str) -> FileResponse:
     """One file of the flat ``app/static`` folder; anything else (``..``, sub-paths) is 404."""
     media_type = MEDIA_TYPES.get(Path(name).suffix)
-    path = STATIC_DIR / name
-    if media_type is None or name.startswith(".") or "/" in name or not path.is_file():
+    # Looked up among the files the folder holds, never asked of the filesystem: a name of
+    # hundreds of characters would make the OS raise (ENAMETOOLONG) instead of answering no.
+    if media_type is None or name.startswith(".") or name not in _static_files():
         raise not_found(f"no static file {name[:64]!r}")
-    return FileResponse(path, media_type=media_type, headers=STATIC_HEADERS)
+    return FileResponse(STATIC_DIR / name, media_type=media_type, headers=STATIC_HEADERS)
+
+
+@functools.cache
+def _static_files() -> frozenset[str]:
+    return frozenset(entry.name for entry in STATIC_DIR.iterdir() if entry.is_file())
 
 
 @router.get("/ui/options")
