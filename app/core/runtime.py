@@ -141,7 +141,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Deliberate, not torch's default: the worker may share these cores.
     torch.set_num_threads(torch_threads(settings))
     # oneDNN on, and never toggled while serving: the flag is process-wide, and each generator's
-    # batch-invariant pass sizes are probed under the setting in force (models.pass_sizes).
+    # batch-invariant pass sizes are probed under the setting in force (models.inference.passes).
     torch.backends.mkldnn.enabled = True  # type: ignore[assignment]  # a module property torch's stubs miss
     runtime.device = resolve_serving_device(settings.device)
     runtime.registry.device = runtime.device

@@ -3,7 +3,7 @@
 Rows, not requests, are batched. Each request brings its own latent rows and labels (a
 :class:`SamplingPlan`), so different seeds, counts, truncations, labels and interpolations of
 the same checkpoint mix in one pass; an eval-mode generator computes every row independently
-(``models.sampling.generate``), so a request's bytes never depend on its batch-mates.
+(``models.inference.generate``), so a request's bytes never depend on its batch-mates.
 
 Scheduling. Forward passes run in the batcher's own threads ("lanes"), one pass per lane:
 ``cores // torch_threads`` lanes keep every core busy without oversubscribing it. The lane that
@@ -30,7 +30,7 @@ A pass holds at most ``max_rows`` rows, and at most about :data:`PASS_BUDGET_SEC
 judged by the CPU time per row of the same generator's recent passes (a moving average, so one
 odd pass moves it little; CPU time, not wall time, so a pass descheduled on a busy machine does
 not shrink the next batches). Any number of rows up to 32 runs as one kernel call once the
-generator's probe has verified that size (``models.pass_sizes``), so the limit is not rounded.
+generator's probe has verified that size (``models.inference.passes``), so the limit is not rounded.
 A generator with cheap rows (the vanilla GAN: a 32-row pass costs little more than one row)
 fills ``max_rows``; one whose cost grows with every row (a DCGAN on the CPU, where oneDNN's
 kernels cost about a third as much per image at 16 rows as at 1, and no less beyond 32) runs

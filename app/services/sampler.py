@@ -4,12 +4,12 @@ A request becomes a :class:`SamplingPlan` first: its labels are checked and fixe
 latent rows are described by a function of the request alone. The rows then go through the
 generator, either on their own (:func:`render`) or stacked with other requests' rows
 (:func:`forward_plans`, for the micro-batcher in ``app.services.batcher``); eval-mode
-generators compute every row independently (see ``models.sampling.generate``), so both give
+generators compute every row independently (see ``models.inference.generate``), so both give
 the same bytes. Finally :func:`encode` lays the request's images out and encodes them.
 
-Label defaults for conditional models (documented in the API): tile ``i`` of a seeded grid
-gets label ``(seed + i) % num_classes``, the same rule the training timeline grid uses, and
-row ``i`` of ``POST /sample`` latents gets ``i % num_classes``.
+Label defaults for conditional models are ``models.inference``'s (documented in the API): tile
+``i`` of a seeded grid gets label ``(seed + i) % num_classes``, row ``i`` of ``POST /sample``
+latents ``i % num_classes``.
 """
 
 from __future__ import annotations
@@ -23,23 +23,25 @@ import numpy as np
 import torch
 
 from app.services.registry import LoadedModel
-from models.sampling import (
+from models import inference
+from models.inference import (
+    SamplingError,
     encode_image,
     generate_images,
     interpolate_latents,
+    interpolation_labels,
+    label_tensor,
     latent_for_seed,
+    latent_labels,
     latents_for_seeds,
     make_grid,
+    seed_labels,
 )
 
 MEDIA_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 # Rows per forward pass: bounds peak memory for large grids. Eval-mode generators see each row
 # independently, so chunking does not change any image.
 FORWARD_CHUNK = 64
-
-
-class SamplingError(ValueError):
-    """A request that does not fit the model (label range, vector length, ...)."""
 
 
 @dataclass(frozen=True)
@@ -68,31 +70,13 @@ class SamplingPlan:
     image_format: str
 
 
-def default_labels(seeds: Sequence[int], num_classes: int) -> list[int]:
-    """Label of each seed when a conditional model is sampled without one."""
-    return [seed % num_classes for seed in seeds]
-
-
 def check_labels(model: LoadedModel, labels: Sequence[int] | None, count: int) -> None:
-    """Reject labels an unconditional model cannot take, or a conditional one does not know."""
-    num_classes = model.info.model_config.num_classes
-    if labels is None:
-        return
-    if num_classes == 0:
-        raise SamplingError(f"model {model.name!r} is unconditional and takes no label")
-    if len(labels) != count:
-        raise SamplingError(f"expected {count} labels, one per image, got {len(labels)}")
-    for label in labels:
-        if not 0 <= label < num_classes:
-            raise SamplingError(f"label must be in 0..{num_classes - 1}, got {label}")
+    """Reject labels the model cannot take (``models.inference.check_labels``, naming the model)."""
+    inference.check_labels(labels, count, model.info.model_config.num_classes, subject=_subject(model))
 
 
-def _labels_for(model: LoadedModel, seeds: Sequence[int], label: int | None) -> list[int] | None:
-    num_classes = model.info.model_config.num_classes
-    if label is not None:
-        check_labels(model, [label], 1)
-        return [label] * len(seeds)
-    return default_labels(seeds, num_classes) if num_classes else None
+def _subject(model: LoadedModel) -> str:
+    return f"model {model.name!r}"
 
 
 def _as_tuple(labels: Sequence[int] | None) -> tuple[int, ...] | None:
@@ -121,7 +105,7 @@ def plan_seeds(
     Raises:
         SamplingError: the label does not fit the model.
     """
-    labels = _labels_for(model, seeds, label)
+    labels = seed_labels(seeds, model.info.model_config.num_classes, label, subject=_subject(model))
     latent_dim = model.info.model_config.latent_dim
     make = functools.partial(latents_for_seeds, list(seeds), latent_dim, truncation)
     return SamplingPlan(make, _as_tuple(labels), len(seeds), columns, image_format)
@@ -147,10 +131,8 @@ def plan_latents(
             raise SamplingError(
                 f"latents[{index}] has length {len(vector)}; model {model.name!r} expects {latent_dim}"
             )
-    check_labels(model, labels, len(latents))
     num_classes = model.info.model_config.num_classes
-    if labels is None and num_classes:
-        labels = default_labels(range(len(latents)), num_classes)
+    labels = latent_labels(len(latents), num_classes, labels, subject=_subject(model))
     tensor = torch.tensor(latents, dtype=torch.float32)
     if not torch.isfinite(tensor).all():
         raise SamplingError("latents must be finite numbers")  # e.g. 1e39 overflows float32
@@ -175,13 +157,7 @@ def plan_interpolation(
     """
     latent_dim = model.info.model_config.latent_dim
     num_classes = model.info.model_config.num_classes
-    if label is not None:
-        labels = _labels_for(model, [start] * steps, label)
-    elif num_classes:
-        first, last = default_labels([start, end], num_classes)
-        labels = [first if index < steps / 2 else last for index in range(steps)]
-    else:
-        labels = None
+    labels = interpolation_labels(start, end, steps, num_classes, label, subject=_subject(model))
 
     def make() -> torch.Tensor:
         return interpolate_latents(
@@ -196,11 +172,11 @@ def plan_interpolation(
 
 def forward(model: LoadedModel, latents: torch.Tensor, labels: Sequence[int] | None) -> np.ndarray:
     """uint8 images ``(N, H, W, C)`` of ``latents`` (and ``labels`` on conditional models)."""
-    label_tensor = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
+    tensor = label_tensor(labels)
     chunks = []
     with torch.inference_mode():
         for start in range(0, len(latents), FORWARD_CHUNK):
-            part = None if label_tensor is None else label_tensor[start : start + FORWARD_CHUNK]
+            part = None if tensor is None else tensor[start : start + FORWARD_CHUNK]
             chunks.append(generate_images(model.generator, latents[start : start + FORWARD_CHUNK], part))
     return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 

@@ -25,7 +25,6 @@ from app.services.batcher import PASS_BUDGET_SECONDS, Batcher
 from app.services.pool import PoolBusy
 from app.services.registry import LoadedModel, ModelRegistry
 from app.services.sampler import (
-    SamplingError,
     SamplingPlan,
     plan_interpolation,
     plan_latents,
@@ -33,7 +32,7 @@ from app.services.sampler import (
     render,
 )
 from common.cpus import usable_cpus
-from models.sampling import latents_for_seeds
+from models.inference import SamplingError, latents_for_seeds
 from tests.app.conftest import MakeClient
 from tests.app.tiny_models import write_tiny_model
 

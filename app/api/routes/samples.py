@@ -26,7 +26,7 @@ from app.services.sampler import (
     plan_latents,
     plan_seeds,
 )
-from models.sampling import MAX_SEED, MIN_TRUNCATION, grid_seeds
+from models.inference import MAX_SEED, MIN_TRUNCATION, grid_seeds
 
 # PlainParamsRoute: the GET routes' query parameters are validated without FastAPI's
 # per-request introspection (app/api/plain_params.py); POST /sample, with a body, is FastAPI's.
