@@ -84,14 +84,14 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    """``ganserve interpolate``: a strip of frames from seed ``start`` to ``end``."""
-    from models.inference import interpolate_latents, latent_for_seed, seed_labels
+    """``ganserve interpolate``: the strip ``GET /interpolate`` serves, labels included."""
+    from models.inference import interpolate_latents, interpolation_labels, latent_for_seed
 
     generator, cfg = _load_generator(args)
     start = latent_for_seed(args.start, cfg.latent_dim, args.truncation)
     end = latent_for_seed(args.end, cfg.latent_dim, args.truncation)
     frames = interpolate_latents(start, end, args.steps, args.mode)
-    labels = seed_labels([args.start] * args.steps, cfg.num_classes, args.label)
+    labels = interpolation_labels(args.start, args.end, args.steps, cfg.num_classes, args.label)
     return _write_grid(generator, frames, labels, args.steps, args.output)
 
 
