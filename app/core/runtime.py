@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import torch
 from fastapi import FastAPI
 
+from app.rendering.batcher import Batcher
+from app.rendering.renderers import Renderer, UnbatchedRenderer
 from app.services.affinity import lane_cpu_sets
-from app.services.batcher import Batcher
 from app.services.datasets import DatasetCatalog
 from app.services.jobs import JobService
 from app.services.pool import SamplingPool
 from app.services.queue import JobQueue
 from app.services.registry import ModelRegistry
-from app.services.rendering import Renderer, UnbatchedRenderer
 from common.cpus import usable_cores, usable_cpus
 from common.jobs import JobStore
 from common.settings import Settings

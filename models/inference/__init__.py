@@ -17,8 +17,9 @@ The steps, in order:
 3. **The checkpoint, prepared** (:func:`prepare_for_serving`): eval mode, EMA weights, and the
    CPU kernel choice of :mod:`.kernels` (a rule of layer shapes, never a timing).
 4. **Latents → images** (:func:`generate`), run only in forward passes of the sizes the
-   generator's probe verified (:mod:`.passes`, the one pass-size rule: :data:`MAX_PASS_ROWS`
-   rows at most, any count split or padded into verified passes).
+   generator's probe verified (:mod:`.passes`, the one pass-size rule: a forward pass carries
+   at most :data:`MAX_PASS_ROWS` rows, :func:`split_passes` lists a request's passes, and
+   :func:`generate` runs a pass in kernel calls of verified sizes, padded where that is cheaper).
 5. **Pixels → bytes** (:func:`to_uint8`, :func:`make_grid`, :func:`encode_image`).
 
 What is byte-identical, and when:
@@ -57,7 +58,7 @@ from models.inference.labels import (
     latent_labels,
     seed_labels,
 )
-from models.inference.passes import MAX_PASS_ROWS, PassSizes, pass_sizes
+from models.inference.passes import MAX_PASS_ROWS, PassSizes, pass_sizes, split_passes
 from models.inference.seeds import (
     MAX_SEED,
     MIN_TRUNCATION,
@@ -97,6 +98,7 @@ __all__ = [
     "pass_sizes",
     "prepare_for_serving",
     "seed_labels",
+    "split_passes",
     "to_uint8",
     "use_inference_kernels",
 ]

@@ -1,6 +1,6 @@
-"""What the sampling routes render through: one forward pass per request, or micro-batched.
+"""What the sampling routes render through: each plan on its own, or micro-batched.
 
-Both renderers give the same bytes for the same request (``app.services.batcher`` explains
+Both renderers give the same bytes for the same request (``app.rendering.execute`` explains
 why); ``GAN_BATCHING`` picks one. Both count what they do, for ``/metrics``.
 """
 
@@ -9,14 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.rendering.execute import RenderedImage, render
+from app.rendering.plans import RenderPlan
 from app.services.pool import SamplingPool
 from app.services.registry import LoadedModel
-from app.services.sampler import RenderedImage, SamplingPlan, render
 
 
 @dataclass
 class RenderStats:
-    """Counters for ``/metrics``: mean rows per pass is ``rows / forward_passes``."""
+    """Counters for ``/metrics``: mean rows per pass is ``rows / forward_passes``.
+
+    A "forward pass" here is one lane job (one plan unbatched, one batch batched), whose
+    passes of at most ``models.inference.MAX_PASS_ROWS`` rows run back to back.
+    """
 
     requests: int = 0
     forward_passes: int = 0
@@ -36,7 +41,7 @@ class Renderer(Protocol):
 
     stats: RenderStats
 
-    async def render(self, model: LoadedModel, plan: SamplingPlan) -> RenderedImage: ...
+    async def render(self, model: LoadedModel, plan: RenderPlan) -> RenderedImage: ...
 
     def start(self) -> None: ...
 
@@ -44,7 +49,7 @@ class Renderer(Protocol):
 
 
 class UnbatchedRenderer:
-    """One forward pass per request, in the sampling pool (``GAN_BATCHING=false``)."""
+    """Each request's plan on its own, in the sampling pool (``GAN_BATCHING=false``)."""
 
     def __init__(self, pool: SamplingPool) -> None:
         self.pool = pool
@@ -56,7 +61,7 @@ class UnbatchedRenderer:
     def shutdown(self) -> None:
         pass
 
-    async def render(self, model: LoadedModel, plan: SamplingPlan) -> RenderedImage:
+    async def render(self, model: LoadedModel, plan: RenderPlan) -> RenderedImage:
         rendered = await self.pool.run(render, model, plan)
         self.stats.record(1, plan.rows)
         return rendered
