@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # annotations only: the commands import the engine when they 
 
 
 def add_parsers(subparsers: Any) -> None:
+    """Add ``sample``, ``interpolate``, ``evaluate``, ``info`` and ``export`` to ``subparsers``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("checkpoint", type=Path, help="checkpoint file or run folder")
     common.add_argument("--step", type=int, help="checkpoint step in a run folder")
@@ -96,6 +97,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``ganserve evaluate``: quality figures of a checkpoint, as JSON."""
     from models.evaluation_report import evaluate_checkpoint
 
     report = evaluate_checkpoint(
@@ -106,6 +108,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    """``ganserve info``: what a checkpoint's header says, as JSON."""
     from models.checkpoint import read_checkpoint_info
 
     info = read_checkpoint_info(resolve_checkpoint(args.checkpoint, args.step))
@@ -114,6 +117,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """``ganserve export``: write a serving-only copy of a checkpoint."""
     from models.checkpoint import export_generator
 
     info = export_generator(resolve_checkpoint(args.checkpoint, args.step), args.destination)

@@ -138,11 +138,13 @@ class Batcher:
         self._row_seconds: weakref.WeakKeyDictionary[nn.Module, float] = weakref.WeakKeyDictionary()
 
     def start(self) -> None:
+        """Start the lane threads (idempotent)."""
         if self._lane is None:
             pin = LanePinner(self.lane_cpus) if self.lane_cpus else None
             self._lane = ThreadPoolExecutor(self.lanes, thread_name_prefix="forward", initializer=pin)
 
     def shutdown(self) -> None:
+        """Stop the timer and the lanes; queued requests are cancelled."""
         if self._timer is not None:
             self._timer.cancel()
         if self._lane is not None:

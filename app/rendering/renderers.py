@@ -30,6 +30,7 @@ class RenderStats:
     largest_pass: int = 0
 
     def record(self, requests: int, rows: int) -> None:
+        """Count one lane job of ``requests`` requests and ``rows`` rows."""
         self.requests += requests
         self.forward_passes += 1
         self.rows += rows
@@ -41,11 +42,17 @@ class Renderer(Protocol):
 
     stats: RenderStats
 
-    async def render(self, model: LoadedModel, plan: RenderPlan) -> RenderedImage: ...
+    async def render(self, model: LoadedModel, plan: RenderPlan) -> RenderedImage:
+        """The plan's encoded image."""
+        ...
 
-    def start(self) -> None: ...
+    def start(self) -> None:
+        """Start serving (the app's lifespan)."""
+        ...
 
-    def shutdown(self) -> None: ...
+    def shutdown(self) -> None:
+        """Stop, once the app shuts down."""
+        ...
 
 
 class UnbatchedRenderer:
@@ -56,12 +63,13 @@ class UnbatchedRenderer:
         self.stats = RenderStats()
 
     def start(self) -> None:
-        pass
+        """Nothing to start: the pool is the runtime's."""
 
     def shutdown(self) -> None:
-        pass
+        """Nothing to stop."""
 
     async def render(self, model: LoadedModel, plan: RenderPlan) -> RenderedImage:
+        """Render ``plan`` alone, in the sampling pool."""
         rendered = await self.pool.run(render, model, plan)
         self.stats.record(1, plan.rows)
         return rendered

@@ -74,6 +74,7 @@ class PassSizes:
     _checked: set[int] = field(default_factory=set, compare=False, repr=False)
 
     def physical(self, size: int) -> int:
+        """Rows a pass of ``size`` real rows physically has (padded up to ``pad_to``)."""
         return max(size, self.pad_to)
 
     def ensure(self, size: int) -> None:
