@@ -16,7 +16,7 @@ from torch import nn
 from models.architectures import build_generator, make_model_config
 from models.architectures.config import ModelConfig
 from models.checkpoint import save_checkpoint
-from models.inference_kernels import use_inference_kernels
+from models.inference import use_inference_kernels
 from models.training import run_files
 from models.training.config import TrainConfig
 
@@ -46,7 +46,7 @@ MODELS = {"gan28": GAN_28, "dcgan64": DCGAN_64}
 def build_eval_generator(model: BenchModel, seed: int = 0) -> nn.Module:
     """The generator with fixed random weights, in eval mode (the serving contract)."""
     torch.manual_seed(seed)  # benchmark fixture: reproducible weights, not serving code
-    # The kernels load_generator gives the service, so in-process figures are its own limit.
+    # The kernels prepare_for_serving gives the service, so in-process figures are its own limit.
     return use_inference_kernels(build_generator(model.config).eval())
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.sampling import (
+from models.inference import (
     encode_image,
     generate_images,
     interpolate_latents,

@@ -15,7 +15,7 @@ import torch
 from fastapi import FastAPI, Response
 
 from models.checkpoint import load_generator
-from models.sampling import encode_image, latent_for_seed, to_uint8
+from models.inference import encode_image, latent_for_seed, to_uint8
 
 
 def _load() -> dict[str, torch.nn.Module]:
@@ -23,7 +23,7 @@ def _load() -> dict[str, torch.nn.Module]:
     for item in os.environ["BENCH_CHECKPOINTS"].split(","):
         name, path = item.split("=", 1)
         # In eval mode, with torch's own kernels: what a user's endpoint would run.
-        generators[name], _ = load_generator(path, inference_kernels=False)
+        generators[name], _ = load_generator(path)
     return generators
 
 

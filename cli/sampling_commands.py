@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # annotations only: the commands import the engine when they 
 
 
 def add_parsers(subparsers: Any) -> None:
+    """Add ``sample``, ``interpolate``, ``evaluate``, ``info`` and ``export`` to ``subparsers``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("checkpoint", type=Path, help="checkpoint file or run folder")
     common.add_argument("--step", type=int, help="checkpoint step in a run folder")
@@ -49,51 +50,54 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def _load_generator(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig]:
-    """The generator of ``args.checkpoint`` (at ``args.step``) and its model config."""
-    from models.checkpoint import load_generator
+    """The generator of ``args.checkpoint`` (at ``args.step``), as served, and its model config."""
+    from models.inference import prepare_for_serving
 
-    generator, info = load_generator(resolve_checkpoint(args.checkpoint, args.step))
+    generator, info = prepare_for_serving(resolve_checkpoint(args.checkpoint, args.step))
     return generator, info.model_config
 
 
 def _write_grid(
     generator: nn.Module,
     latents: torch.Tensor,
-    labels: torch.Tensor | None,
+    labels: list[int] | None,
     columns: int | None,
     output: Path,
 ) -> int:
     """Render ``latents`` as one PNG grid of ``columns`` columns into ``output``; print its path."""
-    from models.sampling import encode_image, generate_images, make_grid
+    from models.inference import encode_image, generate_images, label_tensor, make_grid
 
-    images = generate_images(generator, latents, labels)
+    images = generate_images(generator, latents, label_tensor(labels))
     output.write_bytes(encode_image(make_grid(images, columns)))
     print(output)
     return 0
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from models.sampling import grid_seeds, labels_for_seeds, latents_for_seeds
+    """``ganserve sample``: the grid ``GET /sample`` serves for the same seed, count and label."""
+    from models.inference import grid_seeds, latents_for_seeds, seed_labels
 
     generator, cfg = _load_generator(args)
     seeds = grid_seeds(args.seed, args.count)
     latents = latents_for_seeds(seeds, cfg.latent_dim, args.truncation)
-    labels = labels_for_seeds(seeds, cfg.num_classes, args.label)
+    labels = seed_labels(seeds, cfg.num_classes, args.label)
     return _write_grid(generator, latents, labels, args.columns, args.output)
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from models.sampling import interpolate_latents, labels_for_seeds, latent_for_seed
+    """``ganserve interpolate``: the strip ``GET /interpolate`` serves, labels included."""
+    from models.inference import interpolate_latents, interpolation_labels, latent_for_seed
 
     generator, cfg = _load_generator(args)
     start = latent_for_seed(args.start, cfg.latent_dim, args.truncation)
     end = latent_for_seed(args.end, cfg.latent_dim, args.truncation)
     frames = interpolate_latents(start, end, args.steps, args.mode)
-    labels = labels_for_seeds([args.start] * args.steps, cfg.num_classes, args.label)
+    labels = interpolation_labels(args.start, args.end, args.steps, cfg.num_classes, args.label)
     return _write_grid(generator, frames, labels, args.steps, args.output)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``ganserve evaluate``: quality figures of a checkpoint, as JSON."""
     from models.evaluation_report import evaluate_checkpoint
 
     report = evaluate_checkpoint(
@@ -104,6 +108,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    """``ganserve info``: what a checkpoint's header says, as JSON."""
     from models.checkpoint import read_checkpoint_info
 
     info = read_checkpoint_info(resolve_checkpoint(args.checkpoint, args.step))
@@ -112,6 +117,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """``ganserve export``: write a serving-only copy of a checkpoint."""
     from models.checkpoint import export_generator
 
     info = export_generator(resolve_checkpoint(args.checkpoint, args.step), args.destination)

@@ -40,9 +40,9 @@ class Settings(BaseSettings):
     device: str = "auto"
     model_cache_size: int = Field(default=4, ge=1, le=64)
     queue_name: str = "ganserve"
-    # Micro-batching of sampling requests (see app/services/batcher.py and docs/benchmarks.md).
+    # Micro-batching of sampling requests (see app/rendering/batcher.py and docs/benchmarks.md).
     batching: bool = True
-    batch_max_size: int = Field(default=32, ge=1, le=1024, description="rows per forward pass")
+    batch_max_size: int = Field(default=32, ge=1, le=1024, description="rows per batch of requests")
     batch_max_wait_ms: float = Field(
         default=2.0, ge=0, le=1000, description="longest wait for company on a free forward lane"
     )

@@ -31,7 +31,6 @@ from models.architectures import (
     model_config_from_dict,
     model_config_to_dict,
 )
-from models.inference_kernels import use_inference_kernels
 
 FORMAT_TAG = "ganserve-checkpoint/1"
 METADATA_KEY = "ganserve"
@@ -262,16 +261,16 @@ def load_generator(
     *,
     device: str | torch.device = "cpu",
     prefer_ema: bool = True,
-    inference_kernels: bool = True,
 ) -> tuple[nn.Module, CheckpointInfo]:
-    """Rebuild the generator stored in a checkpoint, ready for sampling (eval mode).
+    """Rebuild the generator stored in a checkpoint, in eval mode, as torch builds it.
+
+    Sampling surfaces load through ``models.inference.prepare_for_serving``, which adds the
+    serving kernels and probes the pass sizes.
 
     Args:
         path: the checkpoint file.
         device: where to put the generator.
         prefer_ema: use the exponential-moving-average weights when the file has them.
-        inference_kernels: run thin layers on the faster CPU kernel
-            (``models.inference_kernels``); off, the network runs as torch builds it.
 
     Returns:
         ``(generator, info)``.
@@ -291,7 +290,7 @@ def load_generator(
     except RuntimeError as error:
         raise CheckpointError(f"{info.path}: weights do not match the recorded config") from error
     generator.to(device).eval()
-    return (use_inference_kernels(generator) if inference_kernels else generator), info
+    return generator, info
 
 
 def export_generator(source: str | Path, destination: str | Path) -> CheckpointInfo:

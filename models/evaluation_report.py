@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 
-from models.checkpoint import load_generator
 from models.data import ImageDataset, load_dataset
 from models.evaluation import (
     EVALUATOR_DATASETS,
@@ -17,7 +16,7 @@ from models.evaluation import (
     real_floor,
 )
 from models.evaluation.metrics import frechet_distance, real_halves
-from models.sampling import labels_for_seeds, latents_for_seeds
+from models.inference import label_tensor, latents_for_seeds, prepare_for_serving, seed_labels
 
 
 @torch.no_grad()
@@ -36,7 +35,7 @@ def evaluate_checkpoint(
     Returns:
         ``{"checkpoint", "step", "dataset", "samples", "generated": {...}, "floor": {...}}``.
     """
-    generator, info = load_generator(path)
+    generator, info = prepare_for_serving(path)
     name = dataset or str(info.train_config.get("dataset", ""))
     if name not in EVALUATOR_DATASETS:
         raise ValueError(
@@ -49,7 +48,7 @@ def evaluate_checkpoint(
         raise ValueError(f"dataset {name!r} has no labels")
     count = min(samples, len(data) // 2)
     seeds = list(range(count))
-    labels = labels_for_seeds(seeds, cfg.num_classes)
+    labels = label_tensor(seed_labels(seeds, cfg.num_classes))
     chunks = []
     for start in range(0, count, 250):
         z = latents_for_seeds(seeds[start : start + 250], cfg.latent_dim)

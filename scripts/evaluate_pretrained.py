@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from models.checkpoint import read_checkpoint_info
 from models.evaluation_report import evaluate_checkpoint
-from models.sampling import decode_png
+from models.inference import decode_png
 from models.training import run_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,11 +59,10 @@ def per_label_accuracy(checkpoint: Path, samples_per_label: int) -> dict[str, An
     """For a conditional model: images asked for label k, classified as k by the evaluator."""
     import torch
 
-    from models.checkpoint import load_generator
     from models.evaluation import load_evaluator
-    from models.sampling import generate, latents_for_seeds
+    from models.inference import generate, latents_for_seeds, prepare_for_serving
 
-    generator, info = load_generator(checkpoint)
+    generator, info = prepare_for_serving(checkpoint)
     evaluator = load_evaluator(str(info.train_config["dataset"]))
     classes = info.model_config.num_classes
     correct = []

@@ -15,7 +15,7 @@ from starlette.routing import Match
 
 from app.services.pool import PoolBusy
 from app.services.registry import InvalidModelRef, ModelUnavailable, UnknownModel
-from app.services.sampler import SamplingError
+from models.inference import SamplingError
 
 
 def unprocessable(detail: str) -> HTTPException:

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import torch
 from fastapi import FastAPI
 
+from app.rendering.batcher import Batcher
+from app.rendering.renderers import Renderer, UnbatchedRenderer
 from app.services.affinity import lane_cpu_sets
-from app.services.batcher import Batcher
 from app.services.datasets import DatasetCatalog
 from app.services.jobs import JobService
 from app.services.pool import SamplingPool
 from app.services.queue import JobQueue
 from app.services.registry import ModelRegistry
-from app.services.rendering import Renderer, UnbatchedRenderer
 from common.cpus import usable_cores, usable_cpus
 from common.jobs import JobStore
 from common.settings import Settings
@@ -141,7 +141,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Deliberate, not torch's default: the worker may share these cores.
     torch.set_num_threads(torch_threads(settings))
     # oneDNN on, and never toggled while serving: the flag is process-wide, and each generator's
-    # batch-invariant pass sizes are probed under the setting in force (models.pass_sizes).
+    # batch-invariant pass sizes are probed under the setting in force (models.inference.passes).
     torch.backends.mkldnn.enabled = True  # type: ignore[assignment]  # a module property torch's stubs miss
     runtime.device = resolve_serving_device(settings.device)
     runtime.registry.device = runtime.device

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 # Bump when rendering changes (encoder settings, label defaults, kernels, ...) so old ETags stop
-# matching. 2: the CPU runs oneDNN's kernels in probed pass sizes (models/pass_sizes.py), whose
+# matching. 2: the CPU runs oneDNN's kernels in probed pass sizes (models/inference/passes.py), whose
 # rounding may differ in the last bit from the native kernels of version 1.
 RENDER_VERSION = 2
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -28,10 +28,9 @@ from models.checkpoint import (
     CheckpointError,
     CheckpointInfo,
     load_checkpoint,
-    load_generator,
     read_checkpoint_info,
 )
-from models.pass_sizes import pass_sizes
+from models.inference import prepare_for_serving
 from models.training import run_files
 
 _FileKey = tuple[Path, int, int]  # (path, mtime_ns, size): changes whenever the file is replaced
@@ -354,10 +353,9 @@ class ModelRegistry:
     def _load_file(self, model: ModelEntry, checkpoint: CheckpointEntry) -> LoadedModel:
         key = checkpoint.file_key
         try:
-            generator, info = load_generator(checkpoint.path, device=self.device)
-            # Probe the batch-invariant pass sizes now, inside the one-loader-per-file lock, so
-            # the first request does not pay for it (models.pass_sizes).
-            pass_sizes(generator, next(generator.parameters()).device)
+            # Inside the one-loader-per-file lock: the pass-size probe runs once per file, and
+            # the first request does not pay for it (models.inference).
+            generator, info = prepare_for_serving(checkpoint.path, device=self.device)
         except CheckpointError as error:
             message = _relative_message(str(error), checkpoint.path, model.directory.parent)
             with self._lock:
@@ -366,7 +364,7 @@ class ModelRegistry:
             raise ModelUnavailable(f"model {model.name!r}: {message}") from error
         loaded = LoadedModel(model.name, checkpoint.step, False, info, generator, _parameter_bytes(generator))
         with self._lock:
-            self._verified.add(key)  # load_generator checked the content hash
+            self._verified.add(key)  # prepare_for_serving checked the content hash
             self._loaded[key] = loaded
             while len(self._loaded) > self.cache_size:
                 self._loaded.popitem(last=False)

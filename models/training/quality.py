@@ -13,7 +13,7 @@ from torch import nn
 
 from models.data import ImageDataset
 from models.evaluation import EVALUATOR_DATASETS, evaluate_images, load_evaluator
-from models.sampling import latents_for_seeds
+from models.inference import label_tensor, latents_for_seeds, seed_labels
 
 
 class QualityProbe:
@@ -45,12 +45,13 @@ class QualityProbe:
         for start in range(0, self.num_samples, 256):
             z = latents[start : start + 256]
             if conditional:
-                labels = torch.arange(start, start + len(z), device=device) % self.num_classes
-                chunks.append(generator(z, labels).float().cpu())
+                labels = label_tensor(seed_labels(range(start, start + len(z)), self.num_classes))
+                assert labels is not None  # conditional
+                chunks.append(generator(z, labels.to(device)).float().cpu())
             else:
                 chunks.append(generator(z).float().cpu())
         if conditional:
-            requested = torch.arange(self.num_samples) % self.num_classes
+            requested = label_tensor(seed_labels(range(self.num_samples), self.num_classes))
         generator.train(was_training)
         figures = evaluate_images(self.evaluator, torch.cat(chunks), self.real, self.real_labels, requested)
         return {"quality": figures.to_dict()}

@@ -23,8 +23,15 @@ from models.architectures import (
 )
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data import DOWNLOADABLE_DATASETS, ImageDataset, load_dataset
+from models.inference import (
+    encode_image,
+    generate_images,
+    label_tensor,
+    latents_for_seeds,
+    make_grid,
+    seed_labels,
+)
 from models.losses import get_loss
-from models.sampling import encode_image, generate_images, latents_for_seeds, make_grid
 from models.training import run_files
 from models.training.augment import DiffAugment
 from models.training.clusters import balanced_kmeans, features
@@ -177,7 +184,7 @@ class Trainer(AdversarialStep):
         """The fixed-noise grid: seeds ``0..n-1`` (labels ``i % K``), exactly as served."""
         count = self.config.sample_count
         latents = latents_for_seeds(range(count), self.model_config.latent_dim)
-        labels = torch.arange(count) % self.model_config.num_classes if self.conditional else None
+        labels = label_tensor(seed_labels(range(count), self.model_config.num_classes))
         generator = self.serving_generator()
         was_training = generator.training
         generator.eval()

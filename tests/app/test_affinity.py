@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from app.core.runtime import build_renderer, build_runtime
+from app.rendering.batcher import Batcher
 from app.services.affinity import lane_cpu_sets
-from app.services.batcher import Batcher
 from app.services.pool import SamplingPool
 from common.cpus import usable_cores, usable_cpus
 from tests.app.conftest import make_settings

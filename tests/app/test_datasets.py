@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.sampling import encode_image
+from models.inference import encode_image
 from tests.app.conftest import MakeClient
 
 BOUNDARY = "test-boundary-1234"

@@ -11,7 +11,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from common.jobs import JobRecord, JobStore
-from models.sampling import decode_png, encode_image
+from models.inference import decode_png, encode_image
 from models.training import run_files
 from tests.app.conftest import MakeClient
 

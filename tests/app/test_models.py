@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from models.sampling import decode_png, encode_image
+from models.inference import decode_png, encode_image
 from models.training import run_files
 from tests.app.conftest import MakeClient
 from tests.app.tiny_models import write_tampered_model, write_tiny_model, write_truncated_model

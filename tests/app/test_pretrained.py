@@ -15,7 +15,7 @@ import torch
 
 from cli.engine_commands import load_config_file
 from models.evaluation import load_evaluator
-from models.sampling import decode_png
+from models.inference import decode_png
 from models.training import TrainConfig
 from tests.app.conftest import MakeClient
 

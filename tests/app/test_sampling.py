@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from models.sampling import MAX_SEED, decode_png
+from models.inference import MAX_SEED, decode_png
 from tests.app.conftest import MakeClient
 from tests.app.tiny_models import write_tiny_model
 
@@ -211,7 +211,7 @@ def test_unknown_model_is_404(client: TestClient) -> None:
 
 
 def test_post_sample_renders_latents_like_seeds(client: TestClient) -> None:
-    from models.sampling import latent_for_seed
+    from models.inference import latent_for_seed
 
     vectors = [latent_for_seed(seed, 8).tolist() for seed in (3, 4)]
     response = client.post("/sample", json={"latents": vectors, "columns": 2})

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cli.main import main
-from models.sampling import decode_png
+from models.inference import decode_png
 
 ROOT = Path(__file__).resolve().parents[2]
 

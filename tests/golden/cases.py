@@ -78,8 +78,9 @@ CASES: tuple[Case, ...] = (
     Case("cli-sample-seed-42", "cli", "sample", {"seed": 42}),
     Case("cli-sample-seed-42-trunc-0.7", "cli", "sample", {"seed": 42, "truncation": 0.7}),
     Case("cli-grid-seed-10-count-6-cols-3", "cli", "sample", {"seed": 10, "count": 6, "columns": 3}),
-    # Unlabelled on a conditional model, this one and its GET twin differ today: the CLI gives
-    # every frame the start seed's class, the route switches to the end seed's class halfway.
+    # Unlabelled on a conditional model, these follow the route's label rule since issue 15
+    # (before, the CLI gave every frame the start seed's class); test_golden checks every CLI
+    # case against its GET twin.
     Case("cli-interpolate-7-12", "cli", "interpolate", {"start": 7, "end": 12}),
     Case("cli-interpolate-7-12-trunc-0.7", "cli", "interpolate", {"start": 7, "end": 12, "truncation": 0.7}),
     # Class-conditional models only.

@@ -23,7 +23,7 @@ from models.architectures import (
     model_config_from_dict,
     model_config_to_dict,
 )
-from models.sampling import latents_for_seeds
+from models.inference import latents_for_seeds
 
 TINY_MLP = {"latent_dim": 8, "g_hidden": (8, 8), "d_hidden": (8, 8)}
 TINY_DCGAN = {"latent_dim": 8, "g_width": 4, "d_width": 4}

@@ -20,7 +20,7 @@ from models.checkpoint import (
     section,
     with_prefix,
 )
-from models.sampling import generate_images, latents_for_seeds
+from models.inference import generate_images, latents_for_seeds
 
 CONFIG = make_model_config("dcgan", image_size=8, channels=1, latent_dim=8, g_width=4, d_width=4)
 

@@ -6,7 +6,6 @@ and are immutable when the checkpoint is pinned with ``name@step``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -16,17 +15,11 @@ from app.api.deps import runtime_of
 from app.api.errors import sampling_errors, unprocessable
 from app.api.plain_params import PlainParamsRoute
 from app.core.runtime import Runtime
+from app.rendering.execute import RenderedImage
+from app.rendering.plans import check_label, plan_interpolation, plan_latents, plan_seeds
 from app.services.caching import cache_control, etag_matches, image_etag
 from app.services.registry import LoadedModel
-from app.services.sampler import (
-    RenderedImage,
-    SamplingPlan,
-    check_labels,
-    plan_interpolation,
-    plan_latents,
-    plan_seeds,
-)
-from models.sampling import MAX_SEED, MIN_TRUNCATION, grid_seeds
+from models.inference import MAX_SEED, MIN_TRUNCATION, grid_seeds
 
 # PlainParamsRoute: the GET routes' query parameters are validated without FastAPI's
 # per-request introspection (app/api/plain_params.py); POST /sample, with a body, is FastAPI's.
@@ -86,23 +79,15 @@ async def _acquire(runtime: Runtime, model: str | None) -> LoadedModel:
         return loaded
 
 
-async def _respond(
-    runtime: Runtime,
-    loaded: LoadedModel,
-    parameters: dict[str, Any],
-    if_none_match: str | None,
-    plan: Callable[..., SamplingPlan],
-    *plan_args: Any,
-    **plan_kwargs: Any,
-) -> Response:
+def _cache_headers(runtime: Runtime, loaded: LoadedModel, parameters: dict[str, Any]) -> dict[str, str]:
+    """ETag (over the checkpoint and every rendering parameter), Cache-Control and X-Model."""
     etag = image_etag(loaded.info.content_sha256, runtime.device, parameters)
-    headers = {"ETag": etag, "Cache-Control": cache_control(loaded.pinned), "X-Model": loaded.ref}
-    if etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    with sampling_errors():
-        # Planning is cheap (labels, no tensors); the renderer may batch with other requests.
-        rendered = await runtime.renderer.render(loaded, plan(loaded, *plan_args, **plan_kwargs))
-    headers |= {
+    return {"ETag": etag, "Cache-Control": cache_control(loaded.pinned), "X-Model": loaded.ref}
+
+
+def _image(rendered: RenderedImage, headers: dict[str, str]) -> Response:
+    """The image response, with the frame geometry clients cut tiles by."""
+    headers = headers | {
         "X-Frame-Count": str(rendered.tiles),
         "X-Frame-Width": str(rendered.tile_width),
         "X-Frame-Height": str(rendered.tile_height),
@@ -111,9 +96,9 @@ async def _respond(
 
 
 def _check_label(loaded: LoadedModel, label: int | None) -> None:
-    if label is not None:
+    if label is not None:  # the common case skips the context manager (a hot path)
         with sampling_errors():
-            check_labels(loaded, [label], 1)
+            check_label(loaded, label)
 
 
 @router.get("/sample", response_class=Response, responses=IMAGE_RESPONSES)
@@ -150,18 +135,16 @@ async def sample(
         "label": label,
         "format": image_format,
     }
-    return await _respond(
-        runtime,
-        loaded,
-        parameters,
-        if_none_match,
-        plan_seeds,
-        seeds,
-        truncation=truncation,
-        label=label,
-        columns=columns,
-        image_format=image_format,
-    )
+    headers = _cache_headers(runtime, loaded, parameters)
+    if etag_matches(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    with sampling_errors():
+        # Planning is cheap (labels, no tensors); the renderer may batch with other requests.
+        plan = plan_seeds(
+            loaded, seeds, truncation=truncation, label=label, columns=columns, image_format=image_format
+        )
+        rendered = await runtime.renderer.render(loaded, plan)
+    return _image(rendered, headers)
 
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -202,18 +185,8 @@ async def sample_latents(request: Request, body: LatentsRequest) -> Response:
             columns=body.columns,
             image_format=body.format,
         )
-        rendered: RenderedImage = await runtime.renderer.render(loaded, plan)
-    return Response(
-        rendered.content,
-        media_type=rendered.media_type,
-        headers={
-            "Cache-Control": "no-store",
-            "X-Model": loaded.ref,
-            "X-Frame-Count": str(rendered.tiles),
-            "X-Frame-Width": str(rendered.tile_width),
-            "X-Frame-Height": str(rendered.tile_height),
-        },
-    )
+        rendered = await runtime.renderer.render(loaded, plan)
+    return _image(rendered, {"Cache-Control": "no-store", "X-Model": loaded.ref})
 
 
 @router.get("/interpolate", response_class=Response, responses=IMAGE_RESPONSES)
@@ -259,17 +232,19 @@ async def interpolate(
         "label": label,
         "format": image_format,
     }
-    return await _respond(
-        runtime,
-        loaded,
-        parameters,
-        if_none_match,
-        plan_interpolation,
-        start,
-        end,
-        steps=steps,
-        mode=mode,
-        truncation=truncation,
-        label=label,
-        image_format=image_format,
-    )
+    headers = _cache_headers(runtime, loaded, parameters)
+    if etag_matches(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    with sampling_errors():
+        plan = plan_interpolation(
+            loaded,
+            start,
+            end,
+            steps=steps,
+            mode=mode,
+            truncation=truncation,
+            label=label,
+            image_format=image_format,
+        )
+        rendered = await runtime.renderer.render(loaded, plan)
+    return _image(rendered, headers)

@@ -18,8 +18,8 @@ from fastapi.responses import FileResponse
 from app.api.deps import SettingsDep
 from app.api.errors import not_found
 from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
+from models.inference import MAX_SEED, MIN_TRUNCATION
 from models.losses import F_DIVERGENCES, LOSSES
-from models.sampling import MAX_SEED, MIN_TRUNCATION
 from models.training import TrainConfig
 
 router = APIRouter(include_in_schema=False)

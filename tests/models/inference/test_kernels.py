@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from models.architectures import build_generator, make_model_config
-from models.inference_kernels import use_inference_kernels
-from models.sampling import generate, latents_for_seeds
+from models.inference import generate, latents_for_seeds, use_inference_kernels
 
 
 @contextmanager

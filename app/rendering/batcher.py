@@ -1,9 +1,15 @@
-"""Dynamic micro-batching: concurrent requests for one generator share one forward pass.
+"""Dynamic micro-batching: concurrent requests for one generator share forward passes.
 
-Rows, not requests, are batched. Each request brings its own latent rows and labels (a
-:class:`SamplingPlan`), so different seeds, counts, truncations, labels and interpolations of
-the same checkpoint mix in one pass; an eval-mode generator computes every row independently
-(``models.sampling.generate``), so a request's bytes never depend on its batch-mates.
+Rows, not requests, are batched. Each request brings its own plan (a :class:`RenderPlan`:
+latent rows, labels, passes), so different seeds, counts, truncations, labels and
+interpolations of the same checkpoint mix in one pass; a lane executes a batch's plans
+together, merging their passes while the rows fit in one (``app.rendering.execute``). An
+eval-mode generator computes every row independently (``models.inference.generate``), so a
+request's bytes never depend on its batch-mates.
+
+This module decides only which requests go to a lane together, and when; how many rows a
+forward pass carries is ``models.inference``'s rule. Below, "a pass" of the batcher is one lane
+job: a batch, run as one or more forward passes back to back.
 
 Scheduling. Forward passes run in the batcher's own threads ("lanes"), one pass per lane:
 ``cores // torch_threads`` lanes keep every core busy without oversubscribing it. The lane that
@@ -29,8 +35,9 @@ request may wait for company on a free lane while other lanes are busy.
 A pass holds at most ``max_rows`` rows, and at most about :data:`PASS_BUDGET_SECONDS` of work,
 judged by the CPU time per row of the same generator's recent passes (a moving average, so one
 odd pass moves it little; CPU time, not wall time, so a pass descheduled on a busy machine does
-not shrink the next batches). Any number of rows up to 32 runs as one kernel call once the
-generator's probe has verified that size (``models.pass_sizes``), so the limit is not rounded.
+not shrink the next batches). Any number of rows up to ``models.inference.MAX_PASS_ROWS`` runs
+as one forward pass once the generator's probe has verified that size, so the limit is not
+rounded.
 A generator with cheap rows (the vanilla GAN: a 32-row pass costs little more than one row)
 fills ``max_rows``; one whose cost grows with every row (a DCGAN on the CPU, where oneDNN's
 kernels cost about a third as much per image at 16 rows as at 1, and no less beyond 32) runs
@@ -49,29 +56,21 @@ as passes of ten (docs/benchmarks.md, "The DCGAN against the in-process limit").
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
 from torch import nn
 
+from app.rendering.execute import Outcome, RenderedImage, encode_batch, run_plans
+from app.rendering.plans import RenderPlan
+from app.rendering.renderers import RenderStats
 from app.services.affinity import CpuSet, LanePinner
 from app.services.pool import PoolBusy
 from app.services.registry import LoadedModel
-from app.services.rendering import RenderStats
-from app.services.sampler import RenderedImage, SamplingPlan, encode, forward_plans
 
-Outcome = RenderedImage | Exception
-Deliver = Callable[[list[tuple[int, Outcome]]], None]
-# Responses finished within this many seconds of each other go back to the event loop together:
-# every hand-over wakes the loop (a pipe write and an epoll round), which for cheap images costs
-# more than the image itself, while a millisecond is nothing next to the request's latency.
-# A pass's last responses go back with its end (see Batcher._pass).
-DELIVERY_INTERVAL_SECONDS = 0.001
 # Work per pass, at most (CPU seconds): a request waits for at most the pass running on its lane
 # and its own, well inside a 250 ms p99, and a DCGAN at 64x64 fills 16-row passes, where oneDNN's
 # kernels reach their lowest cost per image on this kind of CPU (docs/benchmarks.md).
@@ -80,33 +79,9 @@ PASS_BUDGET_SECONDS = 0.08
 COST_SMOOTHING = 0.25
 
 
-def encode_batch(
-    plans: Sequence[SamplingPlan], rows: Sequence[np.ndarray | Exception], deliver: Deliver
-) -> list[tuple[int, Outcome]]:
-    """Encode each request's rows in order, deliver the responses as they become ready, and
-    return the last ones (they go back with the end of the pass)."""
-    ready: list[tuple[int, Outcome]] = []
-    handed_over = time.perf_counter()
-    for index, (plan, images) in enumerate(zip(plans, rows, strict=True)):
-        ready.append((index, _encoded(plan, images)))
-        if time.perf_counter() - handed_over >= DELIVERY_INTERVAL_SECONDS:
-            deliver(ready)
-            ready, handed_over = [], time.perf_counter()
-    return ready
-
-
-def _encoded(plan: SamplingPlan, images: np.ndarray | Exception) -> Outcome:
-    if isinstance(images, Exception):
-        return images
-    try:
-        return encode(plan, images)
-    except Exception as error:  # one request's encoding failed: it fails alone
-        return error
-
-
 @dataclass(eq=False)
 class _Request:
-    plan: SamplingPlan
+    plan: RenderPlan
     result: asyncio.Future[RenderedImage]
     arrived: float
     dispatched: bool = False
@@ -163,18 +138,20 @@ class Batcher:
         self._row_seconds: weakref.WeakKeyDictionary[nn.Module, float] = weakref.WeakKeyDictionary()
 
     def start(self) -> None:
+        """Start the lane threads (idempotent)."""
         if self._lane is None:
             pin = LanePinner(self.lane_cpus) if self.lane_cpus else None
             self._lane = ThreadPoolExecutor(self.lanes, thread_name_prefix="forward", initializer=pin)
 
     def shutdown(self) -> None:
+        """Stop the timer and the lanes; queued requests are cancelled."""
         if self._timer is not None:
             self._timer.cancel()
         if self._lane is not None:
             self._lane.shutdown(wait=True, cancel_futures=True)
             self._lane = None
 
-    async def render(self, model: LoadedModel, plan: SamplingPlan) -> RenderedImage:
+    async def render(self, model: LoadedModel, plan: RenderPlan) -> RenderedImage:
         """Render ``plan`` in a shared forward pass and encode it (both in a lane)."""
         if self._lane is None:
             raise RuntimeError("the batcher is not running (app lifespan not started)")
@@ -297,7 +274,7 @@ class Batcher:
             loop.call_soon_threadsafe(_settle_all, [(batch[i], outcome) for i, outcome in outcomes])
 
         try:
-            images, seconds = forward_plans(model, plans)
+            images, seconds = run_plans(model, plans)
             last = [(batch[i], outcome) for i, outcome in encode_batch(plans, images, deliver)]
         except Exception as error:  # the pass itself failed: the whole batch shares the error
             seconds = None

@@ -6,7 +6,7 @@ images, but about three times slower on the image layer, whose output has only 1
 (measured on a 64x64 RGB DCGAN, one thread: 0.52 against 0.18 ms per image at 32 images,
 docs/benchmarks.md). Loaded generators therefore run thin transposed convolutions on the native
 kernel and the rest on oneDNN. The native kernel computes each image on its own, so it keeps
-the batch invariance that ``models.pass_sizes`` verifies for the whole network.
+the batch invariance that ``models.inference.passes`` verifies for the whole network.
 
 The rule depends only on the layer's shape, never on a timing taken at load: a timing could
 come out differently after a restart, and with it every served byte.
@@ -19,7 +19,7 @@ import functools
 import torch
 from torch import nn
 
-from models.pass_sizes import forget_pass_sizes
+from models.inference.passes import forget_pass_sizes
 
 # Output channels up to which a transposed convolution runs on the native kernel.
 THIN_CHANNELS = 4

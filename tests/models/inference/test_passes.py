@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from models.architectures import build_generator, make_model_config
-from models.pass_sizes import MAX_PASS_ROWS, PassSizes, pass_sizes, probe
-from models.sampling import generate, latents_for_seeds
+from models.inference import generate, latents_for_seeds
+from models.inference.passes import MAX_PASS_ROWS, PassSizes, pass_sizes, probe
 
 
 class RoundsDifferentlyAt(nn.Module):

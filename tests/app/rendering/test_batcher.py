@@ -1,7 +1,7 @@
 """Micro-batching: batched bytes equal unbatched bytes, waits are bounded, failures stay alone.
 
 The scheduler tests drive a real Batcher on a real registry and tiny checkpoints. A request is
-held in its forward pass by a plan whose latent function waits on an event: that is how the
+held in its forward pass by a plan whose row source waits on an event: that is how the
 tests know, without timing anything, that other requests arrived "during a forward pass".
 """
 
@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,20 +21,14 @@ import torch
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from app.rendering.batcher import PASS_BUDGET_SECONDS, Batcher
+from app.rendering.execute import render
+from app.rendering.plans import GivenRows, RenderPlan, plan_interpolation, plan_latents, plan_seeds
 from app.services.affinity import CpuSet
-from app.services.batcher import PASS_BUDGET_SECONDS, Batcher
 from app.services.pool import PoolBusy
 from app.services.registry import LoadedModel, ModelRegistry
-from app.services.sampler import (
-    SamplingError,
-    SamplingPlan,
-    plan_interpolation,
-    plan_latents,
-    plan_seeds,
-    render,
-)
 from common.cpus import usable_cpus
-from models.sampling import latents_for_seeds
+from models.inference import SamplingError, latents_for_seeds
 from tests.app.conftest import MakeClient
 from tests.app.tiny_models import write_tiny_model
 
@@ -82,7 +77,7 @@ def run_with_batcher(
     return asyncio.run(main())
 
 
-def mixed_plans(model: LoadedModel) -> list[SamplingPlan]:
+def mixed_plans(model: LoadedModel) -> list[RenderPlan]:
     """Different seeds, counts, truncations, labels, formats and operations on one model."""
     latent_dim = model.info.model_config.latent_dim
     return [
@@ -106,16 +101,32 @@ def mixed_plans(model: LoadedModel) -> list[SamplingPlan]:
     ]
 
 
-def blocked_plan(model: LoadedModel, gate: threading.Event) -> SamplingPlan:
-    """A one-row request that holds its forward pass until ``gate`` is set."""
-    latent_dim = model.info.model_config.latent_dim
+@dataclass(frozen=True)
+class GatedRows:
+    """Seed 99's row, drawn only once ``gate`` is set: it holds its pass until then."""
 
-    def wait_then_draw() -> torch.Tensor:
-        assert gate.wait(30), "test gate never opened"
+    gate: threading.Event
+    rows: int = 1
+
+    def draw(self, latent_dim: int) -> torch.Tensor:
+        assert self.gate.wait(30), "test gate never opened"
         return latents_for_seeds([99], latent_dim)
 
+
+@dataclass(frozen=True)
+class BrokenRows:
+    """A row source that cannot draw its rows."""
+
+    rows: int = 1
+
+    def draw(self, latent_dim: int) -> torch.Tensor:
+        raise SamplingError("these rows cannot be drawn")
+
+
+def blocked_plan(model: LoadedModel, gate: threading.Event) -> RenderPlan:
+    """A one-row request that holds its forward pass until ``gate`` is set."""
     labels = (0,) if model.info.model_config.num_classes else None
-    return SamplingPlan(wait_then_draw, labels, 1, None, "png")
+    return RenderPlan(GatedRows(gate), labels, None, "png")
 
 
 async def started(coroutine: Awaitable[T]) -> asyncio.Task[T]:
@@ -211,11 +222,8 @@ def test_a_full_pass_leaves_at_once_on_a_free_lane(conditional_model: LoadedMode
 def test_a_request_whose_rows_fail_fails_alone(conditional_model: LoadedModel) -> None:
     plans = mixed_plans(conditional_model)
 
-    def broken_rows() -> torch.Tensor:
-        raise SamplingError("these rows cannot be drawn")
-
-    wrong_width = SamplingPlan(lambda: torch.zeros(1, 3), (0,), 1, None, "png")
-    bad = [SamplingPlan(broken_rows, (0,), 1, None, "png"), wrong_width]
+    wrong_width = RenderPlan(GivenRows(torch.zeros(1, 3)), (0,), None, "png")
+    bad = [RenderPlan(BrokenRows(), (0,), None, "png"), wrong_width]
 
     async def body(batcher: Batcher) -> list[Any]:
         results = await asyncio.gather(
@@ -304,7 +312,7 @@ def test_a_cheap_generator_runs_one_pass_at_a_time(conditional_model: LoadedMode
     run_with_batcher(body, lanes=2, max_rows=16, max_wait=0.05, pass_budget=PASS_BUDGET_SECONDS)
 
 
-def one_row_plans(model: LoadedModel, count: int) -> list[SamplingPlan]:
+def one_row_plans(model: LoadedModel, count: int) -> list[RenderPlan]:
     return [
         plan_seeds(model, [seed], truncation=None, label=None, columns=None, image_format="png")
         for seed in range(count)

@@ -7,18 +7,22 @@ import pytest
 import torch
 
 from models.architectures import build_generator, make_model_config
-from models.sampling import (
+from models.inference import (
     MAX_SEED,
+    SamplingError,
     decode_png,
     encode_image,
     generate,
     generate_images,
     grid_seeds,
     interpolate_latents,
-    labels_for_seeds,
+    interpolation_labels,
+    label_tensor,
     latent_for_seed,
+    latent_labels,
     latents_for_seeds,
     make_grid,
+    seed_labels,
 )
 
 
@@ -124,15 +128,31 @@ def test_sampling_requires_eval_mode(generator: torch.nn.Module) -> None:
 
 
 def test_default_labels_follow_seeds() -> None:
-    labels = labels_for_seeds([8, 9, 10, 11], 10)
-    assert labels is not None and labels.tolist() == [8, 9, 0, 1]
-    fixed = labels_for_seeds([1, 2], 10, label=7)
-    assert fixed is not None and fixed.tolist() == [7, 7]
-    assert labels_for_seeds([1], 0) is None
-    with pytest.raises(ValueError, match="not class-conditional"):
-        labels_for_seeds([1], 0, label=1)
-    with pytest.raises(ValueError, match="label must be in"):
-        labels_for_seeds([1], 10, label=10)
+    assert seed_labels([8, 9, 10, 11], 10) == [8, 9, 0, 1]
+    assert seed_labels([1, 2], 10, label=7) == [7, 7]
+    assert seed_labels([1], 0) is None
+    with pytest.raises(SamplingError, match="this model is unconditional"):
+        seed_labels([1], 0, label=1)
+    with pytest.raises(SamplingError, match="label must be in"):
+        seed_labels([1], 10, label=10)
+
+
+def test_default_labels_of_latents_follow_rows() -> None:
+    assert latent_labels(4, 3) == [0, 1, 2, 0]
+    assert latent_labels(2, 3, [2, 2]) == [2, 2]
+    assert latent_labels(2, 0) is None
+    with pytest.raises(SamplingError, match="expected 2 labels"):
+        latent_labels(2, 3, [1])
+
+
+def test_interpolation_labels_switch_from_start_to_end_class_halfway() -> None:
+    # Both end frames get their own seed's class, so they equal that seed's image.
+    assert interpolation_labels(7, 12, 8, 10) == [7, 7, 7, 7, 2, 2, 2, 2]
+    assert interpolation_labels(7, 12, 5, 10) == [7, 7, 7, 2, 2]
+    assert interpolation_labels(7, 12, 3, 10, label=1) == [1, 1, 1]
+    assert interpolation_labels(7, 12, 3, 0) is None
+    with pytest.raises(SamplingError, match="unconditional"):
+        interpolation_labels(7, 12, 3, 0, label=1)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +175,7 @@ def test_images_do_not_depend_on_batch_composition(architecture: str, fields: di
                 module.running_var.uniform_(0.5, 2.0)
     seeds = list(range(40))
     latents = latents_for_seeds(seeds, 32)
-    labels = labels_for_seeds(seeds, cfg.num_classes)
+    labels = label_tensor(seed_labels(seeds, cfg.num_classes))
     # Compared before rounding to uint8: a float difference would flip a pixel sooner or later.
     full = generate(generator, latents, labels)
     for size in (1, 2, 3, 5, 8, 15, 16, 17, 33):

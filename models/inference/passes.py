@@ -74,6 +74,7 @@ class PassSizes:
     _checked: set[int] = field(default_factory=set, compare=False, repr=False)
 
     def physical(self, size: int) -> int:
+        """Rows a pass of ``size`` real rows physically has (padded up to ``pad_to``)."""
         return max(size, self.pad_to)
 
     def ensure(self, size: int) -> None:
@@ -181,6 +182,16 @@ class PassSizes:
                 parts.append(size)
                 count -= size
         return parts
+
+
+def split_passes(count: int) -> list[range]:
+    """Rows ``0..count-1`` as consecutive forward passes of at most :data:`MAX_PASS_ROWS` rows.
+
+    The one rule for how many rows a forward pass carries: a render plan lists its passes so,
+    and passes of several requests may be merged while their rows fit in one. Within a pass,
+    :func:`models.inference.generate` picks the verified kernel calls; bytes never depend on it.
+    """
+    return [range(start, min(start + MAX_PASS_ROWS, count)) for start in range(0, count, MAX_PASS_ROWS)]
 
 
 Run = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
