@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from app.client import ApiError, GanServeClient, parse_sse
+from client import ApiError, GanServeClient, parse_sse
 from tests.support.configs import TINY_TRAINING
 from tests.support.processes import running_service
 
