@@ -220,16 +220,24 @@ class GanServeClient:
                 raise TimeoutError(f"job {job_id} still {record.get('status')} after {timeout:g} s")
             time.sleep(poll)
 
-    def events(self, job_id: str) -> Iterator[dict[str, Any]]:
-        """Server-sent events of a job, as ``{"event": name, "data": parsed JSON}``.
+    def events(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Server-sent events of a job, as ``{"event": name, "data": parsed JSON}`` (plus
+        ``"id"`` for events that carry one).
 
-        The server sends ``progress`` with the job at each change and ``end`` with the final
-        job; the iterator ends when the stream closes after that.
+        The server sends ``source`` (``redis`` or ``record``), the job as ``progress``, then
+        ``progress`` and ``state`` with the job and ``sample`` with a new grid's step and URL
+        as they happen, and ``end`` with the final job; the iterator ends when the stream
+        closes after that.
+
+        Args:
+            job_id: the job.
+            last_event_id: an ``id`` seen before: the stream resumes right after that event.
         """
         url = self.base_url + f"/jobs/{quote(job_id)}/events"
         # Progress can pause for long (a checkpoint, a slow step): no read timeout.
         timeout = httpx.Timeout(self._timeout, read=None)
-        with self._http.stream("GET", url, headers=self._headers, timeout=timeout) as response:
+        headers = {**self._headers, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        with self._http.stream("GET", url, headers=headers, timeout=timeout) as response:
             if response.is_error:
                 response.read()
                 raise error_from(response)

@@ -8,18 +8,19 @@ from typing import Any
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """Turn Server-Sent Event lines into ``{"event", "data"}`` dicts.
+    """Turn Server-Sent Event lines into ``{"event", "data"}`` dicts, with ``"id"`` added for
+    an event that has an ``id:`` line (what ``Last-Event-ID`` resumes after).
 
     ``data`` is decoded as JSON when it is JSON, else kept as text; comment lines (``:``,
     used as keep-alives) are ignored; an event without ``event:`` is a ``message``.
     """
-    event, data = "message", list[str]()
+    event, data, event_id = "message", list[str](), None
     for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:
             if data:
-                yield {"event": event, "data": _maybe_json("\n".join(data))}
-            event, data = "message", []
+                yield _event(event, data, event_id)
+            event, data, event_id = "message", [], None
             continue
         if line.startswith(":"):
             continue
@@ -29,8 +30,15 @@ def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             event = value
         elif key == "data":
             data.append(value)
+        elif key == "id":
+            event_id = value
     if data:
-        yield {"event": event, "data": _maybe_json("\n".join(data))}
+        yield _event(event, data, event_id)
+
+
+def _event(event: str, data: list[str], event_id: str | None) -> dict[str, Any]:
+    parsed = {"event": event, "data": _maybe_json("\n".join(data))}
+    return parsed if event_id is None else {**parsed, "id": event_id}
 
 
 def _maybe_json(text: str) -> Any:
