@@ -119,8 +119,8 @@ class JobEvents:
                 if not self._queue:
                     return
                 kind, record = self._queue.popleft()
-            if self._failing and time.monotonic() < self._retry_at and not self._closed:
-                continue  # dropped: Redis failed a moment ago
+            if self._failing and time.monotonic() < self._retry_at:
+                continue  # dropped: Redis failed a moment ago (viewers fall back to the record)
             try:
                 self._send(kind, record)
             except redis.RedisError as error:
