@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from app.client import ApiError, GanServeClient, parse_sse
+from client import ApiError, GanServeClient, parse_sse
 from tests.support.configs import TINY_TRAINING
 from tests.support.processes import running_service
 
@@ -58,8 +58,18 @@ def test_train_wait_and_serve(client: GanServeClient) -> None:
     assert final["status"] == "succeeded", final
     listener.join(30)
     assert not listener.is_alive()
+    assert events[0] == {"event": "source", "data": {"source": "redis"}}
     assert events[-1]["event"] == "end" and events[-1]["data"]["status"] == "succeeded"
-    assert all(e["event"] == "progress" and e["data"]["id"] == job["id"] for e in events[:-1])
+    jobs = [e for e in events[1:-1] if e["event"] in ("progress", "state")]
+    assert jobs and all(e["data"]["id"] == job["id"] for e in jobs)
+    # Resuming after the first event with an id gives exactly the events after it.
+    ids = [e["id"] for e in events if "id" in e]
+    assert len(ids) >= 2
+    resumed = list(client.events(job["id"], last_event_id=ids[0]))
+    later = events[[e.get("id") for e in events].index(ids[0]) + 1 :]
+    assert resumed[0] == {"event": "source", "data": {"source": "redis"}}
+    assert [e.get("id") for e in resumed[1:-1]] == [e.get("id") for e in later[:-1]]
+    assert resumed[-1]["event"] == "end" and resumed[-1]["data"]["status"] == "succeeded"
 
     assert isinstance(client.ready(), dict)
     assert MODEL in [m["name"] for m in client.models()]
@@ -129,6 +139,7 @@ def test_parse_sse() -> None:
         ": heartbeat",
         "event: progress",
         'data: {"step": 1}',
+        "id: 1700000000000-0",
         "",
         "data: first line",
         "data: second line",
@@ -137,7 +148,7 @@ def test_parse_sse() -> None:
         'data: {"status": "succeeded"}',
     ]
     assert list(parse_sse(iter(lines))) == [
-        {"event": "progress", "data": {"step": 1}},
+        {"event": "progress", "data": {"step": 1}, "id": "1700000000000-0"},
         {"event": "message", "data": "first line\nsecond line"},
         {"event": "end", "data": {"status": "succeeded"}},
     ]

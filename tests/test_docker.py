@@ -251,7 +251,7 @@ def test_dockerignore_keeps_the_project_and_drops_local_state() -> None:
     ]
     needed = ["pyproject.toml"] + [
         path.relative_to(ROOT).as_posix()
-        for package in ("app", "worker", "models", "common", "cli")
+        for package in ("app", "worker", "models", "common", "cli", "client")
         for path in (ROOT / package).rglob("*.py")
         if "__pycache__" not in path.parts
     ]

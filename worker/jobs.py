@@ -24,6 +24,7 @@ from common.settings import Settings
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig, Trainer
 from worker import shutdown
+from worker.events import JobEvents
 from worker.lease import Lease
 from worker.progress import ProgressReporter
 
@@ -86,19 +87,22 @@ def run_job(
         log.info("job %s is held by another attempt; message dropped", job_id)
         return
     outcome: Outcome = "final"
+    # Live events for viewers (worker.events): queued here, sent by a thread of its own.
+    events = JobEvents.for_job(settings, job_id, settings.models_dir / record.model)
     try:
         # Read again under the lease: an attempt that just ended may have finished the job.
         record = store.get(job_id) or record
         if record.status in FINAL_STATUSES:
             log.info("job %s is already %s; duplicate message ignored", job_id, record.status)
         elif store.cancel_requested(job_id):
-            _finish(store, record, "cancelled")
+            _finish(store, record, "cancelled", events)
             log.info("job %s was cancelled before it started", job_id)
         else:
-            outcome = _attempt(settings, store, record, hostname, lease)
+            outcome = _attempt(settings, store, record, hostname, lease, events)
     finally:
         # Released before any re-queue, so the next attempt never finds our lease in its way.
         lease.release()
+        events.close()
     if outcome == "requeue":
         raise RequeueJob(f"job {job_id} stopped for a worker shutdown; back to the queue")
 
@@ -122,7 +126,9 @@ def _acquire(lease: Lease) -> bool:
     raise RequeueJob(f"Redis unreachable; could not take {lease.key}")
 
 
-def _attempt(settings: Settings, store: JobStore, record: JobRecord, hostname: str, lease: Lease) -> Outcome:
+def _attempt(
+    settings: Settings, store: JobStore, record: JobRecord, hostname: str, lease: Lease, events: JobEvents
+) -> Outcome:
     record.status = "running"
     record.attempts += 1
     record.worker = hostname
@@ -130,11 +136,12 @@ def _attempt(settings: Settings, store: JobStore, record: JobRecord, hostname: s
     record.finished_at = None
     record.error = None
     store.save(record)
+    events.state(record)
     log.info("job %s: training attempt %d on %s", record.id, record.attempts, hostname)
 
     cancel_flag = store.cancel_path(record.id)
     stopping = shutdown.ShutdownWatch(settings, hostname)
-    reporter = ProgressReporter(store, record, settings.progress_interval, lease)
+    reporter = ProgressReporter(store, record, settings.progress_interval, lease, events)
 
     def should_stop() -> bool:
         # Asked every step: two stat calls and a flag, microseconds next to a training step.
@@ -158,7 +165,7 @@ def _attempt(settings: Settings, store: JobStore, record: JobRecord, hostname: s
             return "abandoned"
         log.exception("job %s failed", record.id)
         record.error = without_root(describe_error(error), settings.data_dir)
-        _finish(store, record, "failed")
+        _finish(store, record, "failed", events)
         return "final"
 
     if reporter.first_step is not None:
@@ -177,23 +184,25 @@ def _attempt(settings: Settings, store: JobStore, record: JobRecord, hostname: s
     record.progress = record.progress.model_copy(update={"step": result.step})
     if result.status == "completed":
         record.progress = record.progress.model_copy(update={"eta_seconds": 0.0})
-        _finish(store, record, "succeeded")
+        _finish(store, record, "succeeded", events)
         log.info("job %s succeeded at step %d", record.id, result.step)
         return "final"
     if cancel_flag.exists():
-        _finish(store, record, "cancelled")
+        _finish(store, record, "cancelled", events)
         log.info("job %s cancelled at step %d", record.id, result.step)
         return "final"
     record.status = "queued"
     store.save(record)
+    events.state(record)
     log.info("job %s: stopped at step %d for shutdown; re-queueing", record.id, result.step)
     return "requeue"
 
 
-def _finish(store: JobStore, record: JobRecord, status: FinalStatus) -> None:
+def _finish(store: JobStore, record: JobRecord, status: FinalStatus, events: JobEvents) -> None:
     record.status = status
     record.finished_at = time.time()
     store.save(record)
+    events.state(record)
 
 
 def train_config_for(settings: Settings, record: JobRecord) -> TrainConfig:

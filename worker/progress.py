@@ -9,6 +9,7 @@ from types import TracebackType
 
 from common.jobs import JobProgress, JobRecord, JobStore
 from models.training import Progress
+from worker.events import JobEvents
 from worker.lease import Lease
 
 
@@ -28,13 +29,23 @@ class ProgressReporter:
         record: the attempt's record; mutated in place, so the final save carries the progress.
         interval: seconds between saves of ordinary steps.
         lease: once it is lost another attempt owns the record, and this one stops writing it.
+        events: where each save is also announced as a live ``progress`` event (it queues the
+            event and returns; Redis is never waited for here).
     """
 
-    def __init__(self, store: JobStore, record: JobRecord, interval: float, lease: Lease) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        record: JobRecord,
+        interval: float,
+        lease: Lease,
+        events: JobEvents | None = None,
+    ) -> None:
         self.store = store
         self.record = record
         self.interval = interval
         self.lease = lease
+        self.events = events
         self.first_step: int | None = None
         self._last_save = float("-inf")
         self._changed = threading.Condition()
@@ -67,6 +78,8 @@ class ProgressReporter:
             # A shallow copy is enough: the fields above are replaced on every call, never
             # changed in place, so the copy keeps what they were now.
             self._submit(record.model_copy())
+            if self.events is not None:
+                self.events.progress(record)
             self._last_save = now
             if at_checkpoint:
                 self.flush()

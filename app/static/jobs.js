@@ -127,7 +127,9 @@ export function createJobsView() {
       const job = JSON.parse(event.data);
       if (job && job.id) update(job);
     };
+    // progress and state carry the job; sample (a new timeline grid) and source are not used here
     source.addEventListener("progress", take);
+    source.addEventListener("state", take);
     source.addEventListener("end", (event) => {
       take(event);
       source.close(); // otherwise EventSource reconnects to a stream that is over
@@ -135,7 +137,7 @@ export function createJobsView() {
     });
     source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED) streams.delete(id);
-      // else the browser reconnects by itself, and the stream starts with the current record
+      // else the browser reconnects by itself, sending Last-Event-ID: the stream resumes there
     });
   }
 

@@ -98,6 +98,10 @@ def test_events_stream_until_a_final_status(make_client: MakeClient, data_dir: P
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     events = parse_events(response.text)
+    # Nothing listens where GAN_REDIS_URL points (tests/app/conftest.py): the record file is read.
+    source, *events = events
+    assert source[0] == "source" and source[1]["source"] == "record"
+    assert "Redis unavailable" in source[1]["reason"]
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "progress" and kinds[-1] == "end"
     steps = [data["progress"]["step"] for kind, data in events if kind == "progress"]
@@ -110,7 +114,7 @@ def test_events_of_a_finished_job_end_at_once(make_client: MakeClient, data_dir:
     store = JobStore(data_dir / "jobs")
     store.create(JobRecord(id="f" * 32, model="m", config={}, status="failed", error="boom"))
     events = parse_events(make_client().get(f"/jobs/{'f' * 32}/events").text)
-    assert [kind for kind, _ in events] == ["progress", "end"]
+    assert [kind for kind, _ in events] == ["source", "progress", "end"]
     assert events[-1][1]["error"] == "boom"
     assert make_client().get(f"/jobs/{'0' * 32}/events").status_code == 404
 
@@ -136,30 +140,32 @@ def test_job_samples_timeline(client: TestClient, data_dir: Path) -> None:
     assert client.get(f"/jobs/{record.id}/samples/7").status_code == 404
 
 
-def test_event_stream_heartbeats_and_stops_on_disconnect(data_dir: Path) -> None:
+def test_event_stream_stops_when_the_client_goes(data_dir: Path) -> None:
     import anyio
 
     from app.services.events import job_events
 
     store = JobStore(data_dir / "jobs")
     store.create(JobRecord(id="9" * 32, model="m", config={}))
-    disconnected = False
+    polls = 0
 
     async def is_disconnected() -> bool:
-        return disconnected
+        nonlocal polls
+        polls += 1
+        return polls >= 3  # the client goes away while the job is still queued
 
-    async def collect() -> list[str]:
-        nonlocal disconnected
-        frames = []
+    async def collect() -> list[tuple[str | None, str | None]]:
         stream = job_events(
-            store, "9" * 32, poll_interval=0.01, is_disconnected=is_disconnected, heartbeat_seconds=0.05
+            store,
+            "9" * 32,
+            redis_url=None,
+            last_event_id=None,
+            poll_interval=0.01,
+            is_disconnected=is_disconnected,
         )
-        async for frame in stream:
-            frames.append(frame)
-            if frame.startswith(":"):
-                disconnected = True  # the client goes away after the first heartbeat
-        return frames
+        return [(event.event, event.raw_data) async for event in stream]
 
     frames = anyio.run(collect)
-    assert frames[0].startswith("event: progress\n")
-    assert frames[1:] == [": heartbeat\n\n"]
+    assert [kind for kind, _ in frames] == ["source", "progress"]
+    assert json.loads(frames[0][1] or "") == {"source": "record", "reason": "GAN_REDIS_URL is not set"}
+    assert polls == 3

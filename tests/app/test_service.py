@@ -182,6 +182,9 @@ def test_real_uvicorn_process(
             # Events arrive as they happen, not when the stream ends.
             with http.stream("GET", f"/jobs/{job['id']}/events") as events:
                 lines = events.iter_lines()
+                assert next(lines) == "event: source"
+                assert json.loads(next(lines).removeprefix("data: ")) == {"source": "redis"}
+                assert next(lines) == ""
                 assert next(lines) == "event: progress"
                 assert json.loads(next(lines).removeprefix("data: "))["status"] == "queued"
                 record = store.get(job["id"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
 from app.api.deps import DatasetsDep, JobServiceDep, JobStoreDep, SettingsDep, WriteAccess
@@ -96,39 +98,51 @@ def get_job(job_id: str, store: JobStoreDep) -> JobView:
     return job_view(_record(store, job_id))
 
 
+def known_job(job_id: str, store: JobStoreDep) -> JobRecord:
+    """The job of the path, or 404 (a dependency: an event stream cannot answer 404 once begun)."""
+    return _record(store, job_id)
+
+
 @router.get(
     "/jobs/{job_id}/events",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={
         200: {
             "content": {"text/event-stream": {}},
-            "description": "`event: progress` per change, then `event: end`",
+            "description": "`source`, then `progress`, `state` and `sample` as they happen, then `end`",
         },
         **UNKNOWN_JOB,
     },
 )
-def job_event_stream(
-    job_id: str, request: Request, store: JobStoreDep, settings: SettingsDep
-) -> StreamingResponse:
-    """Server-Sent Events: the job JSON whenever its record changes; ``end`` when it is final.
+async def job_event_stream(
+    job_id: str,
+    request: Request,
+    store: JobStoreDep,
+    settings: SettingsDep,
+    _: Annotated[JobRecord, Depends(known_job)],
+    last_event_id: Annotated[
+        str | None, Header(description="resume after this event id (a browser sends it by itself)")
+    ] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events of a job until it is final, relayed from its Redis stream.
 
-    A comment line is sent every 15 s of silence as a heartbeat.
+    A new stream starts with ``source`` (``redis``, or ``record`` with a reason) and the job
+    as ``progress``; then ``progress`` (the job after each progress save), ``state`` (the job
+    at each status change) and ``sample`` (``{"step", "url"}`` of a new timeline grid), each
+    with the stream entry id as ``id``; ``end`` carries the final job. With ``Last-Event-ID``
+    the stream resumes right after that event. While Redis is down the record file is polled
+    instead (``progress`` per change, no ids). Idle streams get a comment every 15 s.
     """
-    _record(store, job_id)
     stream = job_events(
         store,
         job_id,
+        redis_url=settings.redis_url,
+        last_event_id=last_event_id,
         poll_interval=settings.sse_poll_interval,
         is_disconnected=request.is_disconnected,
     )
-    return StreamingResponse(
-        stream,
-        media_type="text/event-stream",
-        headers={
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        },
-    )
+    async for event in stream:
+        yield event
 
 
 @router.post(

@@ -1,4 +1,4 @@
-"""A small synchronous Python client for the ganserve HTTP API.
+"""The client class: one method per route of the ganserve HTTP API.
 
     with GanServeClient("http://127.0.0.1:8000") as client:
         job = client.train({"dataset": "digits", "steps": 200})
@@ -10,7 +10,6 @@ Every non-2xx answer raises ``ApiError`` with the server's ``detail``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,16 +20,10 @@ from urllib.parse import quote
 
 import httpx
 
+from client.errors import ApiError, error_from
+from client.sse import parse_sse
+
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-
-
-class ApiError(Exception):
-    """The server answered with an error status; ``detail`` is its explanation."""
-
-    def __init__(self, status_code: int, detail: Any) -> None:
-        super().__init__(f"HTTP {status_code}: {detail}")
-        self.status_code = status_code
-        self.detail = detail
 
 
 @dataclass
@@ -227,19 +220,27 @@ class GanServeClient:
                 raise TimeoutError(f"job {job_id} still {record.get('status')} after {timeout:g} s")
             time.sleep(poll)
 
-    def events(self, job_id: str) -> Iterator[dict[str, Any]]:
-        """Server-sent events of a job, as ``{"event": name, "data": parsed JSON}``.
+    def events(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Server-sent events of a job, as ``{"event": name, "data": parsed JSON}`` (plus
+        ``"id"`` for events that carry one).
 
-        The server sends ``progress`` with the job at each change and ``end`` with the final
-        job; the iterator ends when the stream closes after that.
+        The server sends ``source`` (``redis`` or ``record``), the job as ``progress``, then
+        ``progress`` and ``state`` with the job and ``sample`` with a new grid's step and URL
+        as they happen, and ``end`` with the final job; the iterator ends when the stream
+        closes after that.
+
+        Args:
+            job_id: the job.
+            last_event_id: an ``id`` seen before: the stream resumes right after that event.
         """
         url = self.base_url + f"/jobs/{quote(job_id)}/events"
         # Progress can pause for long (a checkpoint, a slow step): no read timeout.
         timeout = httpx.Timeout(self._timeout, read=None)
-        with self._http.stream("GET", url, headers=self._headers, timeout=timeout) as response:
+        headers = {**self._headers, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        with self._http.stream("GET", url, headers=headers, timeout=timeout) as response:
             if response.is_error:
                 response.read()
-                raise _error(response)
+                raise error_from(response)
             yield from parse_sse(response.iter_lines())
 
     # -- datasets ---------------------------------------------------------------------------
@@ -267,7 +268,7 @@ class GanServeClient:
             **kwargs,
         )
         if response.is_error:
-            raise _error(response)
+            raise error_from(response)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -293,39 +294,6 @@ class GanServeClient:
         return items
 
 
-def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """Turn Server-Sent Event lines into ``{"event", "data"}`` dicts.
-
-    ``data`` is decoded as JSON when it is JSON, else kept as text; comment lines (``:``,
-    used as keep-alives) are ignored; an event without ``event:`` is a ``message``.
-    """
-    event, data = "message", list[str]()
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line:
-            if data:
-                yield {"event": event, "data": _maybe_json("\n".join(data))}
-            event, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        key, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if key == "event":
-            event = value
-        elif key == "data":
-            data.append(value)
-    if data:
-        yield {"event": event, "data": _maybe_json("\n".join(data))}
-
-
-def _maybe_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
     """Leave unset options out so the server applies its own defaults."""
     return {key: value for key, value in values.items() if value is not None}
@@ -336,12 +304,3 @@ def _items(body: Any, key: str) -> list[dict[str, Any]]:
     if isinstance(body, dict) and key in body:
         return list(body[key])
     return list(body)
-
-
-def _error(response: httpx.Response) -> ApiError:
-    try:
-        body = response.json()
-    except ValueError:
-        return ApiError(response.status_code, response.text or response.reason_phrase)
-    detail = body.get("detail", body) if isinstance(body, dict) else body
-    return ApiError(response.status_code, detail)
