@@ -16,7 +16,7 @@ from app.api.errors import method_not_allowed_handler, validation_error_handler
 from app.api.main import api_router
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
-from app.core.runtime import build_runtime, lifespan
+from app.wiring import build_runtime, lifespan
 from common.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)

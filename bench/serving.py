@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 from torch import nn
 
-from app.core.runtime import DEFAULT_TORCH_THREADS, forward_lanes
+from app.wiring import DEFAULT_TORCH_THREADS, forward_lanes
 from bench import inprocess
 from bench.checkpoints import DCGAN_64, GAN_28, BenchModel, build_eval_generator, write_checkpoint
 from bench.figures import Cell, Figures, InProcess, print_targets

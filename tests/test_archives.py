@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app.services import archives
-from app.services.archives import ArchiveError, extract_archive
+from app.services.datasets import archives
+from app.services.datasets.archives import ArchiveError, extract_archive
 
 MB = 1024 * 1024
 PNG = b"\x89PNG\r\n\x1a\n" + b"not decoded by the extractor" * 4

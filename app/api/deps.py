@@ -8,13 +8,13 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
-from app.core.runtime import Runtime
 from app.core.security import api_key_scheme, bearer_scheme, check_write_access
-from app.services.datasets import DatasetCatalog
-from app.services.jobs import JobService
-from app.services.pool import SamplingPool
-from app.services.queue import JobQueue
-from app.services.registry import ModelRegistry
+from app.rendering.pool import SamplingPool
+from app.services.datasets.catalog import DatasetCatalog
+from app.services.jobs.queue import JobQueue
+from app.services.jobs.service import JobService
+from app.services.models.registry import ModelRegistry
+from app.wiring import Runtime
 from common.jobs import JobStore
 from common.settings import Settings
 

@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.routing import Match
 
-from app.services.pool import PoolBusy
-from app.services.registry import InvalidModelRef, ModelUnavailable, UnknownModel
+from app.rendering.pool import PoolBusy
+from app.services.models.entries import InvalidModelRef, ModelUnavailable, UnknownModel
 from models.inference import SamplingError
 
 

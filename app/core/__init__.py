@@ -1,1 +1,1 @@
-"""Application plumbing: runtime state, security, request limits, metrics."""
+"""HTTP plumbing shared by the routes: security, request limits, metrics."""

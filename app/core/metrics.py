@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from common.jobs import JOB_STATUSES
 
 if TYPE_CHECKING:
-    from app.core.runtime import Runtime
+    from app.wiring import Runtime
 
 UNMATCHED_ROUTE = "<unmatched>"
 

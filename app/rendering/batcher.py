@@ -19,7 +19,7 @@ millisecond or more before the end of a long encoding go back early). Encoding u
 sampling pool, to overlap with the lane's next pass; for 28x28 images the extra thread wake-up
 and a third thread contending for the GIL cost more than the overlap won, and for costly
 generators every core is busy with passes anyway (docs/benchmarks.md, "Per-request overhead").
-Each lane can be pinned to cores of its own (``lane_cpus``, see :mod:`app.services.affinity`).
+Each lane can be pinned to cores of its own (``lane_cpus``, see :mod:`app.rendering.affinity`).
 Requests queue per generator, and a queue goes to a free lane once
 
 * it holds a full pass (``max_rows`` rows, or fewer for a generator whose rows are costly; see
@@ -64,12 +64,12 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from app.rendering.affinity import CpuSet, LanePinner
 from app.rendering.execute import Outcome, RenderedImage, encode_batch, run_plans
 from app.rendering.plans import RenderPlan
+from app.rendering.pool import PoolBusy
 from app.rendering.renderers import RenderStats
-from app.services.affinity import CpuSet, LanePinner
-from app.services.pool import PoolBusy
-from app.services.registry import LoadedModel
+from app.services.models.entries import LoadedModel
 
 # Work per pass, at most (CPU seconds): a request waits for at most the pass running on its lane
 # and its own, well inside a 250 ms p99, and a DCGAN at 64x64 fills 16-row passes, where oneDNN's

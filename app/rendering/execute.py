@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from app.rendering.plans import RenderPlan
-from app.services.registry import LoadedModel
+from app.services.models.entries import LoadedModel
 from models.inference import (
     MAX_PASS_ROWS,
     SamplingError,

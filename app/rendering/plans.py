@@ -20,7 +20,7 @@ from typing import Protocol
 
 import torch
 
-from app.services.registry import LoadedModel
+from app.services.models.entries import LoadedModel
 from models import inference
 from models.inference import (
     InterpolationMode,

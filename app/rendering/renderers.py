@@ -11,8 +11,8 @@ from typing import Protocol
 
 from app.rendering.execute import RenderedImage, render
 from app.rendering.plans import RenderPlan
-from app.services.pool import SamplingPool
-from app.services.registry import LoadedModel
+from app.rendering.pool import SamplingPool
+from app.services.models.entries import LoadedModel
 
 
 @dataclass

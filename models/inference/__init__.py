@@ -31,7 +31,7 @@ What is byte-identical, and when:
   setting*: device, oneDNN on or off, and torch's thread count; plus the torch build, the CPU's
   vector instructions (``torch.backends.cpu.get_cpu_capability()``) and float32. Across
   settings the last bit may differ; serving fixes the setting at start-up and its ETags name
-  the device (``app/services/caching.py``).
+  the device (``app/rendering/caching.py``).
 * Encoded bytes are a pure function of the pixels, the format and the encoder settings (PNG
   carries no timestamp).
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from cachetools import LRUCache
 
 from common.fs import write_atomic
 
@@ -50,8 +53,9 @@ def sample_path(run_dir: Path, step: int) -> Path:
 # read afresh, since on a file system with coarse timestamps (some NFS) two changes in one tick
 # leave one mtime ("racy" timestamps, as git calls them).
 MTIME_TRUST_SECONDS = 2.0
-_listings: dict[tuple[str, str], tuple[int, list[int]]] = {}
-_LISTINGS_MAX = 65_536
+# Bounded: deleted models' folders would otherwise stay here for good.
+_listings: LRUCache[tuple[str, str], tuple[int, list[int]]] = LRUCache(maxsize=65_536)
+_listings_lock = threading.Lock()
 
 
 def _steps(directory: Path, pattern: re.Pattern[str]) -> list[int]:
@@ -61,7 +65,8 @@ def _steps(directory: Path, pattern: re.Pattern[str]) -> list[int]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     key = (path, pattern.pattern)
-    cached = _listings.get(key)
+    with _listings_lock:
+        cached = _listings.get(key)
     if cached is not None and cached[0] == mtime and time.time_ns() - mtime > MTIME_TRUST_SECONDS * 1e9:
         return list(cached[1])
     # scandir: the file type comes with the listing, one system call per folder.
@@ -74,9 +79,8 @@ def _steps(directory: Path, pattern: re.Pattern[str]) -> list[int]:
         for entry in entries
         if (match := pattern.fullmatch(entry.name)) and entry.is_file()
     )
-    if len(_listings) >= _LISTINGS_MAX:
-        _listings.clear()  # deleted models' folders would otherwise stay here for good
-    _listings[key] = (mtime, steps)
+    with _listings_lock:
+        _listings[key] = (mtime, steps)
     return list(steps)
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.runtime import build_renderer, build_runtime
+from app.rendering.affinity import lane_cpu_sets
 from app.rendering.batcher import Batcher
-from app.services.affinity import lane_cpu_sets
-from app.services.pool import SamplingPool
+from app.rendering.pool import SamplingPool
+from app.wiring import build_renderer, build_runtime
 from common.cpus import usable_cores, usable_cpus
 from tests.app.conftest import make_settings
 

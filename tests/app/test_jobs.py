@@ -143,7 +143,7 @@ def test_job_samples_timeline(client: TestClient, data_dir: Path) -> None:
 def test_event_stream_stops_when_the_client_goes(data_dir: Path) -> None:
     import anyio
 
-    from app.services.events import job_events
+    from app.services.jobs.events import job_events
 
     store = JobStore(data_dir / "jobs")
     store.create(JobRecord(id="9" * 32, model="m", config={}))

@@ -255,7 +255,7 @@ def test_the_record_is_whole_on_disk_before_the_job_is_published(
 
 
 def test_a_failed_publish_leaves_no_record(make_client: MakeClient, redis_url: str, data_dir: Path) -> None:
-    from app.services.queue import QueueUnavailable
+    from app.services.jobs.queue import QueueUnavailable
 
     client = make_client(redis_url=redis_url)
     queue = client.app.state.runtime.queue  # type: ignore[attr-defined]

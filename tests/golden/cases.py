@@ -20,7 +20,7 @@ import httpx
 import torch
 from fastapi.testclient import TestClient
 
-from app.services.caching import RENDER_VERSION
+from app.rendering.caching import RENDER_VERSION
 from cli.engine_commands import resolve_checkpoint
 from cli.main import main as cli_main
 from models.checkpoint import read_checkpoint_info

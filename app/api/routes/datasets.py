@@ -12,9 +12,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from app.api.deps import DatasetsDep, JobStoreDep, SettingsDep, WriteAccess
 from app.api.errors import not_found, unprocessable
 from app.schemas.datasets import DatasetInfo
-from app.services.archives import ArchiveError
-from app.services.datasets import RESERVED_NAMES, DatasetCatalog, DatasetExists
-from app.services.uploads import UploadError, UploadTooLarge, receive_upload
+from app.services.datasets.archives import ArchiveError
+from app.services.datasets.catalog import RESERVED_NAMES, DatasetCatalog, DatasetExists
+from app.services.datasets.uploads import UploadError, UploadTooLarge, receive_upload
 from common.jobs import FINAL_STATUSES
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])

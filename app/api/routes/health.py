@@ -8,8 +8,8 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import RuntimeDep
-from app.services.queue import QueueUnavailable
-from app.services.registry import InvalidModelRef, ModelUnavailable, UnknownModel
+from app.services.jobs.queue import QueueUnavailable
+from app.services.models.entries import InvalidModelRef, ModelUnavailable, UnknownModel
 
 router = APIRouter(tags=["health"])
 

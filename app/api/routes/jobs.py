@@ -15,10 +15,10 @@ from app.api.errors import not_found, unprocessable
 from app.api.pagination import PAGE_HEADERS, PageDep, paginate
 from app.api.routes.samples import IMAGE_RESPONSES
 from app.schemas.jobs import JobView, SampleLink, TrainRequest
-from app.services.events import job_events
-from app.services.jobs import JobFinished, NameTaken, job_view
-from app.services.queue import QueueUnavailable
-from app.services.training import TrainRequestError, build_train_config
+from app.services.jobs.events import job_events
+from app.services.jobs.queue import QueueUnavailable
+from app.services.jobs.service import JobFinished, NameTaken, job_view
+from app.services.jobs.training import TrainRequestError, build_train_config
 from common.jobs import JobRecord, JobStore
 from models.training import run_files
 

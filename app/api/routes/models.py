@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import DatasetsDep, RegistryDep, SettingsDep
@@ -11,8 +13,9 @@ from app.api.errors import not_found
 from app.api.pagination import PAGE_HEADERS, PageDep, paginate
 from app.api.routes.samples import IMAGE_RESPONSES
 from app.schemas.models import BrokenCheckpoint, CheckpointDetail, ModelSummary
-from app.services.datasets import DatasetCatalog
-from app.services.registry import ModelEntry, ModelRegistry
+from app.services.datasets.catalog import DatasetCatalog
+from app.services.models.entries import ModelEntry
+from app.services.models.registry import ModelRegistry
 from models.training import run_files
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -32,9 +35,9 @@ def _class_names(train_config: dict[str, Any], num_classes: int, catalog: Datase
 
 # Summaries by everything they are made of: listings ask for every model's summary on every call,
 # and rebuilding them (config parsing, class names, pydantic models) grew the cost of a listing
-# with every model kept (soak, docs/reliability.md). Bounded: old keys are dropped wholesale.
-_summaries: dict[tuple[object, ...], ModelSummary] = {}
-_SUMMARIES_MAX = 4096
+# with every model kept (soak, docs/reliability.md). Bounded, least recently used first out.
+_summaries: LRUCache[tuple[object, ...], ModelSummary] = LRUCache(maxsize=4096)
+_summaries_lock = threading.Lock()
 
 
 def summarize(entry: ModelEntry, default_model: str, catalog: DatasetCatalog) -> ModelSummary:
@@ -48,11 +51,12 @@ def summarize(entry: ModelEntry, default_model: str, catalog: DatasetCatalog) ->
         samples,
         tuple((c.file_key, c.error) for c in entry.checkpoints),
     )
-    summary = _summaries.get(key)
+    with _summaries_lock:
+        summary = _summaries.get(key)
     if summary is None:
-        if len(_summaries) >= _SUMMARIES_MAX:
-            _summaries.clear()
-        summary = _summaries[key] = _build_summary(entry, default_model, catalog, list(samples))
+        summary = _build_summary(entry, default_model, catalog, list(samples))
+        with _summaries_lock:
+            _summaries[key] = summary
     return summary.model_copy()  # handlers may add to it; the cached one stays as built
 
 

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.deps import runtime_of
 from app.api.errors import sampling_errors, unprocessable
 from app.api.plain_params import PlainParamsRoute
-from app.core.runtime import Runtime
+from app.rendering.caching import cache_control, etag_matches, image_etag
 from app.rendering.execute import RenderedImage
 from app.rendering.plans import check_label, plan_interpolation, plan_latents, plan_seeds
-from app.services.caching import cache_control, etag_matches, image_etag
-from app.services.registry import LoadedModel
+from app.services.models.entries import LoadedModel
+from app.wiring import Runtime
 from models.inference import MAX_SEED, MIN_TRUNCATION, grid_seeds
 
 # PlainParamsRoute: the GET routes' query parameters are validated without FastAPI's

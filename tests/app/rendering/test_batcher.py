@@ -21,12 +21,13 @@ import torch
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from app.rendering.affinity import CpuSet
 from app.rendering.batcher import PASS_BUDGET_SECONDS, Batcher
 from app.rendering.execute import render
 from app.rendering.plans import GivenRows, RenderPlan, plan_interpolation, plan_latents, plan_seeds
-from app.services.affinity import CpuSet
-from app.services.pool import PoolBusy
-from app.services.registry import LoadedModel, ModelRegistry
+from app.rendering.pool import PoolBusy
+from app.services.models.entries import LoadedModel
+from app.services.models.registry import ModelRegistry
 from common.cpus import usable_cpus
 from models.inference import SamplingError, latents_for_seeds
 from tests.app.conftest import MakeClient

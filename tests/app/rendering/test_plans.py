@@ -9,7 +9,8 @@ import torch
 
 from app.rendering.execute import render, run_plans
 from app.rendering.plans import FrameRows, PlannedPass, SeedRows, plan_interpolation, plan_seeds
-from app.services.registry import LoadedModel, ModelRegistry
+from app.services.models.entries import LoadedModel
+from app.services.models.registry import ModelRegistry
 from models.inference import MAX_PASS_ROWS, SamplingError
 from tests.app.tiny_models import write_tiny_model
 

@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from app.schemas.jobs import JobView
-from app.services.queue import JobQueue
-from app.services.registry import ModelRegistry
+from app.services.jobs.queue import JobQueue
+from app.services.models.registry import ModelRegistry
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, new_job_id
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.services.archives import extract_archive
+from app.services.datasets.archives import extract_archive
 from common.names import is_valid_name, parse_ascii_int
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS, FOLDER_DEFAULT_FORMAT, native_format
 from models.data.builtin import DIGIT_NAMES

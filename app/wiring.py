@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import torch
 from fastapi import FastAPI
 
+from app.rendering.affinity import lane_cpu_sets
 from app.rendering.batcher import Batcher
+from app.rendering.pool import SamplingPool
 from app.rendering.renderers import Renderer, UnbatchedRenderer
-from app.services.affinity import lane_cpu_sets
-from app.services.datasets import DatasetCatalog
-from app.services.jobs import JobService
-from app.services.pool import SamplingPool
-from app.services.queue import JobQueue
-from app.services.registry import ModelRegistry
+from app.services.datasets.catalog import DatasetCatalog
+from app.services.jobs.queue import JobQueue
+from app.services.jobs.service import JobService
+from app.services.models.registry import ModelRegistry
 from common.cpus import usable_cores, usable_cpus
 from common.jobs import JobStore
 from common.settings import Settings

@@ -2,120 +2,59 @@
 
 ``<models_dir>/<name>/checkpoints/step-*.safetensors`` (models trained here) and the same under
 ``pretrained_dir`` (shipped, read-only). Scanning costs directory listings plus header reads,
-and headers are cached by (path, mtime, size), so a model written by a job shows up without a
-restart and ``model=name`` picks up a newer checkpoint as soon as its file is renamed into place.
+and what is known of each file is cached by (path, mtime, size), so a model written by a job
+shows up without a restart and ``model=name`` picks up a newer checkpoint as soon as its file
+is renamed into place.
 
 A broken checkpoint (corrupt, tampered with, or not safetensors at all) is recorded as an
 ``error`` on its model and never raised out of a listing; serving ``name`` falls back to the
 newest checkpoint that loads, while ``name@step`` on a broken one is refused.
+
+Two caches, both bounded LRU maps: what is known of each checkpoint file (its header or why it
+is unreadable, a load error, whether its content hash was verified), and the loaded generators.
+A lookup that may not touch the disk (``cached_only``, for the event loop) answers
+``NEEDS_DISK`` where the caches are not enough, as a value, never as an exception.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import overload
+from typing import Literal, overload
 
+from cachetools import LRUCache
 from torch import nn
 
-from common.names import is_valid_name
-from common.names import parse_model_ref as parse_name_ref
-from models.checkpoint import (
-    CheckpointError,
-    CheckpointInfo,
-    load_checkpoint,
-    read_checkpoint_info,
+from app.services.models.entries import (
+    CheckpointEntry,
+    FileKey,
+    LoadedModel,
+    ModelEntry,
+    ModelUnavailable,
+    UnknownModel,
+    parse_model_ref,
 )
+from app.services.models.files import CheckpointFiles
+from common.names import is_valid_name
+from models.checkpoint import CheckpointError, CheckpointInfo, load_checkpoint, read_checkpoint_info
 from models.inference import prepare_for_serving
 from models.training import run_files
 
-_FileKey = tuple[Path, int, int]  # (path, mtime_ns, size): changes whenever the file is replaced
-_PATHS_MAX = 65_536
+# Far above any real number of checkpoints and model names; keeps names asked for once (or
+# files since deleted) from growing the caches for the life of the process.
+_FILES_MAX = 65_536
 
 
-class InvalidModelRef(ValueError):
-    """A ``model`` parameter that is neither ``name`` nor ``name@step``."""
+class _Miss(enum.Enum):
+    NEEDS_DISK = enum.auto()
 
 
-class UnknownModel(LookupError):
-    """No model (or no such checkpoint of a model) by that name."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class ModelUnavailable(RuntimeError):
-    """The model exists but none of the requested checkpoints can be loaded."""
-
-
-class _NeedsDisk(Exception):
-    """Raised inside ``acquire(cached_only=True)`` when the answer needs a file read."""
-
-
-@dataclass(frozen=True)
-class CheckpointEntry:
-    """One checkpoint file as the scan saw it."""
-
-    step: int
-    path: Path
-    file_key: _FileKey
-    info: CheckpointInfo | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One model folder and its checkpoints, oldest first."""
-
-    name: str
-    source: str  # "trained" | "pretrained"
-    directory: Path
-    checkpoints: tuple[CheckpointEntry, ...]
-
-    @property
-    def latest(self) -> CheckpointEntry:
-        return self.checkpoints[-1]
-
-    def checkpoint(self, step: int) -> CheckpointEntry | None:
-        return next((c for c in self.checkpoints if c.step == step), None)
-
-    @property
-    def error(self) -> str | None:
-        """Why the newest checkpoint cannot be served, if it cannot."""
-        return self.latest.error
-
-    @property
-    def created_at(self) -> float:
-        return min(c.file_key[1] for c in self.checkpoints) / 1e9
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A generator ready for sampling, with what it was loaded from."""
-
-    name: str
-    step: int
-    pinned: bool
-    info: CheckpointInfo
-    generator: nn.Module
-    parameter_bytes: int
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.step}"
-
-
-def parse_model_ref(ref: str) -> tuple[str, int | None]:
-    """Split ``name`` or ``name@step``; raises :class:`InvalidModelRef` on anything else."""
-    parsed = parse_name_ref(ref)
-    if parsed is None:
-        raise InvalidModelRef(f"invalid model {ref!r}; expected a model name or name@step")
-    return parsed
+NEEDS_DISK = _Miss.NEEDS_DISK
+NeedsDisk = Literal[_Miss.NEEDS_DISK]
 
 
 def _parameter_bytes(module: nn.Module) -> int:
@@ -133,16 +72,14 @@ class ModelRegistry:
         self.roots: list[tuple[Path, str]] = [(models_dir, "trained")]
         if pretrained_dir is not None:
             self.roots.append((pretrained_dir, "pretrained"))
-        self.cache_size = cache_size
         self.device = device
         self._lock = threading.Lock()
-        self._headers: dict[Path, tuple[_FileKey, CheckpointInfo | str]] = {}
-        self._load_errors: dict[_FileKey, str] = {}
-        self._loaded: OrderedDict[_FileKey, LoadedModel] = OrderedDict()
-        self._load_locks: dict[_FileKey, threading.Lock] = {}
-        self._verified: set[_FileKey] = set()  # content hash checked and matching
-        # (root, name) -> model folder, (model folder, step) -> checkpoint file
-        self._paths: dict[tuple[Path, str | int], Path] = {}
+        self._files = CheckpointFiles(maxsize=_FILES_MAX)
+        self._loaded: LRUCache[FileKey, LoadedModel] = LRUCache(maxsize=cache_size)
+        self._load_locks: dict[FileKey, threading.Lock] = {}  # one loader per file, while it loads
+        # (root, name) -> model folder, (model folder, step) -> checkpoint file: in GET /sample's
+        # lookup, joining paths cost more than the stats.
+        self._paths: LRUCache[tuple[Path, str | int], Path] = LRUCache(maxsize=_FILES_MAX)
 
     # -- discovery -----------------------------------------------------------------------------
     def list_models(self) -> list[ModelEntry]:
@@ -157,20 +94,12 @@ class ModelRegistry:
                 if name in found or not is_valid_name(name):
                     continue
                 # Anything but a folder holding checkpoints reads as no model.
-                entry = self._read_model(name, root / name, source)
-                if entry is not None:
+                entry = self._read_model(name, root / name, source, cached_only=False)
+                if isinstance(entry, ModelEntry):
                     found[name] = self._verify_newest(entry)
-        self._forget_missing({c.path for m in found.values() for c in m.checkpoints})
+        # What is known of deleted checkpoints would otherwise fill the cache.
+        self._files.forget_all_but({c.path for m in found.values() for c in m.checkpoints})
         return [found[name] for name in sorted(found)]
-
-    def _forget_missing(self, present: set[Path]) -> None:
-        # Header entries of deleted checkpoints would otherwise accumulate forever.
-        with self._lock:
-            for path in [p for p in self._headers if p not in present]:
-                del self._headers[path]
-            for key in [k for k in self._load_errors if k[0] not in present]:
-                del self._load_errors[key]
-            self._verified = {key for key in self._verified if key[0] in present}
 
     def _verify_newest(self, model: ModelEntry) -> ModelEntry:
         """Check the content hash of the checkpoint ``name`` serves, once per file version.
@@ -181,24 +110,24 @@ class ModelRegistry:
         older ones are verified when a pinned request loads them.
         """
         newest = model.latest
-        with self._lock:
-            done = newest.error is not None or newest.file_key in self._verified
-        if done:
+        if newest.error is not None or self._files.state(newest.file_key).verified:
             return model
         try:
             load_checkpoint(newest.path, verify=True)
         except CheckpointError as error:
             message = _relative_message(str(error), newest.path, model.directory.parent)
-            with self._lock:
-                self._load_errors[newest.file_key] = message
+            self._files.update(newest.file_key, load_error=message)
             broken = replace(newest, info=None, error=message)
             return replace(model, checkpoints=(*model.checkpoints[:-1], broken))
-        with self._lock:
-            self._verified.add(newest.file_key)
+        self._files.update(newest.file_key, verified=True)
         return model
 
-    def find(self, name: str, *, cached_only: bool = False) -> ModelEntry | None:
+    def find(self, name: str) -> ModelEntry | None:
         """The model called ``name``, or None (also for names that could never be valid)."""
+        found = self._find(name, cached_only=False)
+        return found if isinstance(found, ModelEntry) else None
+
+    def _find(self, name: str, *, cached_only: bool) -> ModelEntry | NeedsDisk | None:
         if not is_valid_name(name):
             return None
         for root, source in self.roots:
@@ -214,24 +143,25 @@ class ModelRegistry:
         return any((root / name).exists() for root, _ in self.roots)
 
     def _read_model(
-        self, name: str, directory: Path, source: str, *, cached_only: bool = False
-    ) -> ModelEntry | None:
-        steps = run_files.checkpoint_steps(directory)
+        self, name: str, directory: Path, source: str, *, cached_only: bool
+    ) -> ModelEntry | NeedsDisk | None:
         checkpoints = []
-        for step in steps:
+        for step in run_files.checkpoint_steps(directory):
             path = self._checkpoint_path(directory, step)
             try:
                 stat = os.stat(path)
             except OSError:
                 continue  # replaced or removed between the listing and now
-            key: _FileKey = (path, stat.st_mtime_ns, stat.st_size)
-            info, error = self._header(key, directory.parent, cached_only=cached_only)
+            key: FileKey = (path, stat.st_mtime_ns, stat.st_size)
+            known = self._header(key, directory.parent, cached_only=cached_only)
+            if known is NEEDS_DISK:
+                return NEEDS_DISK
+            info, error = known
             checkpoints.append(CheckpointEntry(step, path, key, info, error))
         if not checkpoints:
             return None  # a run that has not written its first checkpoint is not a model yet
         return ModelEntry(name, source, directory, tuple(checkpoints))
 
-    # Paths are built once: in GET /sample's lookup, joining them cost more than the stats.
     def _model_dir(self, root: Path, name: str) -> Path:
         return self._memo_path((root, name), lambda: root / name)
 
@@ -239,36 +169,30 @@ class ModelRegistry:
         return self._memo_path((directory, step), lambda: run_files.checkpoint_path(directory, step))
 
     def _memo_path(self, key: tuple[Path, str | int], build: Callable[[], Path]) -> Path:
-        path = self._paths.get(key)
-        if path is None:
-            if len(self._paths) >= _PATHS_MAX:
-                self._paths.clear()  # names asked for once, deleted checkpoints: bounded
-            path = self._paths[key] = build()
+        with self._lock:
+            path = self._paths.get(key)
+            if path is None:
+                path = self._paths[key] = build()
         return path
 
     def _header(
-        self, key: _FileKey, root: Path, *, cached_only: bool = False
-    ) -> tuple[CheckpointInfo | None, str | None]:
-        path = key[0]
-        with self._lock:
-            cached = self._headers.get(path)
-            load_error = self._load_errors.get(key)
-        if cached is not None and cached[0] == key:
-            result = cached[1]
-        elif cached_only:
-            raise _NeedsDisk
-        else:
+        self, key: FileKey, root: Path, *, cached_only: bool
+    ) -> tuple[CheckpointInfo | None, str | None] | NeedsDisk:
+        state = self._files.state(key)
+        header = state.header
+        if header is None:
+            if cached_only:
+                return NEEDS_DISK
             try:
-                result = read_checkpoint_info(path)
+                header = read_checkpoint_info(key[0])
             except CheckpointError as error:
-                result = _relative_message(str(error), path, root)
-            with self._lock:
-                self._headers[path] = (key, result)
-        if load_error is not None:
-            return None, load_error
-        if isinstance(result, str):
-            return None, result
-        return result, None
+                header = _relative_message(str(error), key[0], root)
+            self._files.update(key, header=header)
+        if state.load_error is not None:
+            return None, state.load_error
+        if isinstance(header, str):
+            return None, header
+        return header, None
 
     # -- loading -------------------------------------------------------------------------------
     @overload
@@ -291,64 +215,49 @@ class ModelRegistry:
             UnknownModel: no such model or checkpoint.
             ModelUnavailable: the checkpoint(s) exist but cannot be loaded.
         """
-        try:
-            return self._acquire(ref, cached_only=cached_only)
-        except _NeedsDisk:
-            return None
-
-    def _acquire(self, ref: str, *, cached_only: bool) -> LoadedModel:
         name, step = parse_model_ref(ref)
-        model = self.find(name, cached_only=cached_only)
+        model = self._find(name, cached_only=cached_only)
+        if model is NEEDS_DISK:
+            return None
         if model is None:
             raise UnknownModel(f"unknown model {name!r}")
         if step is not None:
             checkpoint = model.checkpoint(step)
             if checkpoint is None:
                 raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
-            return self._load(model, checkpoint, pinned=True, cached_only=cached_only)
+            loaded = self._load(model, checkpoint, pinned=True, cached_only=cached_only)
+            return None if loaded is NEEDS_DISK else loaded
         newest_error = model.error
         for checkpoint in reversed(model.checkpoints):
             if checkpoint.error is None:
                 try:
-                    return self._load(model, checkpoint, pinned=False, cached_only=cached_only)
+                    loaded = self._load(model, checkpoint, pinned=False, cached_only=cached_only)
                 except ModelUnavailable:
-                    with self._lock:
-                        newest_error = newest_error or self._load_errors.get(checkpoint.file_key)
+                    newest_error = newest_error or self._files.state(checkpoint.file_key).load_error
+                    continue
+                return None if loaded is NEEDS_DISK else loaded
         raise ModelUnavailable(f"model {name!r} has no loadable checkpoint: {newest_error}")
 
     def _load(
-        self,
-        model: ModelEntry,
-        checkpoint: CheckpointEntry,
-        *,
-        pinned: bool,
-        cached_only: bool = False,
-    ) -> LoadedModel:
+        self, model: ModelEntry, checkpoint: CheckpointEntry, *, pinned: bool, cached_only: bool
+    ) -> LoadedModel | NeedsDisk:
         if checkpoint.error is not None:
             raise ModelUnavailable(f"model {model.name!r}: {checkpoint.error}")
         key = checkpoint.file_key
         with self._lock:
-            loaded = self._cached(key)
+            loaded = self._loaded.get(key)
             if loaded is None and cached_only:
-                raise _NeedsDisk
+                return NEEDS_DISK
             if loaded is None:
                 key_lock = self._load_locks.setdefault(key, threading.Lock())
         if loaded is None:
             # One loader per file: concurrent first requests wait instead of loading twice.
             with key_lock:
                 with self._lock:
-                    loaded = self._cached(key)
+                    loaded = self._loaded.get(key)
                 if loaded is None:
                     loaded = self._load_file(model, checkpoint)
-        return LoadedModel(
-            loaded.name, loaded.step, pinned, loaded.info, loaded.generator, loaded.parameter_bytes
-        )
-
-    def _cached(self, key: _FileKey) -> LoadedModel | None:
-        loaded = self._loaded.get(key)
-        if loaded is not None:
-            self._loaded.move_to_end(key)
-        return loaded
+        return replace(loaded, pinned=pinned)
 
     def _load_file(self, model: ModelEntry, checkpoint: CheckpointEntry) -> LoadedModel:
         key = checkpoint.file_key
@@ -358,16 +267,14 @@ class ModelRegistry:
             generator, info = prepare_for_serving(checkpoint.path, device=self.device)
         except CheckpointError as error:
             message = _relative_message(str(error), checkpoint.path, model.directory.parent)
+            self._files.update(key, load_error=message)
             with self._lock:
-                self._load_errors[key] = message
                 self._load_locks.pop(key, None)
             raise ModelUnavailable(f"model {model.name!r}: {message}") from error
         loaded = LoadedModel(model.name, checkpoint.step, False, info, generator, _parameter_bytes(generator))
+        self._files.update(key, verified=True)  # prepare_for_serving checked the content hash
         with self._lock:
-            self._verified.add(key)  # prepare_for_serving checked the content hash
             self._loaded[key] = loaded
-            while len(self._loaded) > self.cache_size:
-                self._loaded.popitem(last=False)
             self._load_locks.pop(key, None)
         return loaded
 

@@ -23,7 +23,7 @@ import redis
 import redis.asyncio
 from fastapi.sse import ServerSentEvent
 
-from app.services.jobs import job_view
+from app.services.jobs.service import job_view
 from common.events import EVENT_TYPES, events_key, is_entry_id
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore
 

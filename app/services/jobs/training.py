@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from app.services.datasets import DatasetCatalog
+from app.services.datasets.catalog import DatasetCatalog
 from common.settings import Settings
 from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS

@@ -1,0 +1,1 @@
+"""Training jobs: submission, the queue, live events and the training request rules."""
