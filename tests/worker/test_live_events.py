@@ -40,11 +40,11 @@ class Stack:
         kill_group(self.api.process, signal.SIGTERM)
         self.cluster.close()
 
-    def create(self, model: str) -> tuple[str, dict[str, Any]]:
+    def create(self, model: str) -> str:
         """A queued job's record, without its message yet."""
         job_id, config = new_job_id(), {**CONFIG, "name": model}
         self.cluster.store.create(JobRecord(id=job_id, model=model, config=config))
-        return job_id, config
+        return job_id
 
     def stream(self, job_id: str, last_event_id: str | None = None) -> Iterator[Event]:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
@@ -68,14 +68,14 @@ def entry_order(event_id: str) -> tuple[int, int]:
 
 
 def test_events_arrive_in_order_with_stream_ids_and_resume_exactly_after_one(stack: Stack) -> None:
-    job_id, config = stack.create("live-events")
+    job_id = stack.create("live-events")
     stream = stack.stream(job_id)
     # Connected before the job starts: the job as it is now, from Redis, no entry yet.
     assert next(stream) == {"event": "source", "data": {"source": "redis"}}
     snapshot = next(stream)
     assert snapshot["event"] == "progress" and "id" not in snapshot
     assert snapshot["data"]["status"] == "queued" and snapshot["data"]["id"] == job_id
-    stack.cluster.send(job_id, config)
+    stack.cluster.send(job_id)
     rest = list(stream)
     events = [{"event": "source", "data": {"source": "redis"}}, snapshot, *rest]
 
@@ -113,10 +113,10 @@ def test_events_arrive_in_order_with_stream_ids_and_resume_exactly_after_one(sta
 
 
 def test_a_failing_publish_neither_fails_nor_stops_the_job(stack: Stack) -> None:
-    job_id, config = stack.create("live-events-refused")
+    job_id = stack.create("live-events-refused")
     # Every XADD on this key fails (WRONGTYPE) while the lease and everything else work.
     stack.cluster.redis.client().set(events_key(job_id), "not a stream")
-    stack.cluster.send(job_id, config)
+    stack.cluster.send(job_id)
     record = stack.cluster.wait_final(job_id)
     assert record.status == "succeeded" and record.progress.step == 30
     log = stack.cluster.log("w1")
@@ -133,7 +133,7 @@ def test_a_failing_publish_neither_fails_nor_stops_the_job(stack: Stack) -> None
 def test_with_redis_down_the_stream_falls_back_to_the_record_file(tmp_path: Path) -> None:
     stack = Stack(tmp_path, worker=False)
     try:
-        job_id, _ = stack.create("live-events-fallback")
+        job_id = stack.create("live-events-fallback")
         store = stack.cluster.store
         stream = stack.stream(job_id)
         assert next(stream)["data"] == {"source": "redis"}
