@@ -34,6 +34,7 @@ def _bool(text: str) -> bool:
 
 
 def add_train_parser(subparsers: Any) -> None:
+    """Register ``train``: ``--config``, ``--out``, ``--fresh``, ``--quiet`` and a flag per config field."""
     parser = subparsers.add_parser("train", help="train a GAN from a config file and/or flags")
     parser.add_argument("--config", type=Path, help="TOML or JSON file with training fields")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<name>)")
@@ -54,6 +55,7 @@ def add_train_parser(subparsers: Any) -> None:
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
+    """Training fields from a TOML (``.toml``) or JSON file; ValueError unless it holds a table."""
     text = path.read_text()
     data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     if not isinstance(data, dict):
@@ -62,6 +64,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig from ``--config``, with the flags given on the command line overriding it."""
     values: dict[str, Any] = load_config_file(args.config) if args.config else {}
     for field in dataclasses.fields(TrainConfig):
         given = getattr(args, field.name, None)
@@ -78,6 +81,7 @@ class ProgressLine:
         self.last = 0.0
 
     def __call__(self, progress: Any) -> None:
+        """Redraw the line on stderr for ``progress``, at most every 0.2 s (always at the last step)."""
         now = time.monotonic()
         if self.quiet or (now - self.last < 0.2 and progress.step != progress.total_steps):
             return
@@ -96,6 +100,7 @@ class ProgressLine:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Run ``ganserve train`` (resuming unless ``--fresh``) and print the result as JSON; returns 0."""
     from models.training import Trainer
 
     config = train_config_from_args(args)

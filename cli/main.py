@@ -11,6 +11,7 @@ from cli import engine_commands, sampling_commands, up
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``ganserve`` argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(prog="ganserve", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     engine_commands.add_train_parser(subparsers)
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ganserve`` command in ``argv``; returns the exit code (2: library error, 130: Ctrl-C)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     handlers = {

@@ -78,6 +78,7 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
+        """The ``redis://`` URL of database 0 on this server's local port."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:

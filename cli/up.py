@@ -69,6 +69,7 @@ class EmbeddedRedisChild:
     server: EmbeddedRedis
 
     def start(self) -> subprocess.Popen[bytes]:
+        """The Redis process, restarted on the same port and folder if it has exited."""
         if self.server.process.poll() is not None:
             self.server = restart_redis(self.server)
         return self.server.process
@@ -149,6 +150,7 @@ def child_env(environ: Mapping[str, str], data_dir: Path, redis_url: str) -> dic
 
 
 def worker_command(number: int) -> list[str]:
+    """The command line of Celery worker ``number``: one job at a time, named ``worker<number>@<host>``."""
     return [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
         "--loglevel=INFO", "--concurrency=1", "--prefetch-multiplier=1", "-O", "fair",
@@ -157,6 +159,7 @@ def worker_command(number: int) -> list[str]:
 
 
 def api_command(host: str, port: int) -> list[str]:
+    """The uvicorn command line serving the API on ``host:port``, graceful shutdown capped at 10 s."""
     # Bounded graceful shutdown: open event streams would otherwise hold the API up forever.
     return [
         sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port),

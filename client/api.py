@@ -62,6 +62,7 @@ class GanServeClient:
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the HTTP connection pool if this client made it (a passed-in ``http_client`` stays open)."""
         if self._owns_http:
             self._http.close()
 

@@ -19,6 +19,7 @@ KEY_PREFIX = "ganserve:"
 
 
 def lease_key(job_id: str) -> str:
+    """Redis key of job ``job_id``'s lease, held by the one attempt allowed to run it."""
     return f"{KEY_PREFIX}lease:{job_id}"
 
 

@@ -57,9 +57,11 @@ class CheckpointInfo:
 
     @property
     def has_ema(self) -> bool:
+        """Whether the file holds an EMA generator (``generator_ema.`` tensors), served by default."""
         return any(name.startswith("generator_ema.") for name in self.tensor_names)
 
     def to_dict(self) -> dict[str, Any]:
+        """The header as a JSON-safe dict, plus ``has_ema`` and the file's size in bytes."""
         return {
             "path": str(self.path),
             "kind": self.kind,

@@ -28,9 +28,11 @@ class GANLoss:
     gradient_penalty_weight: float = 0.0
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """D's scalar loss to minimise, from its logits on a real batch and on a generated one."""
         raise NotImplementedError
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        """G's scalar loss to minimise, from D's logits on a generated batch."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -52,6 +54,7 @@ class MinimaxLoss(_BCEDiscriminator):
     name = "minimax"
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        """``mean log(1 - D(G(z)))`` as ``-mean softplus(v)``; its gradient vanishes where D rejects fakes."""
         return -softplus(fake_logits).mean()  # log(1 - sigmoid(v)) = -softplus(v)
 
 
@@ -61,6 +64,7 @@ class NonSaturatingLoss(_BCEDiscriminator):
     name = "nonsaturating"
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        """``-mean log D(G(z))`` as ``mean softplus(-v)``: strong gradients where D rejects fakes."""
         return softplus(-fake_logits).mean()  # -log sigmoid(v) = softplus(-v)
 
 
@@ -70,9 +74,11 @@ class LSGANLoss(GANLoss):
     name = "lsgan"
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """``0.5 E[(D(x) - 1)^2] + 0.5 E[D(G(z))^2]``: real logits pulled to 1, fake ones to 0."""
         return 0.5 * ((real_logits - 1) ** 2).mean() + 0.5 * (fake_logits**2).mean()
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        """``0.5 E[(D(G(z)) - 1)^2]``: G wants D to score its images as real (1)."""
         return 0.5 * ((fake_logits - 1) ** 2).mean()
 
 
@@ -82,9 +88,11 @@ class HingeLoss(GANLoss):
     name = "hinge"
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``: only logits inside the margins count."""
         return relu(1 - real_logits).mean() + relu(1 + fake_logits).mean()
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        """``-E[D(G(z))]``: G raises the critic's score of its images."""
         return -fake_logits.mean()
 
 
@@ -97,9 +105,11 @@ class WGANGPLoss(GANLoss):
         self.gradient_penalty_weight = gradient_penalty_weight  # lambda in the paper
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """``E[D(G(z))] - E[D(x)]``, the negated W1 estimate; the trainer adds the gradient penalty."""
         return fake_logits.mean() - real_logits.mean()
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        """``-E[D(G(z))]``: G raises the critic's score of its images."""
         return -fake_logits.mean()
 
     def __repr__(self) -> str:
@@ -149,9 +159,11 @@ class FGANLoss(GANLoss):
         self._activation, self._conjugate = _F_ACTIVATION_AND_CONJUGATE[divergence]
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """``E_Q[f*(g_f(v))] - E_P[g_f(v)]``: the negated variational bound on ``D_f(P || Q)``."""
         return self._conjugate(fake_logits).mean() - self._activation(real_logits).mean()
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        """``-E_Q[g_f(V(G(z)))]``, the paper's non-saturating generator update (section 3.2)."""
         return -self._activation(fake_logits).mean()
 
     def __repr__(self) -> str:

@@ -38,6 +38,7 @@ class BrokerView:
     delivered: dict[str, list[Delivery]] = field(default_factory=dict)
 
     def holds(self, job_id: str) -> bool:
+        """Whether the broker holds a message for ``job_id``, waiting in the queue or delivered."""
         return job_id in self.waiting or job_id in self.delivered
 
 

@@ -58,6 +58,7 @@ Verdict = Literal["held", "waiting", "starting", "stranded", "lost"]
 
 
 def reaper_lock_key(job_id: str) -> str:
+    """Redis key of the short lock a reaper holds while it repairs job ``job_id``."""
     return f"{KEY_PREFIX}reaper-lock:{job_id}"
 
 
@@ -98,10 +99,12 @@ class Reaper:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Sweep in a daemon thread: the first sweep at once, then one every ``reaper_interval``."""
         self._thread = threading.Thread(target=self._loop, name="ganserve-reaper", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the thread to stop after its current sweep; returns without waiting for it."""
         self._stop.set()
 
     def _loop(self) -> None:

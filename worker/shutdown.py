@@ -25,6 +25,7 @@ _handler_installed = False
 
 
 def flag_path(settings: Settings, hostname: str) -> Path:
+    """The shutdown flag file of worker ``hostname``: ``<data_dir>/run/shutdown-<hostname>``."""
     safe = hostname.replace(os.sep, "_")
     return settings.data_dir / "run" / f"shutdown-{safe}"
 
@@ -79,4 +80,5 @@ class ShutdownWatch:
         self.path = flag_path(settings, hostname)
 
     def requested(self) -> bool:
+        """Whether training should stop now: a SIGTERM reached this process or the flag file exists."""
         return _terminate_requested.is_set() or self.path.exists()

@@ -29,6 +29,7 @@ def runtime_of(request: Request) -> Runtime:
 # These lookups are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread
 # pool, and a thread hop per request costs more than the lookup (measured on GET /sample).
 async def get_runtime(request: Request) -> Runtime:
+    """The app's Runtime, as the ``RuntimeDep`` dependency."""
     return runtime_of(request)
 
 
@@ -49,6 +50,7 @@ def require_write_access(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> None:
+    """The ``WriteAccess`` dependency: 401 without the configured API key, 400 on a repeated header."""
     check_write_access(request, bearer, api_key)
 
 

@@ -29,6 +29,7 @@ def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=10**9, description="items to skip")] = 0,
 ) -> PageRequest:
+    """The ``limit`` and ``offset`` query parameters as a PageRequest (the ``PageDep`` dependency)."""
     return PageRequest(limit=limit, offset=offset)
 
 

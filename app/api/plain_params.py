@@ -52,6 +52,7 @@ class PlainParamsRoute(APIRoute):
     """An ``APIRoute`` that validates plain query and header parameters itself (module doc)."""
 
     def get_route_handler(self) -> Handler:
+        """FastAPI's handler, or one that validates the plain query and header parameters itself."""
         handler = super().get_route_handler()
         dependant = _effective_dependant(self)
         plan = None if dependant is None else _plan(dependant)

@@ -40,6 +40,7 @@ class LanePinner:
         self._lock = threading.Lock()
 
     def __call__(self) -> None:
+        """Pin the calling thread to the next CPU set, round robin; on failure it warns and runs unpinned."""
         with self._lock:
             cpus = self.cpu_sets[self._next % len(self.cpu_sets)]
             self._next += 1

@@ -29,16 +29,19 @@ class SamplingPool:
         self._pending = 0
 
     def start(self) -> None:
+        """Create the thread pool (a no-op if it is running); called when the app's lifespan starts."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="sampling")
 
     def shutdown(self) -> None:
+        """Cancel waiting calls, wait for running ones and drop the threads; ``start`` may follow."""
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
     @property
     def pending(self) -> int:
+        """Calls admitted by ``run`` and not yet finished, running or waiting (capped at ``max_pending``)."""
         return self._pending
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -92,6 +92,7 @@ class DCGANGenerator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images ``(N, C, H, W)`` in [-1, 1] for ``z (N, latent_dim)``; ``labels (N,)`` if conditional."""
         check_latent(z, self.config)
         check_labels(labels, self.config, z.shape[0])
         codes = self.config.info_codes
@@ -152,6 +153,7 @@ class DCGANDiscriminator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(N / d_pack,)`` for images ``x`` ``(N, C, H, W)``; Q's code logits are dropped."""
         return self.forward_with_codes(x, labels)[0]
 
     def forward_with_codes(

@@ -48,6 +48,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images ``(N, C, H, W)`` in [-1, 1] for ``z (N, latent_dim)``; ``labels (N,)`` if conditional."""
         cfg = self.config
         check_latent(z, cfg)
         check_labels(labels, cfg, z.shape[0])
@@ -79,6 +80,7 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(N / d_pack,)`` for images ``x`` ``(N, C, H, W)`` and, if conditional, labels ``(N,)``."""
         check_images(x, self.config)
         check_labels(labels, self.config, x.shape[0])
         features = x.flatten(1)

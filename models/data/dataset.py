@@ -48,10 +48,12 @@ class ImageDataset:
 
     @property
     def image_size(self) -> int:
+        """Side of the square images in pixels."""
         return int(self.images.shape[-1])
 
     @property
     def channels(self) -> int:
+        """Channels per image (the C of ``(N, C, H, W)``)."""
         return int(self.images.shape[1])
 
     def __len__(self) -> int:

@@ -40,6 +40,7 @@ class EvaluatorConfig:
 
     @classmethod
     def from_json(cls, text: str) -> EvaluatorConfig:
+        """Parse the ``config`` metadata JSON of a weights file (``widths`` back to a tuple)."""
         fields = json.loads(text)
         fields["widths"] = tuple(fields["widths"])
         return cls(**fields)
@@ -107,17 +108,21 @@ class Evaluator:
 
     @property
     def dataset(self) -> str:
+        """The dataset this evaluator was trained to classify."""
         return self.config.dataset
 
     @property
     def num_classes(self) -> int:
+        """Number of classes the network predicts."""
         return self.config.num_classes
 
     @property
     def heldout_accuracy(self) -> float:
+        """Accuracy on held-out real images, as recorded in the weights file."""
         return float(self.metadata["heldout_accuracy"])
 
     def to(self, device: torch.device | str) -> Evaluator:
+        """Move the network to ``device``; returns this evaluator for chaining."""
         self.network.to(device)
         return self
 

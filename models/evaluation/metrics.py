@@ -28,6 +28,7 @@ class QualityFigures:
     label_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
+        """The figures as a plain JSON-safe dict (the ``quality`` entry of a metrics record)."""
         return asdict(self)
 
 

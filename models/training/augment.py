@@ -32,6 +32,7 @@ def _uniform(count: int, low: float, high: float, rng: torch.Generator, like: Te
 
 
 def color(x: Tensor, rng: torch.Generator) -> Tensor:
+    """Random per-image brightness, saturation and contrast changes of ``(N, C, H, W)`` images."""
     n = x.shape[0]
     x = x + _uniform(n, -0.5, 0.5, rng, x)  # brightness
     channel_mean = x.mean(dim=1, keepdim=True)
@@ -41,6 +42,7 @@ def color(x: Tensor, rng: torch.Generator) -> Tensor:
 
 
 def translation(x: Tensor, rng: torch.Generator) -> Tensor:
+    """Shift each image by up to 1/8 of its size along each axis, filling with zero (mid-grey)."""
     n, _, h, w = x.shape
     pad_y, pad_x = max(1, round(h * TRANSLATION_RATIO)), max(1, round(w * TRANSLATION_RATIO))
     shift_y = torch.randint(-pad_y, pad_y + 1, (n, 1, 1), generator=rng)
@@ -54,6 +56,7 @@ def translation(x: Tensor, rng: torch.Generator) -> Tensor:
 
 
 def cutout(x: Tensor, rng: torch.Generator) -> Tensor:
+    """Zero (mid-grey) a random square of half the size in each image; it may hang over an edge."""
     n, _, h, w = x.shape
     size_y, size_x = max(1, round(h * CUTOUT_RATIO)), max(1, round(w * CUTOUT_RATIO))
     # Centres range over the image so that the square may hang over any edge.
@@ -103,6 +106,7 @@ class DiffAugment:
         return bool(self.transforms)
 
     def __call__(self, x: Tensor) -> Tensor:
+        """Apply the policy's transforms to ``x`` ``(N, C, H, W)``, drawing from ``self.rng``; same shape."""
         for transform in self.transforms:
             x = transform(x, self.rng)
         return x

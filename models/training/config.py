@@ -217,6 +217,7 @@ class TrainConfig:
         return max(1, min(500, math.ceil(self.steps / 20)))
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as a JSON-safe dict (what ``config.json`` and checkpoints store)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -229,6 +230,7 @@ class TrainConfig:
         return cls(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied, validated again like any new config."""
         return dataclasses.replace(self, **changes)
 
     def same_run_as(self, other: TrainConfig) -> bool:

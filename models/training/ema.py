@@ -23,6 +23,7 @@ class ExponentialMovingAverage:
 
     @torch.no_grad()
     def update(self, network: nn.Module) -> None:
+        """Move the average towards ``network``'s parameters by ``1 - decay`` and copy its buffers."""
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         ema_params: list[torch.Tensor] = list(self.module.parameters())

@@ -21,6 +21,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def model_config_for(config: TrainConfig, dataset: ImageDataset) -> ModelConfig:
+    """The model config ``config`` trains on ``dataset``; ValueError if it is conditional and unlabelled."""
     conditional = config.architecture in CONDITIONAL_ARCHITECTURES
     if conditional and dataset.num_classes < 2:
         raise ValueError(

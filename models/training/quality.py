@@ -34,6 +34,7 @@ class QualityProbe:
 
     @torch.no_grad()
     def measure(self, generator: nn.Module, latent_dim: int, conditional: bool) -> dict[str, Any]:
+        """``{"quality": figures}`` for ``generator`` at seeds ``0..n-1``; ``{}`` without evaluator/labels."""
         if not self.enabled or self.real_labels is None:
             return {}
         device = next(generator.parameters()).device

@@ -27,22 +27,27 @@ SAMPLE_PATTERN = re.compile(r"step-([0-9]{8})\.png")
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
+    """The run's ``checkpoints/`` folder of ``step-NNNNNNNN.safetensors`` files."""
     return run_dir / "checkpoints"
 
 
 def samples_dir(run_dir: Path) -> Path:
+    """The run's ``samples/`` folder of fixed-noise grids, one PNG per sampled step."""
     return run_dir / "samples"
 
 
 def metrics_path(run_dir: Path) -> Path:
+    """The run's ``metrics.jsonl``, one JSON record per checkpoint."""
     return run_dir / "metrics.jsonl"
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
+    """Where the checkpoint of ``step`` lives: ``checkpoints/step-{step:08d}.safetensors``."""
     return checkpoint_dir(run_dir) / f"step-{step:08d}.safetensors"
 
 
 def sample_path(run_dir: Path, step: int) -> Path:
+    """Where the fixed-noise grid of ``step`` lives: ``samples/step-{step:08d}.png``."""
     return samples_dir(run_dir) / f"step-{step:08d}.png"
 
 
@@ -90,6 +95,7 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
 
 
 def sample_steps(run_dir: Path) -> list[int]:
+    """Steps that have a fixed-noise grid PNG, ascending."""
     return _steps(samples_dir(run_dir), SAMPLE_PATTERN)
 
 
@@ -110,6 +116,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    """Append ``record`` as one JSON line to ``metrics.jsonl`` and fsync it before returning."""
     with open(metrics_path(run_dir), "a") as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
         handle.flush()

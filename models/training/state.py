@@ -27,6 +27,7 @@ class EpochSampler:
         self.position = 0
 
     def next_indices(self) -> torch.Tensor:
+        """The next ``batch_size`` indices, reshuffling with the seeded generator whenever an epoch ends."""
         parts: list[torch.Tensor] = []
         needed = self.batch_size
         while needed > 0:
@@ -40,6 +41,7 @@ class EpochSampler:
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The generator state, current permutation and position, for a checkpoint."""
         return {
             "generator_state": self.generator.get_state(),
             "permutation": self.permutation.clone(),
@@ -47,6 +49,7 @@ class EpochSampler:
         }
 
     def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_tensors` saved, so the next batch is the one the saved run drew."""
         self.generator.set_state(state["generator_state"])
         self.permutation = state["permutation"].clone()
         self.position = int(state["position"][0])
@@ -73,8 +76,10 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, flat: dict[str, tor
 
 
 def module_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s state dict with every name under ``prefix.``."""
     return with_prefix(prefix, module.state_dict())
 
 
 def load_module(module: nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> None:
+    """Load ``module`` strictly from the ``prefix.`` section of a checkpoint's tensors."""
     module.load_state_dict(section(tensors, prefix), strict=True)

@@ -124,6 +124,7 @@ class Trainer(AdversarialStep):
     # -- state -------------------------------------------------------------------------------
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The full training state as flat tensors: networks, EMA, optimizers, RNG streams and step."""
         tensors = module_tensors("generator", self.generator)
         tensors |= module_tensors("discriminator", self.discriminator)
         if self.ema is not None:
@@ -138,6 +139,7 @@ class Trainer(AdversarialStep):
         return tensors
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_tensors` produced, so training continues bit for bit."""
         load_module(self.generator, tensors, "generator")
         load_module(self.discriminator, tensors, "discriminator")
         if self.ema is not None:
@@ -178,6 +180,7 @@ class Trainer(AdversarialStep):
     # -- loop --------------------------------------------------------------------------------
 
     def serving_generator(self) -> torch.nn.Module:
+        """The generator that is served and sampled: the EMA copy when there is one."""
         return self.ema.module if self.ema is not None else self.generator
 
     def save_sample_grid(self) -> Path:
@@ -195,6 +198,7 @@ class Trainer(AdversarialStep):
         return path
 
     def save_checkpoint(self) -> Path:
+        """Write a training checkpoint with the losses and quality figures, and append them to the metrics."""
         metrics = {"step": self.step, **self.losses}
         metrics |= self.quality.measure(
             self.serving_generator(), self.model_config.latent_dim, self.conditional

@@ -73,6 +73,7 @@ FORM_FIELDS = (
 
 @router.api_route("/", methods=["GET", "HEAD"])
 def page() -> FileResponse:
+    """The web page, ``index.html``, sent uncached and with its content security policy."""
     return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
 

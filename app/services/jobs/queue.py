@@ -115,6 +115,7 @@ class JobQueue:
             raise QueueUnavailable(_describe(error)) from error
 
     def close(self) -> None:
+        """Close the Redis client and the Celery producer; a later call connects afresh."""
         with self._lock:
             if self._redis is not None:
                 self._redis.close()
