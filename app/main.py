@@ -9,10 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
 from app.api import openapi
-from app.api.errors import method_not_allowed_handler, validation_error_handler
+from app.api.errors import client_disconnected_handler, method_not_allowed_handler, validation_error_handler
 from app.api.main import api_router
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(405, method_not_allowed_handler)
+    app.add_exception_handler(ClientDisconnect, client_disconnected_handler)
     app.add_exception_handler(Exception, unexpected_error)
 
     # add_middleware wraps what is there already: the last one added runs first.

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
     max_archive_members: int = Field(default=100_000, ge=1)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    upload_idle_seconds: float = Field(
+        default=60.0, gt=0, description="an upload whose body makes no progress this long is closed (408)"
+    )
 
     lease_seconds: float = Field(default=30.0, gt=0)
     # Seconds between reaper sweeps: a lost or stranded message is put back within two of them.

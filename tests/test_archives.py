@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from app.services.datasets import archives
+from app.services.datasets import archives, writer
 from app.services.datasets.archives import ArchiveError, extract_archive
+from tests.reliability.archives import encoded_image, png
 
 MB = 1024 * 1024
-PNG = b"\x89PNG\r\n\x1a\n" + b"not decoded by the extractor" * 4
+PNG = png(1)
 LAYOUT = {
     "cats/a.png": PNG,
-    "dogs/b.JPG": b"\xff\xd8\xff jpeg",
+    "dogs/b.JPG": encoded_image("JPEG"),
     "dogs/puppies/c.png": PNG,
     "notes.txt": b"skipped",
     "cats/inner.zip": b"PK\x03\x04 a nested archive is just a skipped file",
@@ -79,7 +80,7 @@ def test_valid_archive_with_class_folders(tmp_path: Path, kind: str) -> None:
 
 
 def test_images_at_the_root_have_no_classes(tmp_path: Path) -> None:
-    upload = make_zip(tmp_path / "flat.zip", {"a.png": PNG, "b.gif": b"GIF89a"})
+    upload = make_zip(tmp_path / "flat.zip", {"a.png": PNG, "b.gif": encoded_image("GIF")})
     report = extract(upload, tmp_path / "out")
     assert (report.images, report.skipped, report.classes) == (2, 0, [])
 
@@ -177,9 +178,9 @@ def test_zip_whose_headers_understate_the_size_is_rejected(tmp_path: Path) -> No
 
 def test_bytes_are_counted_while_streaming(tmp_path: Path) -> None:
     """The last line of defence: a decompressor yielding more than any header declared."""
-    writer = archives._Writer(tmp_path, max_bytes=10 * MB)
+    budget = writer.Writer(tmp_path, max_bytes=10 * MB)
     with (tmp_path / "a.png").open("wb") as output, pytest.raises(ArchiveError, match="limit"):
-        archives._copy_limited(io.BytesIO(bytes(11 * MB)), output, writer)
+        writer.copy_limited(io.BytesIO(bytes(11 * MB)), output, budget)
     assert (tmp_path / "a.png").stat().st_size <= 10 * MB
 
 
@@ -243,9 +244,3 @@ def test_existing_destination_is_kept_on_error(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError):
         extract(upload, destination)
     assert files_under(destination) == [destination / "keep.txt"]
-
-
-def test_image_extensions_match_the_folder_loader() -> None:
-    from models.data.folder import IMAGE_EXTENSIONS
-
-    assert archives.IMAGE_EXTENSIONS == IMAGE_EXTENSIONS

@@ -11,6 +11,7 @@ from fastapi import HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from app.rendering.pool import PoolBusy
@@ -78,6 +79,17 @@ async def method_not_allowed_handler(request: Request, error: Exception) -> JSON
         status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
         headers={"Allow": ", ".join(allowed)},
     )
+
+
+# nginx's code for "the client closed the request": never sent (nobody is there to read it), but
+# it is what the access log and the request metrics record instead of a 500.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def client_disconnected_handler(request: Request, error: Exception) -> JSONResponse:
+    """A client that went away while its body was read: not a server error, not logged as one."""
+    assert isinstance(error, ClientDisconnect)
+    return JSONResponse({"detail": "client closed the request"}, status_code=CLIENT_CLOSED_REQUEST)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

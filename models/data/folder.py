@@ -1,7 +1,9 @@
 """A directory of image files, optionally one subfolder per class.
 
 Rules (also in `load_folder`'s docstring):
-- Image files are recognised by extension (png, jpg, jpeg, webp, bmp, gif; any case).
+- Image files are recognised by extension (png, jpg, jpeg, webp, bmp, gif; any case); an
+  image over `MAX_DECODE_PIXELS` is skipped undecoded. Both rules live in `image_files.py`,
+  which the upload check uses too.
 - If any top-level subfolder holds an image (at any depth), the dataset is labelled:
   each such subfolder is a class (sorted by name) and everything below it belongs to
   it; files lying directly in the root then have no class and are skipped.
@@ -26,8 +28,7 @@ import torch
 from PIL import Image
 
 from models.data.dataset import DatasetError
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"})
+from models.data.image_files import IMAGE_EXTENSIONS, too_many_pixels
 
 
 def _walk(top: Path) -> list[Path]:
@@ -59,19 +60,13 @@ def _to_mode(image: Image.Image, channels: int) -> Image.Image:
     return image.convert("L" if channels == 1 else "RGB")
 
 
-# Far above any photo a GAN is trained from here (a 50-megapixel RGB image decodes to 150 MB),
-# far below what an upload of a few bytes per megapixel could otherwise make a worker allocate.
-MAX_DECODE_PIXELS = 50_000_000
-
-
 def _decode(path: Path, image_size: int, channels: int) -> np.ndarray | None:
     """(H, W, C) uint8 array, or None when the file cannot be decoded."""
     try:
         with Image.open(path) as image:
             # JPEG can decode straight to a smaller scale: much faster for photos.
             image.draft("RGB", (image_size, image_size))
-            width, height = image.size
-            if width * height > MAX_DECODE_PIXELS:
+            if too_many_pixels(*image.size):
                 return None  # a small file can declare a huge canvas: skip it undecoded
             image.load()
             decoded = _to_mode(image, channels)

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.services.datasets.catalog import METADATA_FILE
 from models.inference import encode_image
 from tests.app.conftest import MakeClient
+from tests.reliability.archives import member_offsets, png, png_claiming, tar_of
 
 BOUNDARY = "test-boundary-1234"
 
@@ -63,6 +65,12 @@ def test_upload_lists_and_deletes_a_dataset(make_client: MakeClient, data_dir: P
         "images": None,
         "skipped": None,
         "created_at": None,
+        "class_counts": None,
+        "image_width": None,
+        "image_height": None,
+        "uniform_size": None,
+        "skipped_reasons": None,
+        "skipped_examples": None,
     }
     assert listing["cifar10"]["kind"] == "downloadable"
     assert leftovers(data_dir) == ["pets"]
@@ -184,3 +192,61 @@ def test_leftovers_of_a_dead_process_are_removed_at_startup_at_once(
         (folder / "data").mkdir(parents=True)
     make_client()
     assert leftovers(data_dir) == [alive.name, elsewhere.name]
+
+
+def test_the_upload_reports_what_its_images_are(make_client: MakeClient, data_dir: Path) -> None:
+    client = make_client()
+    members = {
+        **{f"cats/{i}.png": png(i, size=12) for i in range(3)},
+        "dogs/0.png": png(7, size=12),
+        "dogs/fake.png": b"just text",
+        "dogs/bomb.png": png_claiming(30_000, 30_000),
+        "notes.txt": b"hello",
+    }
+    response = client.post("/datasets", data={"name": "pets"}, files={"file": ("p.tar", tar_of(members))})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert {key: created[key] for key in ("images", "skipped", "class_names", "class_counts")} == {
+        "images": 4,
+        "skipped": 3,
+        "class_names": ["cats", "dogs"],
+        "class_counts": {"cats": 3, "dogs": 1},
+    }
+    assert (created["image_width"], created["image_height"], created["uniform_size"]) == (12, 12, True)
+    assert (created["image_size"], created["channels"]) == (12, 1)
+    assert created["skipped_reasons"] == {"not an image": 2, "larger than 50000000 pixels": 1}
+    assert created["skipped_examples"] == [
+        {"name": "dogs/fake.png", "reason": "not an image"},
+        {"name": "dogs/bomb.png", "reason": "larger than 50000000 pixels"},
+        {"name": "notes.txt", "reason": "not an image"},
+    ]
+    listed = next(d for d in client.get("/datasets").json() if d["name"] == "pets")
+    assert listed == created
+    assert sorted(p.name for p in (data_dir / "datasets" / "pets" / "dogs").iterdir()) == ["0.png"]
+
+
+def test_a_cut_tar_is_422_and_leaves_nothing(make_client: MakeClient, data_dir: Path) -> None:
+    whole = tar_of({f"a/{i}.png": png(i) for i in range(3)})
+    cut = whole[: member_offsets(whole)[1] + 200]  # inside the second member's header
+    response = make_client().post("/datasets", data={"name": "cut"}, files={"file": ("c.tar", cut)})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "truncated archive: it ends inside or before a member header"
+    assert leftovers(data_dir) == []
+
+
+def test_an_upload_without_a_readable_image_is_refused(make_client: MakeClient, data_dir: Path) -> None:
+    fakes = tar_of({"a/1.png": b"text", "a/2.jpg": b"\xff\xd8\xff more text"})
+    response = make_client().post("/datasets", data={"name": "fake"}, files={"file": ("f.tar", fakes)})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("archive contains no images (2 left out: ")
+    assert leftovers(data_dir) == []
+
+
+def test_records_written_before_the_image_checks_still_list(make_client: MakeClient, data_dir: Path) -> None:
+    old = data_dir / "datasets" / "old"
+    (old / "a").mkdir(parents=True)
+    (old / "a" / "0.png").write_bytes(png())
+    (old / METADATA_FILE).write_text('{"images": 1, "skipped": 0, "class_names": ["a"], "created_at": 1.0}')
+    listed = next(d for d in make_client().get("/datasets").json() if d["name"] == "old")
+    assert (listed["images"], listed["skipped"], listed["class_names"]) == (1, 0, ["a"])
+    assert listed["class_counts"] is None and listed["image_size"] is None

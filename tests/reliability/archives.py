@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import stat
+import struct
 import tarfile
 import zipfile
+import zlib
 
 from PIL import Image
 
@@ -71,3 +73,22 @@ def zip_bomb(unpacked_bytes: int) -> bytes:
 
 def labelled_images(count: int = 4) -> dict[str, bytes]:
     return {f"{'ab'[i % 2]}/{i}.png": png(i) for i in range(count)}
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A well-formed 1-bit PNG of a few hundred bytes whose header declares ``width`` x ``height``:
+    a decompression bomb for anything that decodes it. Its IDAT holds the first rows only, which
+    the structure check (CRCs) cannot tell; only decoding would."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    rows = zlib.compress(bytes(16 * (1 + (width + 7) // 8)))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def member_offsets(tar: bytes) -> list[int]:
+    """Where each member's header starts in an uncompressed tar."""
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        return [member.offset for member in archive.getmembers()]

@@ -14,7 +14,7 @@ from app.api.errors import not_found, unprocessable
 from app.schemas.datasets import DatasetInfo
 from app.services.datasets.archives import ArchiveError
 from app.services.datasets.catalog import RESERVED_NAMES, DatasetCatalog, DatasetExists
-from app.services.datasets.uploads import UploadError, UploadTooLarge, receive_upload
+from app.services.datasets.uploads import UploadError, UploadStalled, UploadTooLarge, receive_upload
 from common.jobs import FINAL_STATUSES
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -58,9 +58,10 @@ def list_datasets(datasets: DatasetsDep) -> list[DatasetInfo]:
     openapi_extra=UPLOAD_BODY,
     responses={
         400: {"description": "Not a well-formed multipart upload with one file."},
+        408: {"description": "The upload stalled: no data for the configured idle time."},
         409: {"description": "The name is taken."},
         413: {"description": "The upload is larger than the server accepts."},
-        422: {"description": "Not an acceptable archive (unsafe, corrupt, no images)."},
+        422: {"description": "Not an acceptable archive (unsafe, corrupt, cut short, no readable image)."},
     },
 )
 async def upload_dataset(
@@ -73,7 +74,13 @@ async def upload_dataset(
         Query(description="alternative to the `name` form field; lets a taken name fail before the upload"),
     ] = None,
 ) -> DatasetInfo:
-    """Upload an image archive as a new dataset. Nothing is left behind if it is refused."""
+    """Upload an image archive as a new dataset. Nothing is left behind if it is refused.
+
+    Every image is checked as it is unpacked (header, size, structure; nothing is decoded);
+    the record counts the readable ones, their size, channels and classes, and the files
+    left out with the reasons. A client that goes away mid-upload is no server error: the
+    temporary folder goes, and the request is counted as 499 (the client closed it).
+    """
     if name is not None:
         _check_name(datasets, name)
     work = await anyio.to_thread.run_sync(datasets.temporary_folder)
@@ -83,6 +90,7 @@ async def upload_dataset(
             request.stream(),
             work / "upload",
             max_file_bytes=settings.max_upload_bytes,
+            idle_seconds=settings.upload_idle_seconds,
         )
         name = form.fields.get("name") or name
         if not name:
@@ -100,6 +108,11 @@ async def upload_dataset(
         info = await anyio.to_thread.run_sync(install)
     except UploadTooLarge as error:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(error)) from None
+    except UploadStalled as error:
+        # The client may still be sending, slowly or later: close rather than read on.
+        raise HTTPException(
+            status.HTTP_408_REQUEST_TIMEOUT, detail=str(error), headers={"Connection": "close"}
+        ) from None
     except UploadError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error)) from None
     except ArchiveError as error:
@@ -107,7 +120,9 @@ async def upload_dataset(
     except DatasetExists as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
     finally:
-        await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, work, ignore_errors=True))
+        # Shielded: a cancelled request (server shutdown) still removes its temporary folder.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, work, ignore_errors=True))
     return DatasetInfo(**info)
 
 

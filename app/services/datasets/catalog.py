@@ -132,14 +132,26 @@ class DatasetCatalog:
                 )
             }
         classes = list(metadata.get("class_names") or [])
+        width, height = metadata.get("image_width"), metadata.get("image_height")
+        uniform = metadata.get("uniform_size")
         return {
             "name": folder.name,
             "kind": "uploaded",
+            # The native format, as for a builtin dataset, when the images have one.
+            "image_size": width if uniform and width == height else None,
+            "channels": metadata.get("channels"),
             "images": metadata.get("images"),
             "skipped": metadata.get("skipped"),
             "num_classes": len(classes),
             "class_names": classes,
             "created_at": metadata.get("created_at"),
+            # Records written before uploads were checked image by image lack these: None.
+            "class_counts": metadata.get("class_counts"),
+            "image_width": width,
+            "image_height": height,
+            "uniform_size": uniform,
+            "skipped_reasons": metadata.get("skipped_reasons"),
+            "skipped_examples": metadata.get("skipped_examples"),
         }
 
     # -- changes -------------------------------------------------------------------------------
@@ -190,7 +202,7 @@ class DatasetCatalog:
         """Unpack ``archive`` into ``work_dir`` and rename the result to ``<datasets_dir>/name``.
 
         Raises:
-            ArchiveError: the archive is unsafe or holds no images.
+            ArchiveError: the archive is unsafe, cut short or holds no readable image.
             DatasetExists: ``name`` was taken meanwhile.
         """
         self.check_new_name(name)
@@ -202,6 +214,13 @@ class DatasetCatalog:
             "images": report.images,
             "skipped": report.skipped,
             "class_names": list(report.classes),
+            "class_counts": report.class_counts,
+            "image_width": report.image_width,
+            "image_height": report.image_height,
+            "uniform_size": report.uniform_size,
+            "channels": report.channels,
+            "skipped_reasons": report.skipped_reasons,
+            "skipped_examples": report.skipped_examples,
             "created_at": time.time(),
         }
         (unpacked / METADATA_FILE).write_text(json.dumps(metadata))

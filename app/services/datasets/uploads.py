@@ -2,7 +2,9 @@
 
 Starlette's form parser would spool the file to a temporary file of its own choosing and only
 then hand it over; this parser writes the file part into the caller's folder (inside
-``datasets_dir``, so the later rename is atomic) as the bytes arrive, and stops at the cap.
+``datasets_dir``, so the later rename is atomic) as the bytes arrive, and stops at the cap, or
+when the body makes no progress for the idle time (a stalled client would otherwise hold its
+connection and its temporary folder for as long as it stays connected).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 FILE_FIELD = "file"
@@ -25,6 +28,10 @@ class UploadError(ValueError):
 
 class UploadTooLarge(ValueError):
     """The file part exceeds the configured cap (413)."""
+
+
+class UploadStalled(Exception):
+    """No body bytes arrived for the idle time (408)."""
 
 
 @dataclass
@@ -118,6 +125,7 @@ async def receive_upload(
     target: Path,
     *,
     max_file_bytes: int,
+    idle_seconds: float,
 ) -> UploadedForm:
     """Parse a ``multipart/form-data`` body, writing its file part to ``target``.
 
@@ -126,10 +134,13 @@ async def receive_upload(
         body: the request body stream.
         target: where the file part is written (the caller deletes it on failure).
         max_file_bytes: cap on the file part; exceeded -> :class:`UploadTooLarge` at once.
+        idle_seconds: longest wait for the next piece of the body.
 
     Raises:
         UploadError: not multipart, malformed, or not exactly one file in field ``file``.
         UploadTooLarge: the file is larger than ``max_file_bytes``.
+        UploadStalled: nothing arrived for ``idle_seconds``.
+        starlette.requests.ClientDisconnect: the client went away (from ``body``).
     """
     kind, options = parse_options_header(content_type or "")
     boundary = options.get(b"boundary")
@@ -149,8 +160,15 @@ async def receive_upload(
         )
     }
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    chunks = aiter(body)
     try:
-        async for chunk in body:
+        while True:
+            with anyio.move_on_after(idle_seconds) as waiting:
+                chunk = await anext(chunks, None)
+            if waiting.cancelled_caught:
+                raise UploadStalled(f"no upload data arrived for {idle_seconds:g} s; upload closed")
+            if chunk is None:
+                break
             if chunk:
                 parser.write(chunk)
         parser.finalize()
