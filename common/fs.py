@@ -25,6 +25,7 @@ def temporary_path(target: Path) -> Path:
 
 
 def is_temporary(name: str) -> bool:
+    """Whether a file name is one of :func:`temporary_path`'s."""
     return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
 
 

@@ -88,10 +88,12 @@ class JobRecord(BaseModel):
 
 
 def new_job_id() -> str:
+    """A fresh job id: 32 hex digits (a uuid4)."""
     return uuid.uuid4().hex
 
 
 def is_job_id(value: str) -> bool:
+    """Whether ``value`` is a job id; nothing else ever reaches the filesystem as one."""
     return isinstance(value, str) and JOB_ID_PATTERN.fullmatch(value) is not None
 
 
@@ -106,12 +108,14 @@ class JobStore:
         self._parsed_lock = threading.Lock()
 
     def path(self, job_id: str) -> Path:
+        """The record file of ``job_id``; KeyError for anything that is not a job id."""
         if not is_job_id(job_id):
             # Ids are uuid4 hex: anything else (e.g. '../x') never reaches the filesystem.
             raise KeyError(job_id)
         return self.jobs_dir / f"{job_id}.json"
 
     def cancel_path(self, job_id: str) -> Path:
+        """The cancel flag file of ``job_id``."""
         return self.path(job_id).with_suffix(".cancel")
 
     def create(self, record: JobRecord) -> bool:
@@ -125,6 +129,7 @@ class JobStore:
         write_atomic(self.path(record.id), record.model_dump_json(indent=1))
 
     def get(self, job_id: str) -> JobRecord | None:
+        """The record of ``job_id``, or None when missing, unreadable or from a newer version."""
         try:
             text = self.path(job_id).read_text()
         except (KeyError, FileNotFoundError):
@@ -178,6 +183,7 @@ class JobStore:
         return remove_stale_temporaries(self.jobs_dir, older_than)
 
     def delete(self, job_id: str) -> None:
+        """Remove the record and its cancel flag."""
         self.path(job_id).unlink(missing_ok=True)
         self.cancel_path(job_id).unlink(missing_ok=True)
 
@@ -186,4 +192,5 @@ class JobStore:
         self.cancel_path(job_id).touch()
 
     def cancel_requested(self, job_id: str) -> bool:
+        """Whether a cancel flag was left for ``job_id``."""
         return self.cancel_path(job_id).exists()

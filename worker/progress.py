@@ -57,6 +57,7 @@ class ProgressReporter:
         self._writer.start()
 
     def __call__(self, progress: Progress) -> None:
+        """Take one report from the training loop; the record is saved at most every interval."""
         if self.first_step is None:
             self.first_step = progress.step
         record = self.record

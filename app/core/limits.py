@@ -34,6 +34,7 @@ class BodySizeLimitMiddleware:
         self.limit_for = limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a body over the route's limit with 413, by its declared length or as it streams."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

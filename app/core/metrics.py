@@ -40,6 +40,7 @@ class Metrics:
         ProcessCollector(registry=self.registry)
 
     def watch(self, runtime: Runtime) -> None:
+        """Report ``runtime``'s job, queue and model gauges on every scrape."""
         self.registry.register(RuntimeCollector(runtime))
 
 
@@ -50,6 +51,7 @@ class RuntimeCollector(Collector):
         self.runtime = runtime
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        """The gauges as they are now: jobs by status, queue depth, loaded models, rendering."""
         counts = Counter[str](record.status for record in self.runtime.store.list())
         jobs = GaugeMetricFamily("ganserve_jobs", "Training jobs by status", labels=["status"])
         for status in JOB_STATUSES:
@@ -107,6 +109,7 @@ class MetricsMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the request by route template and status, and time it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

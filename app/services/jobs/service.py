@@ -29,6 +29,7 @@ class JobFinished(RuntimeError):
 
 
 def job_links(record: JobRecord) -> dict[str, str]:
+    """The URLs of everything about a job: itself, its events, cancel, samples, its model."""
     base = f"/jobs/{record.id}"
     return {
         "self": base,
