@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
     max_archive_members: int = Field(default=100_000, ge=1)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    min_free_disk_mb: int = Field(
+        default=100,
+        ge=0,
+        description="`/readyz` answers 503 while a filesystem of the data folder has less free (0: never)",
+    )
 
     lease_seconds: float = Field(default=30.0, gt=0)
     # Seconds between reaper sweeps: a lost or stranded message is put back within two of them.
