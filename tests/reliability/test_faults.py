@@ -238,7 +238,9 @@ def test_a_failing_checkpoint_write_fails_the_job_and_keeps_the_last_checkpoint(
             failed = wait_job(stack, http, job["id"], timeout=60)
 
             assert failed["status"] == "failed"
-            expected = "No space left on device" if fault == "disk-full" else "Read-only file system"
+            expected = (
+                "disk is full (no space left on device)" if fault == "disk-full" else "Read-only file system"
+            )
             assert failed["error"].startswith("could not write checkpoint: "), failed["error"]
             assert expected in failed["error"]
             assert "Traceback" not in failed["error"]
