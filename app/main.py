@@ -5,15 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
 from app.api import openapi
-from app.api.errors import client_disconnected_handler, method_not_allowed_handler, validation_error_handler
+from app.api.errors import (
+    client_disconnected_handler,
+    method_not_allowed_handler,
+    os_error_handler,
+    unexpected_error,
+    validation_error_handler,
+)
 from app.api.main import api_router
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
@@ -46,11 +51,6 @@ def body_limit(settings: Settings) -> Callable[[Scope], int]:
     return limit_for
 
 
-async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "internal server error"}, status_code=500)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (default: read from the environment, once).
 
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(405, method_not_allowed_handler)
     app.add_exception_handler(ClientDisconnect, client_disconnected_handler)
+    app.add_exception_handler(OSError, os_error_handler)  # a full disk: 507 on every route
     app.add_exception_handler(Exception, unexpected_error)
 
     # add_middleware wraps what is there already: the last one added runs first.

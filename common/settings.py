@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     upload_idle_seconds: float = Field(
         default=60.0, gt=0, description="an upload whose body makes no progress this long is closed (408)"
     )
+    min_free_disk_mb: int = Field(
+        default=100,
+        ge=0,
+        description="`/readyz` answers 503 while a filesystem of the data folder has less free (0: never)",
+    )
 
     lease_seconds: float = Field(default=30.0, gt=0)
     # Seconds between reaper sweeps: a lost or stranded message is put back within two of them.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from models.architectures import (
 
 FORMAT_TAG = "ganserve-checkpoint/1"
 METADATA_KEY = "ganserve"
+# How safetensors' own error names the OS error under it (Rust's io::Error, debug or display).
+_OS_ERROR_CODE = re.compile(r"(?:code: |os error )([0-9]+)")
 KIND_TRAINING = "training"
 KIND_GENERATOR = "generator"
 
@@ -136,7 +139,11 @@ def save_checkpoint(
         except OSError:
             raise
         except Exception as error:  # safetensors reports I/O failures as its own error type
-            raise OSError(f"could not write {path.name}: {error}") from error
+            failure = OSError(f"could not write {path.name}: {error}")
+            # Keep the errno it names, so that callers can tell a full disk from other failures.
+            code = _OS_ERROR_CODE.search(str(error))
+            failure.errno = int(code.group(1)) if code else None
+            raise failure from error
     return CheckpointInfo(
         path=path,
         kind=kind,

@@ -4,11 +4,17 @@ The record on disk is the truth about a job: a final status makes any further me
 no-op, and the lease (``worker.lease``) makes sure only one attempt trains at a time. The trainer
 resumes from the newest checkpoint in the model's run folder, so an attempt after a crash or a
 shutdown continues where the last one stopped.
+
+On a full disk a record save is retried until space returns (``worker.records``): the attempt
+stays alive, holding its lease, rather than leave a ``running`` record nobody works on. An
+attempt whose checkpoint or record cannot be written ends ``failed`` ("could not write
+checkpoint: the data folder's disk is full ..."), written as soon as there is room for it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import traceback
@@ -17,6 +23,7 @@ from typing import Any, Literal
 
 import redis
 
+from common.disk import disk_full_errno, disk_full_reason
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, is_job_id
 from common.names import is_valid_name
 from common.redact import without_root
@@ -27,6 +34,7 @@ from worker import shutdown
 from worker.events import JobEvents
 from worker.lease import Lease
 from worker.progress import ProgressReporter
+from worker.records import RecordWriter
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +71,9 @@ def run_job(
         redis_client: for the lease.
 
     Raises:
-        RequeueJob: the worker is shutting down (a checkpoint was saved) or Redis stayed
-            unreachable; the caller must put the message back so another worker resumes it.
+        RequeueJob: the worker is shutting down (a checkpoint was saved; on a full disk the
+            record may not show it yet) or Redis stayed unreachable; the caller must put the
+            message back so another worker resumes it.
     """
     if not is_job_id(job_id):
         log.error("ignoring a message with an invalid job id %r", job_id)
@@ -89,16 +98,17 @@ def run_job(
     outcome: Outcome = "final"
     # Live events for viewers (worker.events): queued here, sent by a thread of its own.
     events = JobEvents.for_job(settings, job_id, settings.models_dir / record.model)
+    writer = RecordWriter(store, lease, shutdown.ShutdownWatch(settings, hostname).requested)
     try:
         # Read again under the lease: an attempt that just ended may have finished the job.
         record = store.get(job_id) or record
         if record.status in FINAL_STATUSES:
             log.info("job %s is already %s; duplicate message ignored", job_id, record.status)
         elif store.cancel_requested(job_id):
-            _finish(store, record, "cancelled", events)
+            outcome = _finish(writer, record, "cancelled", events)
             log.info("job %s was cancelled before it started", job_id)
         else:
-            outcome = _attempt(settings, store, record, hostname, lease, events)
+            outcome = _attempt(settings, writer, record, hostname, events)
     finally:
         # Released before any re-queue, so the next attempt never finds our lease in its way.
         lease.release()
@@ -127,25 +137,27 @@ def _acquire(lease: Lease) -> bool:
 
 
 def _attempt(
-    settings: Settings, store: JobStore, record: JobRecord, hostname: str, lease: Lease, events: JobEvents
+    settings: Settings, writer: RecordWriter, record: JobRecord, hostname: str, events: JobEvents
 ) -> Outcome:
+    store, lease = writer.store, writer.lease
     record.status = "running"
     record.attempts += 1
     record.worker = hostname
     record.started_at = time.time()
     record.finished_at = None
     record.error = None
-    store.save(record)
+    if not writer.save(record):
+        # Gave up on a full disk: the record still shows the job as it was (queued), true again.
+        return _gave_up(writer)
     events.state(record)
     log.info("job %s: training attempt %d on %s", record.id, record.attempts, hostname)
 
     cancel_flag = store.cancel_path(record.id)
-    stopping = shutdown.ShutdownWatch(settings, hostname)
     reporter = ProgressReporter(store, record, settings.progress_interval, lease, events)
 
     def should_stop() -> bool:
         # Asked every step: two stat calls and a flag, microseconds next to a training step.
-        return cancel_flag.exists() or stopping.requested() or lease.lost
+        return cancel_flag.exists() or writer.stopping() or lease.lost
 
     try:
         # The reporter saves in a thread of its own; leaving the block ends it, so nothing it
@@ -165,8 +177,7 @@ def _attempt(
             return "abandoned"
         log.exception("job %s failed", record.id)
         record.error = without_root(describe_error(error), settings.data_dir)
-        _finish(store, record, "failed", events)
-        return "final"
+        return _finish(writer, record, "failed", events)
 
     if reporter.first_step is not None:
         log.info(
@@ -184,25 +195,34 @@ def _attempt(
     record.progress = record.progress.model_copy(update={"step": result.step})
     if result.status == "completed":
         record.progress = record.progress.model_copy(update={"eta_seconds": 0.0})
-        _finish(store, record, "succeeded", events)
+        outcome = _finish(writer, record, "succeeded", events)
         log.info("job %s succeeded at step %d", record.id, result.step)
-        return "final"
+        return outcome
     if cancel_flag.exists():
-        _finish(store, record, "cancelled", events)
+        outcome = _finish(writer, record, "cancelled", events)
         log.info("job %s cancelled at step %d", record.id, result.step)
-        return "final"
+        return outcome
     record.status = "queued"
-    store.save(record)
-    events.state(record)
+    # The worker is stopping, so a full disk is not waited out: the next attempt rewrites it.
+    if writer.save(record):
+        events.state(record)
     log.info("job %s: stopped at step %d for shutdown; re-queueing", record.id, result.step)
     return "requeue"
 
 
-def _finish(store: JobStore, record: JobRecord, status: FinalStatus, events: JobEvents) -> None:
+def _finish(writer: RecordWriter, record: JobRecord, status: FinalStatus, events: JobEvents) -> Outcome:
     record.status = status
     record.finished_at = time.time()
-    store.save(record)
+    if not writer.save(record):
+        return _gave_up(writer)
     events.state(record)
+    return "final"
+
+
+def _gave_up(writer: RecordWriter) -> Outcome:
+    """The outcome of an attempt whose record could not be written before it had to stop: the
+    new lease holder writes it, or, after a shutdown, the attempt the message goes back for."""
+    return "abandoned" if writer.lease.lost else "requeue"
 
 
 def train_config_for(settings: Settings, record: JobRecord) -> TrainConfig:
@@ -229,7 +249,14 @@ def describe_error(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)
     # Whatever the writer raised (OSError, or safetensors' own error for the same I/O
     # failure), a failure inside the checkpoint writer is a storage problem for the user.
-    if any(f.name == "save_checkpoint" and f.filename.endswith("checkpoint.py") for f in frames):
+    in_checkpoint = any(f.name == "save_checkpoint" and f.filename.endswith("checkpoint.py") for f in frames)
+    full = disk_full_errno(error)
+    if full is not None:
+        # A progress save's error is raised again on the training thread, frames and all.
+        in_record = any(f.name == "save" and f.filename.endswith(f"common{os.sep}jobs.py") for f in frames)
+        what = "checkpoint" if in_checkpoint else "job record" if in_record else "files"
+        return f"could not write {what}: {disk_full_reason(full)}"
+    if in_checkpoint:
         return f"could not write checkpoint: {error}"
     if isinstance(error, OSError):
         return f"could not read or write files: {error}"

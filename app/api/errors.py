@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,10 @@ from starlette.routing import Match
 
 from app.rendering.pool import PoolBusy
 from app.services.models.entries import InvalidModelRef, ModelUnavailable, UnknownModel
+from common.disk import disk_full_errno, disk_full_reason
 from models.inference import SamplingError
+
+logger = logging.getLogger(__name__)
 
 
 def unprocessable(detail: str) -> HTTPException:
@@ -38,6 +42,29 @@ def sampling_errors() -> Iterator[None]:
         raise unprocessable(str(error)) from None
     except (ModelUnavailable, PoolBusy) as error:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from None
+
+
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """500 without details for an error no route expected (the traceback goes to the log)."""
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def disk_full_detail(code: int | None) -> str:
+    """The 507 ``detail``: which disk, and what the client can do (never a server path)."""
+    return f"{disk_full_reason(code)}; free space and retry"
+
+
+async def os_error_handler(request: Request, error: Exception) -> JSONResponse:
+    """507 for a full disk on any route, whatever was being written (a job record, a
+    checkpoint, an upload): the server's storage is at fault, not the request. Routes remove
+    what they had half-made before the error reaches here. Any other OSError is a 500."""
+    assert isinstance(error, OSError)
+    code = disk_full_errno(error)
+    if code is None:
+        return await unexpected_error(request, error)
+    logger.warning("%s %s: disk full: %s", request.method, request.url.path, error)
+    return JSONResponse({"detail": disk_full_detail(code)}, status_code=status.HTTP_507_INSUFFICIENT_STORAGE)
 
 
 def _json_safe(value: Any) -> Any:

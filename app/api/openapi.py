@@ -2,9 +2,9 @@
 
 FastAPI documents a 422 as its validation list and leaves other error statuses without a body.
 Our handlers also answer 422 with a plain string (``{"detail": "count must be ..."}``), 401 on
-every route that takes the API key, and 400 (unparsable) and 413 (too large) on every route
-with a body; a client (or a schema fuzzer) reading the document would otherwise be told the
-wrong shape or no shape at all.
+every route that takes the API key, 507 (disk full) on those same routes (the ones that
+write), and 400 (unparsable) and 413 (too large) on every route with a body; a client (or a
+schema fuzzer) reading the document would otherwise be told the wrong shape or no shape at all.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ ERROR_SCHEMA: dict[str, Any] = {
 UNAUTHORIZED = "The API key is missing or wrong (GAN_API_KEY is set on this server)."
 UNPARSABLE = "The body cannot be parsed (e.g. it is not UTF-8 text where JSON is expected)."
 TOO_LARGE = "The request body is larger than the server accepts."
+DISK_FULL = "The data folder's disk is full; nothing was left half-made. Free space and retry."
 
 
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """Give every error response of ``schema`` the ``ErrorBody`` shape; add 401 and 413 where
-    they can happen. Mutates and returns ``schema``."""
+    """Give every error response of ``schema`` the ``ErrorBody`` shape; add 401, 413 and 507
+    where they can happen. Mutates and returns ``schema``."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
     components.pop("HTTPValidationError", None)
@@ -46,6 +47,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if operation.get("security"):
                 responses.setdefault("401", {"description": UNAUTHORIZED})
+                responses.setdefault("507", {"description": DISK_FULL})
             if operation.get("requestBody"):
                 responses.setdefault("400", {"description": UNPARSABLE})
                 responses.setdefault("413", {"description": TOO_LARGE})

@@ -27,7 +27,7 @@ def test_readyz_is_200_with_a_model_and_redis(
     assert response.status_code == 200, response.text
     assert response.json() == {
         "status": "ready",
-        "checks": {"default_model": "tiny@10", "queue": "ok"},
+        "checks": {"default_model": "tiny@10", "queue": "ok", "disk": "ok"},
         "broken_models": [],
     }
 

@@ -21,7 +21,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from models.training import run_files
 from tests.app.tiny_models import write_tampered_model, write_tiny_model, write_truncated_model
 from tests.reliability import archives
 from tests.reliability.conftest import AUTH, Payload, Stack
+from tests.support.disks import fill, tmpfs
 from tests.worker.conftest import TINY, training_attempts
 
 
@@ -215,32 +215,6 @@ def test_api_killed_during_submissions_leaves_only_complete_consistent_jobs(
 
 
 # -- checkpoint writes that fail --------------------------------------------------------------------
-@contextmanager
-def tmpfs(folder: Path, size: str) -> Iterator[None]:
-    """A real small filesystem at ``folder`` (needs CAP_SYS_ADMIN, as root in CI)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def fill(folder: Path) -> None:
-    """Use up every free byte of the filesystem holding ``folder``."""
-    with open(folder / ".filler", "wb") as handle:
-        try:
-            while True:
-                handle.write(bytes(1 << 16))
-                handle.flush()
-        except OSError:
-            pass
-
-
 @pytest.mark.parametrize("fault", ["disk-full", "read-only"])
 def test_a_failing_checkpoint_write_fails_the_job_and_keeps_the_last_checkpoint(
     stack: Stack, fault: str
@@ -264,7 +238,9 @@ def test_a_failing_checkpoint_write_fails_the_job_and_keeps_the_last_checkpoint(
             failed = wait_job(stack, http, job["id"], timeout=60)
 
             assert failed["status"] == "failed"
-            expected = "No space left on device" if fault == "disk-full" else "Read-only file system"
+            expected = (
+                "disk is full (no space left on device)" if fault == "disk-full" else "Read-only file system"
+            )
             assert failed["error"].startswith("could not write checkpoint: "), failed["error"]
             assert expected in failed["error"]
             assert "Traceback" not in failed["error"]

@@ -144,8 +144,16 @@ def test_uploaded_dataset_names_map_to_their_folder(settings: Settings) -> None:
 
 def test_describe_error_is_one_line_with_the_class() -> None:
     assert describe_error(ValueError("steps must be positive")) == ("ValueError: steps must be positive")
+    denied = OSError(13, "Permission denied")
+    assert describe_error(denied) == ("could not read or write files: [Errno 13] Permission denied")
     disk_full = OSError(28, "No space left on device")
-    assert describe_error(disk_full) == ("could not read or write files: [Errno 28] No space left on device")
+    assert describe_error(disk_full) == (
+        "could not write files: the data folder's disk is full (no space left on device)"
+    )
+    quota = OSError(122, "Disk quota exceeded")  # EDQUOT on Linux
+    assert describe_error(quota) == (
+        "could not write files: the data folder's disk quota is used up (disk quota exceeded)"
+    )
 
 
 def test_a_job_error_never_names_the_servers_data_folder(

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from app.api.deps import RuntimeDep
 from app.services.jobs.queue import QueueUnavailable
 from app.services.models.entries import InvalidModelRef, ModelUnavailable, UnknownModel
+from common.disk import MIB, low_disks
+from common.settings import Settings
 
 router = APIRouter(tags=["health"])
 
@@ -25,7 +27,8 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready: `detail` says what is missing or broken."}},
 )
 def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Ready when the default model loads and Redis answers a ping.
+    """Ready when the default model loads, Redis answers a ping and every filesystem of the
+    data folder has at least ``GAN_MIN_FREE_DISK_MB`` free.
 
     Models whose newest checkpoint is broken are listed either way (``broken_models``), and
     named in ``detail``.
@@ -59,6 +62,10 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     except QueueUnavailable as error:
         problems.append(f"job queue unavailable: {error}")
         checks["queue"] = None
+    low = _low_disk(settings)
+    if low:
+        problems.append(f"low disk: {low}; free space (GAN_MIN_FREE_DISK_MB sets the floor)")
+    checks["disk"] = None if low else "ok"
     body: dict[str, Any] = {"checks": checks, "broken_models": broken}
     if problems:
         detail = "; ".join(problems + [f"broken model {entry}" for entry in broken])
@@ -67,3 +74,14 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         # Ready to serve, but an operator should hear about the models that are not.
         body["detail"] = "ready; these models cannot be served: " + "; ".join(broken)
     return JSONResponse({"status": "ready", **body})
+
+
+def _low_disk(settings: Settings) -> str | None:
+    """What is short of room, or None. Below the floor, jobs and uploads are about to fail
+    with 507; an operator should hear of it before the disk is full, not after."""
+    floor = settings.min_free_disk_mb * MIB
+    if floor == 0:
+        return None
+    folders = (settings.jobs_dir, settings.models_dir, settings.datasets_dir, settings.cache_dir)
+    low = low_disks(settings.data_dir, folders, floor)
+    return "; ".join(disk.describe(floor) for disk in low) or None
