@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     def settings_customise_sources(  # type: ignore[no-untyped-def]
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
+        """Only the values passed in (see ``load_settings``), never the process environment."""
         # Only explicit values: `load_settings` decides where they come from, so a test's dict
         # is never mixed with the machine's environment.
         return (init_settings,)
@@ -112,29 +113,36 @@ class Settings(BaseSettings):
     # -- the data directory --------------------------------------------------------------------
     @property
     def models_dir(self) -> Path:
+        """Trained models: one folder per model."""
         return self.data_dir / "models"
 
     @property
     def jobs_dir(self) -> Path:
+        """Job records: one JSON file per job."""
         return self.data_dir / "jobs"
 
     @property
     def datasets_dir(self) -> Path:
+        """Uploaded datasets: one folder per dataset."""
         return self.data_dir / "datasets"
 
     @property
     def cache_dir(self) -> Path:
+        """Downloaded datasets and other re-creatable files."""
         return self.data_dir / "cache"
 
     @property
     def redis_dir(self) -> Path:
+        """The embedded Redis's append-only file and log."""
         return self.data_dir / "redis"
 
     def ensure_dirs(self) -> None:
+        """Create the data folders that do not exist yet."""
         for folder in (self.models_dir, self.jobs_dir, self.datasets_dir, self.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
     def effective_redis_url(self) -> str:
+        """The Redis URL; RuntimeError when none is set."""
         if not self.redis_url:
             raise RuntimeError("GAN_REDIS_URL is not set (start the stack with `ganserve up`)")
         return self.redis_url

@@ -264,5 +264,6 @@ def describe_error(error: BaseException) -> str:
 
 
 def checkpoint_step(path: Path) -> int | None:
+    """The step in a checkpoint file's name, or None for another name."""
     match = CHECKPOINT_NAME.fullmatch(path.name)
     return int(match.group(1)) if match else None

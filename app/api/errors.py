@@ -24,10 +24,12 @@ logger = logging.getLogger(__name__)
 
 
 def unprocessable(detail: str) -> HTTPException:
+    """A 422 with ``detail``."""
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
 
 
 def not_found(detail: str) -> HTTPException:
+    """A 404 with ``detail``."""
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
 
 
