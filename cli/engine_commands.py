@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -13,12 +12,13 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from pydantic.fields import FieldInfo
+
 from models.training.config import TrainConfig
 
 
-def _field_type(field: dataclasses.Field[Any]) -> Any:
-    hints = typing.get_type_hints(TrainConfig)
-    hint = hints[field.name]
+def _field_type(field: FieldInfo) -> Any:
+    hint = field.annotation
     if isinstance(hint, types.UnionType):  # "int | None" -> int
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     return hint
@@ -40,17 +40,17 @@ def add_train_parser(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<name>)")
     parser.add_argument("--fresh", action="store_true", help="do not resume from the run folder")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-    for field in dataclasses.fields(TrainConfig):
-        if field.name == "extra":
+    for name, field in TrainConfig.model_fields.items():
+        if name == "extra":
             continue
         kind = _field_type(field)
         converter = _bool if kind is bool else kind
         parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            dest=field.name,
+            "--" + name.replace("_", "-"),
+            dest=name,
             type=converter,
             default=None,
-            help=f"(default: {field.default})",
+            help=(f"{field.description} " if field.description else "") + f"(default: {field.default})",
         )
 
 
@@ -66,10 +66,10 @@ def load_config_file(path: Path) -> dict[str, Any]:
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig from ``--config``, with the flags given on the command line overriding it."""
     values: dict[str, Any] = load_config_file(args.config) if args.config else {}
-    for field in dataclasses.fields(TrainConfig):
-        given = getattr(args, field.name, None)
+    for name in TrainConfig.model_fields:
+        given = getattr(args, name, None)
         if given is not None:
-            values[field.name] = given
+            values[name] = given
     return TrainConfig.from_dict(values)
 
 

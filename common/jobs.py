@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from common.fs import create_exclusive, remove_stale_temporaries, write_atomic
+from common.specs import HOST_FIELDS, TrainingSpec
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -26,7 +27,8 @@ FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 JOB_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 # Version 1: records written before the version field existed (same fields, no `kind`).
 # Version 2: `schema_version` and `kind`; messages carry the job id alone.
-SCHEMA_VERSION = 2
+# Version 3: `config` is the typed spec of its kind (common.specs), without the host's fields.
+SCHEMA_VERSION = 3
 JobKind = Literal["training"]
 
 
@@ -49,7 +51,7 @@ class JobRecord(BaseModel):
     id: str
     status: JobStatus = "queued"
     model: str = Field(description="name of the model the job produces")
-    config: dict[str, Any] = Field(description="the training config as submitted, with defaults")
+    config: TrainingSpec = Field(description="what the job was asked to do, with every default filled in")
     created_at: float = Field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
@@ -74,16 +76,20 @@ class JobRecord(BaseModel):
             raise ValueError(
                 f"job record of schema version {version} is newer than this service's {SCHEMA_VERSION}"
             )
-        if version == 1:
-            data = {**data, "schema_version": SCHEMA_VERSION, "kind": "training"}
+        if version < 3:
+            # Before the typed spec the config also held the host's fields; the name is the
+            # record's `model` and the others are the worker's to decide.
+            config = data.get("config")
+            if isinstance(config, dict):
+                config = {key: value for key, value in config.items() if key not in HOST_FIELDS}
+            data = {**data, "schema_version": SCHEMA_VERSION, "kind": "training", "config": config}
         return data
 
     @model_validator(mode="after")
     def _total_steps_from_config(self) -> JobRecord:
         # A queued job already knows its length; progress bars should not show "0 of 0".
-        steps = self.config.get("steps")
-        if self.progress.total_steps == 0 and isinstance(steps, int):
-            self.progress.total_steps = steps
+        if self.progress.total_steps == 0:
+            self.progress.total_steps = self.config.steps
         return self
 
 

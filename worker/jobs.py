@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import redis
+from pydantic import ValidationError
 
 from common.disk import disk_full_errno, disk_full_reason
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, is_job_id
@@ -117,9 +118,16 @@ def run_job(
         raise RequeueJob(f"job {job_id} stopped for a worker shutdown; back to the queue")
 
 
-def _create_from_legacy_message(store: JobStore, job_id: str, config: dict[str, Any]) -> JobRecord:
+def _create_from_legacy_message(store: JobStore, job_id: str, config: dict[str, Any]) -> JobRecord | None:
     model = config.get("name") if isinstance(config.get("name"), str) else None
-    created = JobRecord(id=job_id, model=model or f"job-{job_id[:8]}", config=dict(config))
+    try:
+        # Such messages predate the typed spec; the record upgrade drops their host fields.
+        created = JobRecord.model_validate(
+            {"schema_version": 2, "id": job_id, "model": model or f"job-{job_id[:8]}", "config": config}
+        )
+    except ValidationError as error:
+        log.error("job %s: the message's config is not a training spec: %s", job_id, error)
+        return None
     if not store.create(created):
         return store.get(job_id) or created  # somebody wrote it meanwhile: theirs wins
     log.warning("job %s had no record; created it from the message", job_id)
@@ -232,16 +240,16 @@ def train_config_for(settings: Settings, record: JobRecord) -> TrainConfig:
     Raises:
         ValueError: the config cannot train (the message names the field).
     """
-    fields = dict(record.config)
-    fields["name"] = record.model
-    fields["device"] = settings.device
-    dataset = fields.get("dataset", TrainConfig.dataset)
+    dataset = record.config.dataset
+    dataset_path = None
     if dataset not in BUILTIN_DATASETS and dataset not in DOWNLOADABLE_DATASETS:
+        # The name rule keeps a hand-edited record from pointing outside the datasets folder.
         if not is_valid_name(dataset):
             raise ValueError(f"invalid dataset name {dataset!r}")
-        fields["dataset"] = "folder"
-        fields["dataset_path"] = str(settings.datasets_dir / dataset)
-    return TrainConfig.from_dict(fields)
+        dataset_path = str(settings.datasets_dir / dataset)
+    return TrainConfig.for_job(
+        record.config, name=record.model, device=settings.device, dataset_path=dataset_path
+    )
 
 
 def describe_error(error: BaseException) -> str:

@@ -1,13 +1,15 @@
-"""The training configuration: one dataclass, validated up front so a bad config never starts."""
+"""The training configuration: the job spec plus the host's part, validated up front so a bad
+config never starts."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field, ValidationError, model_validator
+
 from common.names import NAME_RULE, is_valid_name
+from common.specs import TrainingSpec
 from models.architectures import ARCHITECTURES, D_NORMS
 from models.architectures.config import INFO_CODE_ARCHITECTURES, MAX_LATENT_DIM, MAX_PACK
 from models.losses import F_DIVERGENCES, LOSSES
@@ -17,74 +19,26 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_DECAYS = ("none", "linear")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run. Same config + same seed = same checkpoints.
+class TrainConfig(TrainingSpec):
+    """The engine's whole config: a job's spec plus what the host decides (name, device, and
+    an uploaded dataset's folder). Same config + same seed = same checkpoints.
 
-    ``steps`` counts generator updates; each is preceded by ``d_steps`` discriminator updates
-    (the ``k`` of Goodfellow et al.'s Algorithm 1), each on a fresh minibatch of ``batch_size``.
+    Constructing one checks every rule (types by pydantic, the rest in ``problems``), so a bad
+    config never starts; ``for_job`` builds one from a spec that was checked when its job was
+    accepted, without checking it again.
     """
 
     name: str = "model"
-    architecture: str = "dcgan"
-    dataset: str = "digits"
     dataset_path: str | None = None
-    image_size: int | None = None  # None: the dataset's native size
-    channels: int | None = None  # None: the dataset's native channel count
-    num_images: int | None = None  # cap on the images used (None: all)
-    latent_dim: int = 100
-    g_width: int = 64
-    d_width: int = 64
-    steps: int = 1000
-    batch_size: int = 64
-    d_steps: int = 1
-    loss: str = "nonsaturating"
-    divergence: str | None = None
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    gp_weight: float = 10.0
-    # R1 (Mescheder et al. 2018): D's loss gains r1_weight / 2 * E||grad_x D(x)||^2 on real
-    # images, a zero-centred penalty that keeps D from growing sharp around the training data,
-    # as it does on small datasets (gamma in the paper; 0: off).
-    r1_weight: float = 0.0
-    # "linear": both learning rates fall linearly to zero at `steps`, which damps the late
-    # oscillation of the two players; "none": constant rates (the DCGAN paper's choice).
-    lr_decay: str = "none"
-    # Normalisation in D: None picks the architecture's own (BatchNorm for DCGAN, none for the
-    # MLP, per-sample "layer" under WGAN-GP); "none" and "layer" make D judge each image alone.
-    d_norm: str | None = None
-    # PacGAN: D judges this many samples at once (1: one at a time); batch_size must divide.
-    pack: int = 1
-    # InfoGAN categorical code with this many values, drawn from z as argmax(z[:k]) (0: none);
-    # D's head Q learns to tell the code from the image, and both players minimise
-    # info_weight * cross_entropy(Q(G(z)), code) (Chen et al. 2016; weight 1 in the paper).
-    info_codes: int = 0
-    info_weight: float = 1.0
-    # Self-conditioned GAN (Liu et al. 2020) with this many clusters (0: off): the training
-    # images are split into equal clusters by k-means on their pixels, D judges each image with
-    # its cluster, and G draws its cluster from z as an InfoGAN code, so the generated mix of
-    # clusters is the data's. No labels are used; the model samples like an unconditional one.
-    clusters: int = 0
-    # DiffAugment policy for what D sees, e.g. "translation,cutout" ("": none); see augment.py
-    augment: str = ""
-    ema: bool = True
-    ema_decay: float = 0.999
-    seed: int = 0
     device: str = "auto"
-    amp: bool = False
-    channels_last: bool = False
-    checkpoint_every: int | None = None  # None: every tenth of the run, at most 1,000 steps
-    sample_every: int | None = None  # None: every twentieth of the run, at most 500 steps
-    sample_count: int = 64
-    eval_samples: int = 1000
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
         problems = self.problems()
         if problems:
             raise ValueError("; ".join(problems))
+        return self
 
     def problems(self) -> list[str]:
         """Every reason this config cannot train, as short messages naming the field."""
@@ -218,20 +172,46 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as a JSON-safe dict (what ``config.json`` and checkpoints store)."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
+
+    def spec(self) -> TrainingSpec:
+        """The job spec of this config: every field but the host's."""
+        return TrainingSpec.model_validate(self.model_dump(include=set(TrainingSpec.model_fields)))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict (JSON/TOML), rejecting unknown keys by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        """Build from a dict (JSON/TOML), rejecting unknown keys by name.
+
+        Raises:
+            ValueError: every problem, '; '-joined, each naming its field.
+        """
+        unknown = sorted(set(data) - set(cls.model_fields))
         if unknown:
             raise ValueError("unknown training config field(s): " + ", ".join(unknown))
-        return cls(**data)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise ValueError("; ".join(validation_problems(error))) from None
+
+    @classmethod
+    def for_job(cls, spec: TrainingSpec, *, name: str, device: str, dataset_path: str | None) -> TrainConfig:
+        """The config that trains a job's stored ``spec`` on this host.
+
+        The spec was checked by ``from_dict`` when its job was accepted and typed again as the
+        record was read, so it is not judged a third time; the host's fields come from the
+        record and the worker's settings.
+        """
+        dataset = "folder" if dataset_path is not None else spec.dataset
+        return cls.model_construct(
+            **{**spec.model_dump(), "dataset": dataset},
+            name=name,
+            device=device,
+            dataset_path=dataset_path,
+        )
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied, validated again like any new config."""
-        return dataclasses.replace(self, **changes)
+        return self.from_dict({**self.model_dump(), **changes})
 
     def same_run_as(self, other: TrainConfig) -> bool:
         """Whether ``other`` continues this run (only the step budget may differ)."""
@@ -239,3 +219,16 @@ class TrainConfig:
         for key in ("steps", "device", "name"):
             mine.pop(key), theirs.pop(key)
         return mine == theirs
+
+
+def validation_problems(error: ValidationError) -> list[str]:
+    """One readable message per problem in ``error``: the rules' own sentences as they are,
+    and pydantic's type errors prefixed by the field they are about."""
+    out: list[str] = []
+    for problem in error.errors(include_url=False):
+        if problem["type"] == "value_error":
+            out.extend(str(problem["ctx"]["error"]).split("; "))
+        else:
+            where = ".".join(str(part) for part in problem["loc"]) or "config"
+            out.append(f"{where}: {problem['msg']}")
+    return out

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.jobs import SCHEMA_VERSION, JobRecord, JobStore, new_job_id
+from common.specs import TrainingSpec
 
 
 def test_create_is_exclusive_and_save_replaces(tmp_path: Path) -> None:
@@ -105,7 +106,15 @@ def test_a_record_of_schema_version_1_loads_upgraded_and_saves_as_the_current_ve
         "id": "d" * 32,
         "status": "running",
         "model": "old",
-        "config": {"dataset": "digits", "steps": 40},
+        # Before version 3 the config also held the host's fields (the old engine config).
+        "config": {
+            "name": "old",
+            "dataset": "digits",
+            "steps": 40,
+            "device": "auto",
+            "dataset_path": None,
+            "extra": {},
+        },
         "created_at": 1.0,
         "updated_at": 2.0,
         "progress": {"step": 10, "total_steps": 40, "images_per_second": 0.0, "eta_seconds": None},
@@ -120,9 +129,31 @@ def test_a_record_of_schema_version_1_loads_upgraded_and_saves_as_the_current_ve
     record = store.get(legacy["id"])
     assert record is not None
     assert (record.schema_version, record.kind) == (SCHEMA_VERSION, "training")
-    assert (record.status, record.progress.step, record.config) == ("running", 10, legacy["config"])
+    assert (record.status, record.progress.step) == ("running", 10)
+    assert record.config == TrainingSpec(dataset="digits", steps=40)  # typed, host fields gone
     store.save(record)
     assert json.loads(store.path(record.id).read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_version_2_record_upgrades_its_config_to_the_typed_spec(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    record = JobRecord(id="c" * 32, model="m", config=TrainingSpec(steps=7, loss="hinge")).model_dump(
+        mode="json"
+    )
+    record["schema_version"] = 2
+    record["config"] |= {"name": "m", "device": "cuda", "dataset_path": None, "extra": {}}
+    store.path(record["id"]).write_text(json.dumps(record))
+    loaded = store.get(record["id"])
+    assert loaded is not None and loaded.config == TrainingSpec(steps=7, loss="hinge")
+
+
+def test_a_current_record_with_a_field_outside_the_spec_is_unreadable(tmp_path: Path) -> None:
+    # Host fields are dropped only from records that predate the typed spec.
+    store = JobStore(tmp_path)
+    record = JobRecord(id="b" * 32, model="m", config={}).model_dump(mode="json")
+    record["config"]["device"] = "cuda"
+    store.path(record["id"]).write_text(json.dumps(record))
+    assert store.get(record["id"]) is None
 
 
 def test_a_record_from_a_newer_version_is_refused_and_left_untouched(tmp_path: Path) -> None:

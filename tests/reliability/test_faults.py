@@ -195,7 +195,8 @@ def test_api_killed_during_submissions_leaves_only_complete_consistent_jobs(
     for path in stack.settings.jobs_dir.glob("*.json"):
         record = stack.store.get(path.stem)
         assert record is not None, f"unreadable record {path.name}"
-        assert record.status == "queued" and record.config["name"] == record.model
+        assert record.status == "queued" and record.model.startswith("burst-")
+        assert (record.config.steps, record.config.checkpoint_every) == (4, 4)
         records[record.id] = record
     assert set(accepted) <= set(records)
     messages = queued_job_ids(stack)

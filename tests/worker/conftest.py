@@ -102,7 +102,7 @@ class Cluster:
     def submit(self, model: str, **overrides: Any) -> str:
         """Enqueue a job the way the API does: record, then message."""
         job_id = new_job_id()
-        config = {**TINY, **overrides, "name": model}
+        config = {**TINY, **overrides}
         self.store.create(JobRecord(id=job_id, model=model, config=config))
         self.send(job_id)
         return job_id

@@ -78,7 +78,7 @@ def full_jobs_dir(settings: Settings) -> Iterator[JobStore]:
 
 def queued(store: JobStore, steps: int) -> str:
     job_id = new_job_id()
-    assert store.create(JobRecord(id=job_id, model="late", config={**TINY, "name": "late", "steps": steps}))
+    assert store.create(JobRecord(id=job_id, model="late", config={**TINY, "steps": steps}))
     fill(store.jobs_dir)
     return job_id
 

@@ -42,7 +42,7 @@ class Stack:
 
     def create(self, model: str) -> str:
         """A queued job's record, without its message yet."""
-        job_id, config = new_job_id(), {**CONFIG, "name": model}
+        job_id, config = new_job_id(), dict(CONFIG)
         self.cluster.store.create(JobRecord(id=job_id, model=model, config=config))
         return job_id
 

@@ -51,7 +51,7 @@ def put(settings: Settings, status: JobStatus, *, age: float = 0.0) -> JobRecord
     record = JobRecord(
         id=new_job_id(),
         model="m",
-        config={**TINY, "name": "m"},
+        config=TINY,
         status=status,
         updated_at=time.time() - age,
     )

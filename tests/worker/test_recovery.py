@@ -73,8 +73,8 @@ def test_sigkilled_worker_job_resumes_on_a_new_worker_bitwise(cluster: Cluster, 
 def assert_same_as_uninterrupted(cluster: Cluster, job_id: str, reference_dir: Path) -> None:
     """The job's final checkpoint equals that of the same config trained in one go."""
     record = cluster.record(job_id)
-    steps = record.config["steps"]
-    reference = train_uninterrupted(record.config, reference_dir)
+    steps = record.config.steps
+    reference = train_uninterrupted({**record.config.model_dump(), "name": record.model}, reference_dir)
     ours = run_files.checkpoint_path(cluster.run_dir(record.model), steps)
     assert read_checkpoint_info(ours).content_sha256 == read_checkpoint_info(reference).content_sha256
     mine, theirs = generator_tensors(ours), generator_tensors(reference)

@@ -153,7 +153,7 @@ def delete_dataset(_: WriteAccess, name: str, datasets: DatasetsDep, store: JobS
     if datasets.folder(name) is None:
         raise not_found(f"unknown dataset {name[:64]!r}")
     for record in store.list():
-        if record.config.get("dataset") == name and record.status not in FINAL_STATUSES:
+        if record.config.dataset == name and record.status not in FINAL_STATUSES:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, detail=f"dataset {name!r} is in use by job {record.id}"
             )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel
 
 from app.api.deps import DatasetsDep, JobServiceDep, JobStoreDep, SettingsDep, WriteAccess
 from app.api.errors import not_found, unprocessable
@@ -45,7 +44,7 @@ def _record(store: JobStore, job_id: str) -> JobRecord:
 )
 def train(
     _: WriteAccess,
-    body: TrainRequest,  # type: ignore[valid-type]
+    body: TrainRequest,
     response: Response,
     settings: SettingsDep,
     datasets: DatasetsDep,
@@ -58,10 +57,8 @@ def train(
     request with all defaults filled in.
     """
     try:
-        # TrainRequest is built at import from the engine's fields, so mypy cannot see its type.
-        submitted = cast(BaseModel, body).model_dump(exclude_unset=True)
-        config = build_train_config(submitted, settings, datasets)
-        record = jobs.submit(config)
+        config = build_train_config(body, settings, datasets)
+        record = jobs.submit(config.name, config.spec())
     except TrainRequestError as error:
         raise unprocessable(str(error)) from None
     except NameTaken as error:

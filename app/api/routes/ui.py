@@ -7,7 +7,6 @@ its forms never drift from what ``POST /train`` and ``GET /sample`` accept.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,10 @@ from fastapi.responses import FileResponse
 
 from app.api.deps import SettingsDep
 from app.api.errors import not_found
+from common.specs import TrainingSpec
 from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from models.inference import MAX_SEED, MIN_TRUNCATION
 from models.losses import F_DIVERGENCES, LOSSES
-from models.training import TrainConfig
 
 router = APIRouter(include_in_schema=False)
 
@@ -96,12 +95,10 @@ def _static_files() -> frozenset[str]:
 @router.get("/ui/options")
 def options(settings: SettingsDep) -> dict[str, Any]:
     """The choices the page's forms offer and the limits the server enforces."""
+    # `name` is not a spec field: the server picks <dataset>-<architecture>-<hex>.
     defaults = {
-        spec.name: spec.default
-        for spec in dataclasses.fields(TrainConfig)
-        if spec.name in FORM_FIELDS and spec.default is not dataclasses.MISSING
+        name: field.default for name, field in TrainingSpec.model_fields.items() if name in FORM_FIELDS
     }
-    defaults.pop("name", None)  # the server picks <dataset>-<architecture>-<hex>
     return {
         "architectures": [
             {"name": name, "conditional": name in CONDITIONAL_ARCHITECTURES} for name in ARCHITECTURES

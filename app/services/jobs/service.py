@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from app.schemas.jobs import JobView
 from app.services.jobs.queue import JobQueue
 from app.services.models.registry import ModelRegistry
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, new_job_id
+from common.specs import TrainingSpec
 
 
 class NameTaken(FileExistsError):
@@ -55,21 +55,20 @@ class JobService:
         # Serialises "is the name free?" with creating the job, within this API process.
         self._submit_lock = threading.Lock()
 
-    def submit(self, config: dict[str, Any]) -> JobRecord:
-        """Write the record of a job for ``config``, then publish it.
+    def submit(self, name: str, spec: TrainingSpec) -> JobRecord:
+        """Write the record of a job that trains model ``name`` as ``spec`` says, then publish it.
 
         Raises:
-            NameTaken: ``config['name']`` is a model or the target of an unfinished job.
+            NameTaken: ``name`` is a model or the target of an unfinished job.
             QueueUnavailable: Redis is down; no record is left.
         """
-        name = config["name"]
         # The process lock keeps this process's threads off Redis while one of them submits;
         # the name claim in Redis does the same across API processes and hosts.
         with self._submit_lock, self.queue.name_claim(name):
             # Taking the claim already reached Redis: a Redis outage has failed by now, before
             # anything was written.
             self._check_name_free(name)
-            record = JobRecord(id=new_job_id(), model=name, config=config)
+            record = JobRecord(id=new_job_id(), model=name, config=spec)
             if not self.store.create(record):
                 raise RuntimeError(f"job id {record.id} exists already")  # a uuid4 clash
             try:

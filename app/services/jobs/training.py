@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from app.schemas.jobs import TrainRequest
 from app.services.datasets.catalog import DatasetCatalog
 from common.settings import Settings
 from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
@@ -27,27 +28,26 @@ def default_model_name(dataset: str, architecture: str) -> str:
     return f"{dataset}-{architecture}"[:56] + "-" + secrets.token_hex(3)
 
 
-def build_train_config(
-    requested: dict[str, Any], settings: Settings, catalog: DatasetCatalog
-) -> dict[str, Any]:
-    """Fill in defaults and validate; returns the config dict the worker receives.
+def build_train_config(request: TrainRequest, settings: Settings, catalog: DatasetCatalog) -> TrainConfig:
+    """Name and judge a request: the one check a job's spec gets (the worker trusts it).
 
     Args:
-        requested: the fields the client sent (types already checked by the schema).
+        request: the body the client sent (field types already checked by its schema).
         settings: server limits.
         catalog: to resolve the dataset name (builtin, downloadable or uploaded).
+
+    Returns:
+        The engine's config; its ``name`` and ``spec()`` make the job record.
 
     Raises:
         TrainRequestError: with one readable message per problem.
     """
-    fields = {key: value for key, value in requested.items() if key != "name" or value}
-    defaults = TrainConfig.__dataclass_fields__
-    dataset = fields.get("dataset", defaults["dataset"].default)
-    architecture = fields.get("architecture", defaults["architecture"].default)
-    fields.setdefault("name", default_model_name(str(dataset), str(architecture)))
+    fields = request.model_dump()
+    dataset, architecture = request.dataset, request.architecture
+    fields["name"] = request.name or default_model_name(dataset, architecture)
 
     problems = _limit_problems(fields, settings)
-    facts = catalog.facts(dataset) if isinstance(dataset, str) else None
+    facts = catalog.facts(dataset)
     if dataset == "folder":
         problems.append(
             "dataset 'folder' is not available over HTTP; upload an archive with "
@@ -82,7 +82,7 @@ def build_train_config(
             problems.extend(_build_problems(config, image_size, channels, facts.num_classes))
     if problems:
         raise TrainRequestError("; ".join(problems))
-    return config.to_dict()
+    return config
 
 
 def _limit_problems(fields: dict[str, Any], settings: Settings) -> list[str]:

@@ -1,0 +1,100 @@
+"""The job contract: one typed spec per job kind, the part of a job record a client chooses.
+
+A spec is checked once, where it enters the system (``POST /train`` or ``ganserve train``),
+against the field types here and the engine's rules (``models.training.config``); the job
+record then stores it, and the worker builds its engine config from the stored spec without
+judging it again. Everything host-specific is left out on purpose: the model name is the
+record's own ``model``, the device is the worker's setting, and an uploaded dataset's folder
+is resolved by the worker that trains it.
+
+Training is the only kind today; a new kind (projection, say) adds its spec model here and a
+``kind`` value in ``common.jobs``, and shares the record envelope.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainingSpec(BaseModel):
+    """What a training job is asked to do. Same spec and seed: same checkpoints.
+
+    ``steps`` counts generator updates; each is preceded by ``d_steps`` discriminator updates
+    (the ``k`` of Goodfellow et al.'s Algorithm 1), each on a fresh minibatch of ``batch_size``.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    architecture: str = "dcgan"
+    dataset: str = Field("digits", description="a builtin, downloadable or uploaded dataset's name")
+    image_size: int | None = Field(None, description="side in pixels; null: the dataset's own")
+    channels: int | None = Field(None, description="1 or 3; null: the dataset's own")
+    num_images: int | None = Field(None, description="use at most this many images; null: all")
+    latent_dim: int = 100
+    g_width: int = 64
+    d_width: int = 64
+    steps: int = Field(1000, description="generator updates")
+    batch_size: int = 64
+    d_steps: int = Field(1, description="discriminator updates per generator update (k)")
+    loss: str = "nonsaturating"
+    divergence: str | None = Field(None, description="the f-divergence, with loss 'fgan' only")
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    gp_weight: float = Field(10.0, description="gradient penalty weight of loss 'wgan-gp'")
+    r1_weight: float = Field(
+        0.0,
+        description=(
+            # Mescheder et al. 2018: a zero-centred penalty on real images that keeps D from
+            # growing sharp around the training data, as it does on small datasets.
+            "R1 penalty: D's loss gains r1_weight / 2 * E||grad_x D(x)||^2 on real images (0: off)"
+        ),
+    )
+    lr_decay: str = Field(
+        "none",
+        # "linear" damps the late oscillation of the two players; "none" is the DCGAN paper's.
+        description="'linear': both learning rates fall linearly to zero at `steps`; 'none': constant",
+    )
+    d_norm: str | None = Field(
+        None,
+        description=(
+            "normalisation in D; null: the architecture's own (BatchNorm for DCGAN, none for the "
+            "MLP, per-sample 'layer' under WGAN-GP); 'none' and 'layer' judge each image alone"
+        ),
+    )
+    pack: int = Field(1, description="PacGAN: D judges this many samples at once")
+    info_codes: int = Field(
+        0,
+        description=(
+            # Chen et al. 2016 (InfoGAN), weight 1 in the paper.
+            "InfoGAN categorical code with this many values, drawn from z as argmax(z[:k]); "
+            "both players minimise info_weight * cross_entropy(Q(G(z)), code) (0: none)"
+        ),
+    )
+    info_weight: float = 1.0
+    clusters: int = Field(
+        0,
+        description=(
+            # Liu et al. 2020 (self-conditioned GAN): no labels are used, and the generated mix
+            # of clusters is the data's.
+            "self-conditioning on this many k-means clusters of the images, drawn from z like "
+            "an InfoGAN code (0: off)"
+        ),
+    )
+    augment: str = Field("", description="DiffAugment policy for what D sees, e.g. 'translation,cutout'")
+    ema: bool = Field(True, description="serve an exponential moving average of G")
+    ema_decay: float = 0.999
+    seed: int = 0
+    amp: bool = Field(False, description="mixed precision on CUDA")
+    channels_last: bool = False
+    checkpoint_every: int | None = Field(
+        None, description="null: every tenth of the run, at most 1,000 steps"
+    )
+    sample_every: int | None = Field(None, description="null: every twentieth of the run, at most 500 steps")
+    sample_count: int = Field(64, description="images in each fixed-noise grid")
+    eval_samples: int = Field(1000, description="samples for the final quality figures (0: none)")
+
+
+# Fields a spec leaves to the host, present in the configs of records before schema version 3.
+HOST_FIELDS = frozenset({"name", "device", "dataset_path", "extra"})
