@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
+from cachetools import LRUCache
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from common.fs import create_exclusive, remove_stale_temporaries, write_atomic
@@ -30,6 +31,7 @@ JOB_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 # Version 3: `config` is the typed spec of its kind (common.specs), without the host's fields.
 SCHEMA_VERSION = 3
 JobKind = Literal["training"]
+PARSED_RECORDS = 20_000
 
 
 class JobProgress(BaseModel):
@@ -110,7 +112,9 @@ class JobStore:
         self.jobs_dir = jobs_dir
         # Parsed records by id, with the (inode, mtime, size) they were read at: every write
         # replaces the file (a new inode), so an unchanged key means an unchanged record.
-        self._parsed: dict[str, tuple[tuple[int, int, int], JobRecord]] = {}
+        # Bounded for a data folder of very many jobs (the oldest are parsed again, nothing
+        # worse); deleted jobs leave it at the next listing.
+        self._parsed: LRUCache[str, tuple[tuple[int, int, int], JobRecord]] = LRUCache(PARSED_RECORDS)
         self._parsed_lock = threading.Lock()
 
     def path(self, job_id: str) -> Path:
@@ -181,7 +185,7 @@ class JobStore:
                 records.append(record.model_copy())  # nested values shared: read them only
         with self._parsed_lock:
             for job_id in self._parsed.keys() - seen:
-                del self._parsed[job_id]
+                self._parsed.pop(job_id, None)
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
