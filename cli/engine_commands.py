@@ -1,4 +1,4 @@
-"""`ganserve train | sample | interpolate | evaluate | info | export`: the engine from a shell."""
+"""`ganserve train | import | sample | interpolate | evaluate | info | export`: the engine from a shell."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
+from cli.model_folders import cli_settings, find_model_folder, import_run, model_folder_for_training
 from models.training.config import TrainConfig
 
 
@@ -35,9 +36,17 @@ def _bool(text: str) -> bool:
 
 def add_train_parser(subparsers: Any) -> None:
     """Register ``train``: ``--config``, ``--out``, ``--fresh``, ``--quiet`` and a flag per config field."""
-    parser = subparsers.add_parser("train", help="train a GAN from a config file and/or flags")
+    parser = subparsers.add_parser(
+        "train",
+        help="train a GAN from a config file and/or flags",
+        description="Train a model into the data folder that `ganserve up` serves, so it is listed "
+        "by GET /models at once; training again with the same name and config resumes it.",
+    )
     parser.add_argument("--config", type=Path, help="TOML or JSON file with training fields")
-    parser.add_argument("--out", type=Path, help="run folder (default: runs/<name>)")
+    parser.add_argument("--data-dir", type=Path, help="data folder (overrides GAN_DATA_DIR; default: data)")
+    parser.add_argument(
+        "-o", "--out", type=Path, help="run folder elsewhere (default: <data dir>/models/<name>)"
+    )
     parser.add_argument("--fresh", action="store_true", help="do not resume from the run folder")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     for name, field in TrainConfig.model_fields.items():
@@ -104,9 +113,10 @@ def run_train(args: argparse.Namespace) -> int:
     from models.training import Trainer
 
     config = train_config_from_args(args)
-    run_dir = args.out or Path("runs") / config.name
+    settings = cli_settings(args.data_dir)
+    run_dir = args.out or model_folder_for_training(settings, config.name)
     progress = ProgressLine(args.quiet)
-    trainer = Trainer(config, run_dir, on_progress=progress, cache_dir=Path("data/cache"))
+    trainer = Trainer(config, run_dir, on_progress=progress, cache_dir=settings.cache_dir)
     result = trainer.run(resume=not args.fresh)
     if not args.quiet:
         sys.stderr.write("\n")
@@ -114,6 +124,7 @@ def run_train(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "status": result.status,
+                "model": config.name,
                 "step": result.step,
                 "checkpoint": str(result.checkpoint),
                 "run_dir": str(run_dir),
@@ -123,12 +134,17 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_checkpoint(target: Path, step: int | None = None) -> Path:
-    """A checkpoint file, or a run folder's checkpoint at ``step`` (default: the newest)."""
+def resolve_checkpoint(target: Path, step: int | None = None, data_dir: Path | None = None) -> Path:
+    """A checkpoint file, or the checkpoint at ``step`` (default: the newest) of a run folder
+    or of a model in the data folder (trained or shipped) named by ``target``."""
     from models.training import run_files
 
     if target.is_file():
         return target
+    if not target.exists() and len(target.parts) == 1:
+        folder = find_model_folder(cli_settings(data_dir), target.name)
+        if folder is not None:
+            target = folder
     if target.is_dir():
         steps = run_files.checkpoint_steps(target)
         if not steps:
@@ -137,4 +153,25 @@ def resolve_checkpoint(target: Path, step: int | None = None) -> Path:
         if chosen not in steps:
             raise ValueError(f"{target}: no checkpoint at step {chosen}; have {steps}")
         return run_files.checkpoint_path(target, chosen)
-    raise ValueError(f"{target}: no such checkpoint file or run folder")
+    raise ValueError(f"{target}: no such checkpoint file, run folder or model")
+
+
+def add_import_parser(subparsers: Any) -> None:
+    """Register ``import``: copy a run folder into the data folder as a served model."""
+    parser = subparsers.add_parser(
+        "import",
+        help="copy a run folder into the data folder, where `ganserve up` serves it",
+        description="Copy a run folder (checkpoints/step-*.safetensors and what came with them) "
+        "into <data dir>/models/<name>. An existing model is never overwritten.",
+    )
+    parser.add_argument("run_folder", type=Path, help="the run folder to copy")
+    parser.add_argument("--name", help="model name (default: the run folder's name)")
+    parser.add_argument("--data-dir", type=Path, help="data folder (overrides GAN_DATA_DIR; default: data)")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Run ``ganserve import`` and print the new model's name and folder as JSON; returns 0."""
+    name = args.name or args.run_folder.resolve().name
+    folder = import_run(cli_settings(args.data_dir), args.run_folder, name)
+    print(json.dumps({"model": name, "run_dir": str(folder)}))
+    return 0

@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganserve", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     engine_commands.add_train_parser(subparsers)
+    engine_commands.add_import_parser(subparsers)
     sampling_commands.add_parsers(subparsers)
     up.add_up_parser(subparsers)
     return parser
@@ -26,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     handlers = {
         "train": engine_commands.run_train,
+        "import": engine_commands.run_import,
         "sample": sampling_commands.run_sample,
         "interpolate": sampling_commands.run_interpolate,
         "evaluate": sampling_commands.run_evaluate,

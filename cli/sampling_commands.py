@@ -19,8 +19,11 @@ if TYPE_CHECKING:  # annotations only: the commands import the engine when they 
 def add_parsers(subparsers: Any) -> None:
     """Add ``sample``, ``interpolate``, ``evaluate``, ``info`` and ``export`` to ``subparsers``."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("checkpoint", type=Path, help="checkpoint file or run folder")
+    common.add_argument("checkpoint", type=Path, help="checkpoint file, run folder or model name")
     common.add_argument("--step", type=int, help="checkpoint step in a run folder")
+    common.add_argument(
+        "--data-dir", type=Path, help="data folder to find a model name in (overrides GAN_DATA_DIR)"
+    )
 
     sample = subparsers.add_parser("sample", parents=[common], help="write a PNG of seeded samples")
     sample.add_argument("--seed", type=int, default=0)
@@ -53,7 +56,7 @@ def _load_generator(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig]:
     """The generator of ``args.checkpoint`` (at ``args.step``), as served, and its model config."""
     from models.inference import prepare_for_serving
 
-    generator, info = prepare_for_serving(resolve_checkpoint(args.checkpoint, args.step))
+    generator, info = prepare_for_serving(resolve_checkpoint(args.checkpoint, args.step, args.data_dir))
     return generator, info.model_config
 
 
@@ -101,7 +104,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from models.evaluation_report import evaluate_checkpoint
 
     report = evaluate_checkpoint(
-        resolve_checkpoint(args.checkpoint, args.step), dataset=args.dataset, samples=args.samples
+        resolve_checkpoint(args.checkpoint, args.step, args.data_dir),
+        dataset=args.dataset,
+        samples=args.samples,
     )
     print(json.dumps(report, indent=2))
     return 0
@@ -111,7 +116,7 @@ def run_info(args: argparse.Namespace) -> int:
     """``ganserve info``: what a checkpoint's header says, as JSON."""
     from models.checkpoint import read_checkpoint_info
 
-    info = read_checkpoint_info(resolve_checkpoint(args.checkpoint, args.step))
+    info = read_checkpoint_info(resolve_checkpoint(args.checkpoint, args.step, args.data_dir))
     print(json.dumps(info.to_dict(), indent=2))
     return 0
 
@@ -120,6 +125,6 @@ def run_export(args: argparse.Namespace) -> int:
     """``ganserve export``: write a serving-only copy of a checkpoint."""
     from models.checkpoint import export_generator
 
-    info = export_generator(resolve_checkpoint(args.checkpoint, args.step), args.destination)
+    info = export_generator(resolve_checkpoint(args.checkpoint, args.step, args.data_dir), args.destination)
     print(json.dumps({"path": str(info.path), "step": info.step, "kind": info.kind}))
     return 0
