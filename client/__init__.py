@@ -14,8 +14,9 @@ the process environment as it was (``app`` sets OpenMP's wait policy when import
 
 from __future__ import annotations
 
-from client.api import FINAL_STATUSES, GanServeClient, Strip
+from client.api import GanServeClient, Strip
 from client.errors import ApiError
+from client.jobs import FINAL_STATUSES
 from client.sse import parse_sse
 
 __all__ = ["FINAL_STATUSES", "ApiError", "GanServeClient", "Strip", "parse_sse"]

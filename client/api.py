@@ -6,24 +6,22 @@
         png = client.sample(seed=7, model=job["model"], count=16)
 
 Every non-2xx answer raises ``ApiError`` with the server's ``detail``.
+
+This module has the service, model and sampling routes; the job routes are in ``client.jobs``,
+the dataset routes in ``client.datasets``, and the HTTP plumbing they share in
+``client.transport``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from client.errors import ApiError, error_from
-from client.sse import parse_sse
-
-FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+from client.datasets import DatasetRoutes
+from client.jobs import JobRoutes
+from client.transport import without_unset
 
 
 @dataclass
@@ -36,7 +34,7 @@ class Strip:
     frame_height: int
 
 
-class GanServeClient:
+class GanServeClient(JobRoutes, DatasetRoutes):
     """Client for one ganserve server.
 
     Args:
@@ -46,36 +44,6 @@ class GanServeClient:
         http_client: an ``httpx.Client`` to use instead of a new one (e.g. Starlette's
             ``TestClient``); it is not closed by this client.
     """
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
-        self._timeout = timeout
-
-    # -- lifecycle --------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the HTTP connection pool if this client made it (a passed-in ``http_client`` stays open)."""
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> GanServeClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- service ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -147,7 +115,7 @@ class GanServeClient:
             "columns": columns,
             "format": format,
         }
-        return self._request("POST", "/sample", json=_compact(body)).content
+        return self._request("POST", "/sample", json=without_unset(body)).content
 
     def interpolate(
         self,
@@ -183,125 +151,3 @@ class GanServeClient:
             frame_width=int(headers["X-Frame-Width"]),
             frame_height=int(headers["X-Frame-Height"]),
         )
-
-    # -- training jobs ----------------------------------------------------------------------
-    def train(self, config: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-        """Submit a training job; ``fields`` override keys of ``config``. Returns the job."""
-        body = {**(config or {}), **fields}
-        return self._object("POST", "/train", json=body)
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        """One job's record: status, progress, losses, error."""
-        return self._object("GET", f"/jobs/{quote(job_id)}")
-
-    def jobs(self) -> list[dict[str, Any]]:
-        """All jobs, as the server orders them."""
-        return self._all_pages("/jobs", "jobs")
-
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        """Cancel a job (a running one stops at its next step); returns the job.
-
-        Raises:
-            ApiError: 409 when the job has already finished, 404 when it is unknown.
-        """
-        return self._object("POST", f"/jobs/{quote(job_id)}/cancel")
-
-    def wait(self, job_id: str, timeout: float = 600, poll: float = 0.5) -> dict[str, Any]:
-        """Poll until the job is succeeded, failed or cancelled; returns the final record.
-
-        Raises:
-            TimeoutError: the job was still unfinished after ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            record = self.job(job_id)
-            if record.get("status") in FINAL_STATUSES:
-                return record
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job_id} still {record.get('status')} after {timeout:g} s")
-            time.sleep(poll)
-
-    def events(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """Server-sent events of a job, as ``{"event": name, "data": parsed JSON}`` (plus
-        ``"id"`` for events that carry one).
-
-        The server sends ``source`` (``redis`` or ``record``), the job as ``progress``, then
-        ``progress`` and ``state`` with the job and ``sample`` with a new grid's step and URL
-        as they happen, and ``end`` with the final job; the iterator ends when the stream
-        closes after that.
-
-        Args:
-            job_id: the job.
-            last_event_id: an ``id`` seen before: the stream resumes right after that event.
-        """
-        url = self.base_url + f"/jobs/{quote(job_id)}/events"
-        # Progress can pause for long (a checkpoint, a slow step): no read timeout.
-        timeout = httpx.Timeout(self._timeout, read=None)
-        headers = {**self._headers, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
-        with self._http.stream("GET", url, headers=headers, timeout=timeout) as response:
-            if response.is_error:
-                response.read()
-                raise error_from(response)
-            yield from parse_sse(response.iter_lines())
-
-    # -- datasets ---------------------------------------------------------------------------
-    def upload_dataset(self, name: str, path: str | Path) -> dict[str, Any]:
-        """Upload a .zip/.tar/.tar.gz of images (class folders become labels)."""
-        path = Path(path)
-        with path.open("rb") as file:
-            files = {"file": (path.name, file, "application/octet-stream")}
-            return self._object("POST", "/datasets", data={"name": name}, files=files)
-
-    def datasets(self) -> list[dict[str, Any]]:
-        """Uploaded datasets."""
-        return _items(self._json("GET", "/datasets"), "datasets")
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def _request(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        response = self._http.request(
-            method,
-            self.base_url + path,
-            params=_compact(params) if params else None,
-            headers=self._headers,
-            timeout=self._timeout,
-            **kwargs,
-        )
-        if response.is_error:
-            raise error_from(response)
-        return response
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._request(method, path, **kwargs).json()
-
-    def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """A response that is one JSON object (a card, a job, a status)."""
-        body = self._json(method, path, **kwargs)
-        if not isinstance(body, dict):
-            raise ApiError(200, f"{method} {path}: expected a JSON object, got {type(body).__name__}")
-        return body
-
-    def _all_pages(self, path: str, key: str) -> list[dict[str, Any]]:
-        """A paginated listing, every page: follows ``Link: <...>; rel="next"`` to its end."""
-        items: list[dict[str, Any]] = []
-        following: str | None = path
-        while following is not None:
-            response = self._request("GET", following)
-            items += _items(response.json(), key)
-            next_link = response.links.get("next", {}).get("url")
-            # Only same-server paths are followed: the key must not travel to another host.
-            following = next_link if next_link and next_link.startswith("/") else None
-        return items
-
-
-def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Leave unset options out so the server applies its own defaults."""
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def _items(body: Any, key: str) -> list[dict[str, Any]]:
-    # Lists may come bare or wrapped (``{"models": [...]}``); accept both.
-    if isinstance(body, dict) and key in body:
-        return list(body[key])
-    return list(body)

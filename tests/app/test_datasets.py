@@ -180,18 +180,39 @@ def test_leftovers_of_a_dead_process_are_removed_at_startup_at_once(
     import subprocess
     import sys
 
+    from worker.lease import process_namespace
+
     # A process that has exited: its pid is free (until reused, which only delays cleanup).
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    host = socket.gethostname()
-    orphan = data_dir / "datasets" / f".upload-{'a' * 32}-{dead}-{host}"
-    alive = data_dir / "datasets" / f".upload-{'b' * 32}-1-{host}"  # pid 1 always runs
-    elsewhere = data_dir / "datasets" / f".upload-{'c' * 32}-{dead}-another-host"
-    for folder in (orphan, alive, elsewhere):
+    host, here = socket.gethostname(), process_namespace()
+    datasets = data_dir / "datasets"
+    orphan = datasets / f".upload-{'a' * 32}-{dead}-{here}-{host}"
+    alive = datasets / f".upload-{'b' * 32}-1-{here}-{host}"  # pid 1 always runs
+    elsewhere = datasets / f".upload-{'c' * 32}-{dead}-{here}-another-host"
+    other_namespace = datasets / f".upload-{'d' * 32}-{dead}-0123456789ab.1-{host}"
+    # Named before the namespace was recorded: judged by its age only.
+    older_name = datasets / f".upload-{'e' * 32}-{dead}-{host}"
+    for folder in (orphan, alive, elsewhere, other_namespace, older_name):
         (folder / "data").mkdir(parents=True)
     make_client()
-    assert leftovers(data_dir) == [alive.name, elsewhere.name]
+    assert leftovers(data_dir) == sorted(p.name for p in (alive, elsewhere, other_namespace, older_name))
+
+
+def test_a_temporary_folder_names_its_owner_as_the_lease_does(data_dir: Path) -> None:
+    import subprocess
+
+    from app.services.datasets.catalog import DatasetCatalog, _owner_is_gone
+
+    catalog = DatasetCatalog(data_dir / "datasets")
+    mine = catalog.temporary_folder()
+    assert not _owner_is_gone(mine.name)
+    # The same name with the pid of a process that has exited and been reaped.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    random_part, _pid, rest = mine.name.removeprefix(".upload-").split("-", 2)
+    assert _owner_is_gone(f".upload-{random_part}-{gone.pid}-{rest}")
 
 
 def test_the_upload_reports_what_its_images_are(make_client: MakeClient, data_dir: Path) -> None:

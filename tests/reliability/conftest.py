@@ -22,7 +22,6 @@ from common.jobs import JobStore
 from common.settings import Settings, load_settings
 from tests.app.tiny_models import write_tiny_model
 from tests.support.processes import (
-    ApiServer,
     RedisServer,
     kill_group,
     service_env,
@@ -30,6 +29,7 @@ from tests.support.processes import (
     start_worker,
     wait_until,
 )
+from tests.support.uvicorn_server import UvicornServer
 from tests.worker.conftest import FAST_TIMING
 
 API_KEY = "reliability-key"
@@ -66,12 +66,12 @@ class Stack:
         self.settings.ensure_dirs()
         write_tiny_model(self.settings.models_dir, "tiny", step=10)
         self.store = JobStore(self.settings.jobs_dir)
-        self.api: ApiServer | None = None
+        self.api: UvicornServer | None = None
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self._api_starts = 0
 
     # -- processes ---------------------------------------------------------------------------
-    def start_api(self) -> ApiServer:
+    def start_api(self) -> UvicornServer:
         self._api_starts += 1
         self.api = start_api(self.env, self.root / "api.log")
         return self.api

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
 import redis
+
+from tests.support.uvicorn_server import UvicornServer, start_uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -196,50 +197,13 @@ def kill_group(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> N
     process.wait(30)
 
 
-@dataclass
-class ApiServer:
-    process: subprocess.Popen[bytes]
-    url: str
-
-
-def start_api(env: Mapping[str, str], log_path: Path) -> ApiServer:
+def start_api(env: Mapping[str, str], log_path: Path) -> UvicornServer:
     """The real app under uvicorn on a free port; returns once /healthz answers."""
-    port = free_port()
-    log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it for its whole life
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=dict(env),
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"API exited early; see {log_path}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return ApiServer(process, url)
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("API did not come up")
+    return start_uvicorn("app.main:app", env, log_path)
 
 
 @contextlib.contextmanager
-def running_service(root: Path, worker_name: str, extra: Mapping[str, str]) -> Iterator[ApiServer]:
+def running_service(root: Path, worker_name: str, extra: Mapping[str, str]) -> Iterator[UvicornServer]:
     """A private Redis, one Celery worker and the API, with their files and logs under ``root``.
 
     ``extra`` is added to :func:`service_env`. On the way out the API and the worker get

@@ -15,7 +15,8 @@ from client import parse_sse
 from common.events import STREAM_FINAL_TTL_SECONDS, events_key
 from common.jobs import JobRecord, new_job_id
 from models.training import run_files
-from tests.support.processes import ApiServer, kill_group, start_api
+from tests.support.processes import kill_group, start_api
+from tests.support.uvicorn_server import UvicornServer
 from tests.worker.conftest import TINY, Cluster
 
 Event = dict[str, Any]
@@ -30,7 +31,7 @@ class Stack:
         self.cluster = Cluster(root)
         if worker:
             self.cluster.start_worker("w1")
-        self.api: ApiServer = start_api(
+        self.api: UvicornServer = start_api(
             {**self.cluster.env, "GAN_SSE_POLL_INTERVAL": "0.05"}, root / "api.log"
         )
         self.http = httpx.Client(base_url=self.api.url, timeout=httpx.Timeout(30, read=60))

@@ -20,11 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from app.services.datasets.archives import extract_archive
-from common.names import is_valid_name, parse_ascii_int
+from common.names import is_valid_name
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS, FOLDER_DEFAULT_FORMAT, native_format
 from models.data.builtin import DIGIT_NAMES
 from models.data.download import CLASS_NAMES as REMOTE_CLASS_NAMES
 from models.data.shapes import SHAPE_NAMES
+
+# The one rule for telling a dead process from a live one by what names it; the lease's takeovers
+# rest on it, and stale upload folders are judged the same way.
+from worker.lease import holder_is_dead, process_namespace
 
 METADATA_FILE = ".ganserve-dataset.json"
 TEMPORARY_PREFIX = ".upload-"
@@ -168,8 +172,9 @@ class DatasetCatalog:
     def temporary_folder(self) -> Path:
         """A fresh hidden folder inside ``datasets_dir`` (same filesystem: renames are atomic).
 
-        Its name carries the owner (``.upload-<hex>-<pid>-<host>``), so that a restarted API
-        can tell a dead process's leftovers from another live process's upload in progress.
+        Its name carries the owner (``.upload-<hex>-<pid>-<namespace>-<host>``), so that a
+        restarted API can tell a dead process's leftovers from another live process's upload in
+        progress.
         """
         self.datasets_dir.mkdir(parents=True, exist_ok=True)
         path = self.datasets_dir / _temporary_name()
@@ -178,8 +183,9 @@ class DatasetCatalog:
 
     def remove_stale_temporaries(self, max_age: float = STALE_TEMPORARY_SECONDS) -> None:
         """Delete upload and deletion folders a crashed process left behind (called at startup):
-        at once when their owner was a process on this host that no longer runs, else (another
-        host sharing the folder, or an old-style name) once they are ``max_age`` seconds old."""
+        at once when their owner was a process on this machine that no longer runs, else
+        (another host or PID namespace sharing the folder, or a name without the namespace,
+        from before it was recorded) once they are ``max_age`` seconds old."""
         if not self.datasets_dir.is_dir():
             return
         cutoff = time.time() - max_age
@@ -244,22 +250,18 @@ class DatasetCatalog:
 
 
 def _temporary_name() -> str:
-    return f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{os.getpid()}-{socket.gethostname()}"
+    # The lease's holder fields (host:pid:namespace:random, worker.lease.holder_token) with the
+    # hostname last, since it may hold "-", and "-" between them: ":" is no portable file name.
+    return f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{os.getpid()}-{process_namespace()}-{socket.gethostname()}"
 
 
 def _owner_is_gone(name: str) -> bool:
-    """Whether a temporary folder's name says it belongs to a process of this host that has
-    exited. Unknown owners (other hosts, unparsable names) are never judged gone."""
-    parts = name[len(TEMPORARY_PREFIX) :].split("-", 2)
-    pid = parse_ascii_int(parts[1]) if len(parts) == 3 else None
-    if pid is None or parts[2] != socket.gethostname():
+    """Whether a temporary folder's name says it belongs to a process of this machine that has
+    exited, by the lease's rule (``worker.lease.holder_is_dead``: same host, boot and PID
+    namespace, and no such process or only its zombie). Unknown owners (other hosts or
+    namespaces, unparsable or older names) are never judged gone."""
+    parts = name[len(TEMPORARY_PREFIX) :].split("-", 3)
+    if len(parts) != 4:
         return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. EPERM: it exists, under another user
-        return False
-    return False
+    random_part, pid, namespace, host = parts
+    return holder_is_dead(f"{host}:{pid}:{namespace}:{random_part}")
