@@ -4,7 +4,7 @@ The job record says whether a job is unfinished; the broker says where its messa
 sweep compares the two for every queued or running job:
 
 * held: a live attempt holds its lease (a lease whose holder died on this machine holds
-  nothing: ``worker.lease.holder_is_dead``, and the next attempt takes it over);
+  nothing: ``common.holders.holder_is_dead``, and the next attempt takes it over);
 * waiting: a message for it is in the queue;
 * starting: a consumer received its message a moment ago and has not taken the lease yet, or
   a running record changed within a lease period (a live attempt whose lease lapsed in a Redis
@@ -35,11 +35,11 @@ from celery import Celery
 from kombu.connection import Connection
 from kombu.exceptions import OperationalError
 
+from common.holders import holder_is_dead
 from common.jobs import JobRecord, JobStore
 from common.queue import KEY_PREFIX, lease_key, publish_job
 from common.settings import Settings
 from worker.broker import Broker, BrokerView
-from worker.lease import holder_is_dead
 
 log = logging.getLogger(__name__)
 

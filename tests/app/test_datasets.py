@@ -180,7 +180,7 @@ def test_leftovers_of_a_dead_process_are_removed_at_startup_at_once(
     import subprocess
     import sys
 
-    from worker.lease import process_namespace
+    from common.holders import process_namespace
 
     # A process that has exited: its pid is free (until reused, which only delays cleanup).
     dead = subprocess.run(

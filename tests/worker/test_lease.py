@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from common.holders import holder_is_dead, holder_token
 from common.jobs import new_job_id
 from tests.support.processes import RedisServer, wait_until
-from worker.lease import Lease, holder_is_dead, holder_token
+from worker.lease import Lease
 
 
 def test_only_one_holder_and_release_frees_it(redis_server: RedisServer) -> None:

@@ -16,12 +16,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from common.holders import holder_token
 from common.jobs import JobRecord, JobStatus, JobStore, new_job_id
 from common.queue import TRAIN_TASK, lease_key, make_celery, publish_job
 from common.settings import Settings
 from tests.support.processes import RedisServer, free_port
 from tests.worker.conftest import TINY
-from worker.lease import holder_token
 from worker.reaper import Reaper, reaper_lock_key
 
 # Short graces so the tests need not wait the production seconds.

@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from app.services.datasets.archives import extract_archive
+
+# The one rule for telling a dead process from a live one by what names it; the lease's takeovers
+# rest on it, and stale upload folders are judged the same way.
+from common.holders import holder_is_dead, process_namespace
 from common.names import is_valid_name
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS, FOLDER_DEFAULT_FORMAT, native_format
 from models.data.builtin import DIGIT_NAMES
 from models.data.download import CLASS_NAMES as REMOTE_CLASS_NAMES
 from models.data.shapes import SHAPE_NAMES
-
-# The one rule for telling a dead process from a live one by what names it; the lease's takeovers
-# rest on it, and stale upload folders are judged the same way.
-from worker.lease import holder_is_dead, process_namespace
 
 METADATA_FILE = ".ganserve-dataset.json"
 TEMPORARY_PREFIX = ".upload-"
@@ -250,14 +250,14 @@ class DatasetCatalog:
 
 
 def _temporary_name() -> str:
-    # The lease's holder fields (host:pid:namespace:random, worker.lease.holder_token) with the
+    # The lease's holder fields (host:pid:namespace:random, common.holders.holder_token) with the
     # hostname last, since it may hold "-", and "-" between them: ":" is no portable file name.
     return f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{os.getpid()}-{process_namespace()}-{socket.gethostname()}"
 
 
 def _owner_is_gone(name: str) -> bool:
     """Whether a temporary folder's name says it belongs to a process of this machine that has
-    exited, by the lease's rule (``worker.lease.holder_is_dead``: same host, boot and PID
+    exited, by the lease's rule (``common.holders.holder_is_dead``: same host, boot and PID
     namespace, and no such process or only its zombie). Unknown owners (other hosts or
     namespaces, unparsable or older names) are never judged gone."""
     parts = name[len(TEMPORARY_PREFIX) :].split("-", 3)
