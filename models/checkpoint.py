@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ def save_checkpoint(
     model_config: ModelConfig,
     train_config: Mapping[str, Any],
     metrics: Mapping[str, Any] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> CheckpointInfo:
     """Write a checkpoint atomically: a crash leaves either the old file or the new one.
 
@@ -82,6 +83,7 @@ def save_checkpoint(
         model_config: the architecture config that rebuilds the networks.
         train_config: the training config as a JSON-safe dict.
         metrics: JSON-safe figures to keep with the weights.
+        class_names: the training data's class names in label order (None: unlabelled).
 
     Returns:
         The :class:`CheckpointInfo` of the written file.
@@ -103,6 +105,9 @@ def save_checkpoint(
         "metrics": dict(metrics or {}),
         "content_sha256": content_hash,
     }
+    if class_names is not None:
+        # Absent rather than null when unknown, so files without names keep their old bytes.
+        header["class_names"] = list(class_names)
     # One metadata entry: safetensors writes its metadata map in no fixed order, and the same
     # run must give the same bytes.
     metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
@@ -127,6 +132,7 @@ def save_checkpoint(
         metrics=dict(metrics or {}),
         content_sha256=content_hash,
         tensor_names=tuple(sorted(cpu_tensors)),
+        class_names=None if class_names is None else tuple(class_names),
     )
 
 
@@ -147,4 +153,5 @@ def export_generator(source: str | Path, destination: str | Path) -> CheckpointI
         model_config=info.model_config,
         train_config=info.train_config,
         metrics=info.metrics,
+        class_names=info.class_names,
     )

@@ -40,6 +40,9 @@ class CheckpointInfo:
     metrics: dict[str, Any]
     content_sha256: str
     tensor_names: tuple[str, ...] = field(repr=False, default=())
+    # The training data's class names in label order, so a model keeps them wherever the file
+    # goes (None: unlabelled data, or a file written before names were stored).
+    class_names: tuple[str, ...] | None = None
 
     @property
     def has_ema(self) -> bool:
@@ -56,6 +59,7 @@ class CheckpointInfo:
             "train_config": self.train_config,
             "metrics": self.metrics,
             "content_sha256": self.content_sha256,
+            "class_names": None if self.class_names is None else list(self.class_names),
             "has_ema": self.has_ema,
             "size_bytes": self.path.stat().st_size if self.path.exists() else None,
         }
@@ -90,13 +94,24 @@ def info_from_metadata(path: Path, metadata: Mapping[str, str], names: tuple[str
         train_config = header["train_config"]
         metrics = header["metrics"]
         content_hash = str(header["content_sha256"])
+        class_names = _class_names(header.get("class_names"))
     except (KeyError, ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: checkpoint metadata is invalid ({error})") from error
     if kind not in (KIND_TRAINING, KIND_GENERATOR):
         raise CheckpointError(f"{path}: unknown checkpoint kind {kind!r}")
     if not isinstance(train_config, dict) or not isinstance(metrics, dict):
         raise CheckpointError(f"{path}: checkpoint metadata is invalid (configs must be objects)")
-    return CheckpointInfo(path, kind, step, model_config, train_config, metrics, content_hash, names)
+    return CheckpointInfo(
+        path, kind, step, model_config, train_config, metrics, content_hash, names, class_names
+    )
+
+
+def _class_names(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValueError("class_names must be a list of strings")
+    return tuple(value)
 
 
 def section(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

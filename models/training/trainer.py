@@ -212,6 +212,7 @@ class Trainer(AdversarialStep):
             model_config=self.model_config,
             train_config=self.config.to_dict(),
             metrics=metrics,
+            class_names=self.dataset.class_names if self.dataset.labels is not None else None,
         )
         run_files.append_metrics(self.run_dir, {**metrics, "time": time.time()})
         return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from cachetools import LRUCache
 from fastapi import APIRouter, Request, Response
@@ -16,19 +15,21 @@ from app.schemas.models import BrokenCheckpoint, CheckpointDetail, ModelSummary
 from app.services.datasets.catalog import DatasetCatalog
 from app.services.models.entries import ModelEntry
 from app.services.models.registry import ModelRegistry
+from models.checkpoint import CheckpointInfo
 from models.training import run_files
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-def _class_names(train_config: dict[str, Any], num_classes: int, catalog: DatasetCatalog) -> list[str] | None:
+def _class_names(info: CheckpointInfo, catalog: DatasetCatalog) -> list[str] | None:
+    """The names of a conditional model's labels: stored in the checkpoint since they were;
+    for older files, the training dataset's names while the catalog still has that dataset."""
+    num_classes = info.model_config.num_classes
     if not num_classes:
         return None
-    extra = train_config.get("extra") if isinstance(train_config.get("extra"), dict) else {}
-    recorded = train_config.get("class_names") or (extra or {}).get("class_names")
-    if isinstance(recorded, list) and len(recorded) == num_classes:
-        return [str(name) for name in recorded]
-    dataset = train_config.get("dataset")
+    if info.class_names is not None and len(info.class_names) == num_classes:
+        return list(info.class_names)
+    dataset = info.train_config.get("dataset")
     names = catalog.class_names(dataset) if isinstance(dataset, str) else []
     return names if len(names) == num_classes else None
 
@@ -89,7 +90,7 @@ def _build_summary(
         summary.latent_dim = config.latent_dim
         summary.num_classes = config.num_classes
         summary.conditional = config.num_classes > 0
-        summary.class_names = _class_names(info.train_config, config.num_classes, catalog)
+        summary.class_names = _class_names(info, catalog)
         summary.dataset = info.train_config.get("dataset")
         summary.metrics = info.metrics
         quality = info.metrics.get("quality")
