@@ -15,7 +15,11 @@ from typing import Any
 from pydantic.fields import FieldInfo
 
 from cli.model_folders import cli_settings, find_model_folder, import_run, model_folder_for_training
+from common.specs import TrainingSpec
+from models.data import DatasetError
+from models.data.facts import DataFacts, folder_facts, native_facts
 from models.training.config import TrainConfig
+from models.training.recipes import resolve_recipe
 
 
 def _field_type(field: FieldInfo) -> Any:
@@ -72,14 +76,33 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig from ``--config``, with the flags given on the command line overriding it."""
+def train_config_from_args(args: argparse.Namespace, max_image_size: int) -> TrainConfig:
+    """The TrainConfig from ``--config``, with the flags given on the command line overriding it
+    and every field neither sets chosen for the dataset by the service's own recipe."""
     values: dict[str, Any] = load_config_file(args.config) if args.config else {}
     for name in TrainConfig.model_fields:
         given = getattr(args, name, None)
         if given is not None:
             values[name] = given
+    facts = _dataset_facts(values)
+    if facts is not None:
+        spec_fields = {key: value for key, value in values.items() if key in TrainingSpec.model_fields}
+        resolved = resolve_recipe(facts, spec_fields, max_image_size=max_image_size).fields
+        values = {**values, **resolved}
     return TrainConfig.from_dict(values)
+
+
+def _dataset_facts(values: dict[str, Any]) -> DataFacts | None:
+    """The facts of the dataset ``values`` names, or None when it names none this can read
+    (the config then fails with the engine's own message)."""
+    dataset = values.get("dataset", TrainingSpec().dataset)
+    try:
+        if dataset == "folder":
+            path = values.get("dataset_path")
+            return folder_facts(Path(path)) if isinstance(path, str) else None
+        return native_facts(dataset) if isinstance(dataset, str) else None
+    except DatasetError:
+        return None
 
 
 class ProgressLine:
@@ -112,8 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
     """Run ``ganserve train`` (resuming unless ``--fresh``) and print the result as JSON; returns 0."""
     from models.training import Trainer
 
-    config = train_config_from_args(args)
     settings = cli_settings(args.data_dir)
+    config = train_config_from_args(args, settings.max_image_size)
     run_dir = args.out or model_folder_for_training(settings, config.name)
     progress = ProgressLine(args.quiet)
     trainer = Trainer(config, run_dir, on_progress=progress, cache_dir=settings.cache_dir)

@@ -26,25 +26,25 @@ class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     architecture: str = "dcgan"
-    dataset: str = Field("digits", description="a builtin, downloadable or uploaded dataset's name")
-    image_size: int | None = Field(None, description="side in pixels; null: the dataset's own")
-    channels: int | None = Field(None, description="1 or 3; null: the dataset's own")
-    num_images: int | None = Field(None, description="use at most this many images; null: all")
+    dataset: str = Field(default="digits", description="a builtin, downloadable or uploaded dataset's name")
+    image_size: int | None = Field(default=None, description="side in pixels; null: the dataset's own")
+    channels: int | None = Field(default=None, description="1 or 3; null: the dataset's own")
+    num_images: int | None = Field(default=None, description="use at most this many images; null: all")
     latent_dim: int = 100
     g_width: int = 64
     d_width: int = 64
-    steps: int = Field(1000, description="generator updates")
+    steps: int = Field(default=1000, description="generator updates")
     batch_size: int = 64
-    d_steps: int = Field(1, description="discriminator updates per generator update (k)")
+    d_steps: int = Field(default=1, description="discriminator updates per generator update (k)")
     loss: str = "nonsaturating"
-    divergence: str | None = Field(None, description="the f-divergence, with loss 'fgan' only")
+    divergence: str | None = Field(default=None, description="the f-divergence, with loss 'fgan' only")
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    gp_weight: float = Field(10.0, description="gradient penalty weight of loss 'wgan-gp'")
+    gp_weight: float = Field(default=10.0, description="gradient penalty weight of loss 'wgan-gp'")
     r1_weight: float = Field(
-        0.0,
+        default=0.0,
         description=(
             # Mescheder et al. 2018: a zero-centred penalty on real images that keeps D from
             # growing sharp around the training data, as it does on small datasets.
@@ -52,20 +52,20 @@ class TrainingSpec(BaseModel):
         ),
     )
     lr_decay: str = Field(
-        "none",
+        default="none",
         # "linear" damps the late oscillation of the two players; "none" is the DCGAN paper's.
         description="'linear': both learning rates fall linearly to zero at `steps`; 'none': constant",
     )
     d_norm: str | None = Field(
-        None,
+        default=None,
         description=(
             "normalisation in D; null: the architecture's own (BatchNorm for DCGAN, none for the "
             "MLP, per-sample 'layer' under WGAN-GP); 'none' and 'layer' judge each image alone"
         ),
     )
-    pack: int = Field(1, description="PacGAN: D judges this many samples at once")
+    pack: int = Field(default=1, description="PacGAN: D judges this many samples at once")
     info_codes: int = Field(
-        0,
+        default=0,
         description=(
             # Chen et al. 2016 (InfoGAN), weight 1 in the paper.
             "InfoGAN categorical code with this many values, drawn from z as argmax(z[:k]); "
@@ -74,7 +74,7 @@ class TrainingSpec(BaseModel):
     )
     info_weight: float = 1.0
     clusters: int = Field(
-        0,
+        default=0,
         description=(
             # Liu et al. 2020 (self-conditioned GAN): no labels are used, and the generated mix
             # of clusters is the data's.
@@ -82,18 +82,22 @@ class TrainingSpec(BaseModel):
             "an InfoGAN code (0: off)"
         ),
     )
-    augment: str = Field("", description="DiffAugment policy for what D sees, e.g. 'translation,cutout'")
-    ema: bool = Field(True, description="serve an exponential moving average of G")
+    augment: str = Field(
+        default="", description="DiffAugment policy for what D sees, e.g. 'translation,cutout'"
+    )
+    ema: bool = Field(default=True, description="serve an exponential moving average of G")
     ema_decay: float = 0.999
     seed: int = 0
-    amp: bool = Field(False, description="mixed precision on CUDA")
+    amp: bool = Field(default=False, description="mixed precision on CUDA")
     channels_last: bool = False
     checkpoint_every: int | None = Field(
-        None, description="null: every tenth of the run, at most 1,000 steps"
+        default=None, description="null: every tenth of the run, at most 1,000 steps"
     )
-    sample_every: int | None = Field(None, description="null: every twentieth of the run, at most 500 steps")
-    sample_count: int = Field(64, description="images in each fixed-noise grid")
-    eval_samples: int = Field(1000, description="samples for the final quality figures (0: none)")
+    sample_every: int | None = Field(
+        default=None, description="null: every twentieth of the run, at most 500 steps"
+    )
+    sample_count: int = Field(default=64, description="images in each fixed-noise grid")
+    eval_samples: int = Field(default=1000, description="samples for the final quality figures (0: none)")
 
 
 # Fields a spec leaves to the host, present in the configs of records before schema version 3.

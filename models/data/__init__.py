@@ -42,8 +42,17 @@ _NATIVE = {
     "fashion-mnist": (28, 1),
     "cifar10": (32, 3),
 }
+# Images in each dataset (the downloadable ones: their training split).
+NATIVE_COUNTS = {
+    "digits": 1797,
+    "mnist5k": 5000,
+    "shapes": 10_000,
+    "mnist": 60_000,
+    "fashion-mnist": 60_000,
+    "cifar10": 50_000,
+}
 FOLDER_DEFAULT_FORMAT = (64, 3)
-DEFAULT_SHAPES_IMAGES = 10_000
+DEFAULT_SHAPES_IMAGES = NATIVE_COUNTS["shapes"]
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 512
 
 

@@ -84,24 +84,18 @@ def _decode(path: Path, image_size: int, channels: int) -> np.ndarray | None:
     return array[:, :, None] if array.ndim == 2 else array
 
 
-def load_folder(
-    path: str | Path,
-    image_size: int,
-    channels: int,
-    num_images: int | None,
-    seed: int,
-) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...], int]:
-    """Decode a folder of images; returns (uint8 images, labels or None, class names, skipped).
-
-    With `num_images`, a seeded random subset of the files is decoded (in that order,
-    stopping once `num_images` decoded), so big folders do not have to be read whole.
-    """
+def _checked_root(path: str | Path) -> Path:
     root = Path(path).expanduser()
     if not root.exists():
         raise DatasetError(f"image folder {str(root)!r} does not exist")
     if not root.is_dir():
         raise DatasetError(f"{str(root)!r} is not a directory")
-    root = root.resolve()
+    return root.resolve()
+
+
+def _candidates(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...], int]:
+    """The image files by the folder rule, with their labels (-1: unlabelled), the class
+    names, and how many files were left out."""
 
     def usable(file: Path) -> bool:
         return file.suffix.lower() in IMAGE_EXTENSIONS and _inside(file, root)
@@ -129,7 +123,33 @@ def load_folder(
                 candidates.append((file, -1))
             else:
                 skipped += 1
+    return candidates, class_names, skipped
 
+
+def classify_files(path: str | Path) -> tuple[list[Path], tuple[str, ...]]:
+    """The image files ``load_folder`` would read from ``path`` and its class names.
+
+    Raises:
+        DatasetError: ``path`` is not a folder.
+    """
+    candidates, class_names, _ = _candidates(_checked_root(path))
+    return [file for file, _ in candidates], class_names
+
+
+def load_folder(
+    path: str | Path,
+    image_size: int,
+    channels: int,
+    num_images: int | None,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...], int]:
+    """Decode a folder of images; returns (uint8 images, labels or None, class names, skipped).
+
+    With `num_images`, a seeded random subset of the files is decoded (in that order,
+    stopping once `num_images` decoded), so big folders do not have to be read whole.
+    """
+    root = _checked_root(path)
+    candidates, class_names, skipped = _candidates(root)
     if num_images is not None:
         order = np.random.default_rng(seed).permutation(len(candidates))
         candidates = [candidates[i] for i in order]

@@ -25,10 +25,13 @@ from app.services.datasets.archives import extract_archive
 # rest on it, and stale upload folders are judged the same way.
 from common.holders import holder_is_dead, process_namespace
 from common.names import is_valid_name
-from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS, FOLDER_DEFAULT_FORMAT, native_format
-from models.data.builtin import DIGIT_NAMES
-from models.data.download import CLASS_NAMES as REMOTE_CLASS_NAMES
-from models.data.shapes import SHAPE_NAMES
+from models.data import (
+    BUILTIN_DATASETS,
+    DOWNLOADABLE_DATASETS,
+    FOLDER_DEFAULT_FORMAT,
+    native_format,
+)
+from models.data.facts import NATIVE_CLASS_NAMES, DataFacts, native_facts
 
 METADATA_FILE = ".ganserve-dataset.json"
 TEMPORARY_PREFIX = ".upload-"
@@ -38,13 +41,6 @@ RESERVED_NAMES = frozenset({*BUILTIN_DATASETS, *DOWNLOADABLE_DATASETS, "folder"}
 UPLOADED_NATIVE_FORMAT = FOLDER_DEFAULT_FORMAT
 # Temporary folders older than this were left by a crash, not by an upload in progress.
 STALE_TEMPORARY_SECONDS = 6 * 3600
-
-_CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "digits": DIGIT_NAMES,
-    "mnist5k": DIGIT_NAMES,
-    "shapes": SHAPE_NAMES,
-    **REMOTE_CLASS_NAMES,
-}
 
 
 class DatasetExists(FileExistsError):
@@ -57,9 +53,11 @@ class DatasetFacts:
 
     name: str
     kind: str  # builtin | downloadable | uploaded
-    image_size: int
+    image_size: int  # what the loader makes of the images when a job names no size
     channels: int
     num_classes: int
+    # What a recipe chooses from (models.training.recipes): the images' own format and count.
+    data: DataFacts
 
 
 class DatasetCatalog:
@@ -75,7 +73,7 @@ class DatasetCatalog:
         for kind, names in (("builtin", BUILTIN_DATASETS), ("downloadable", DOWNLOADABLE_DATASETS)):
             for name in names:
                 size, channels = native_format(name)
-                classes = list(_CLASS_NAMES.get(name, ()))
+                classes = list(NATIVE_CLASS_NAMES.get(name, ()))
                 out.append(
                     {
                         "name": name,
@@ -110,18 +108,23 @@ class DatasetCatalog:
         if name in BUILTIN_DATASETS or name in DOWNLOADABLE_DATASETS:
             size, channels = native_format(name)
             kind = "builtin" if name in BUILTIN_DATASETS else "downloadable"
-            return DatasetFacts(name, kind, size, channels, len(_CLASS_NAMES.get(name, ())))
+            data = native_facts(name)
+            return DatasetFacts(name, kind, size, channels, data.num_classes, data)
         folder = self.folder(name)
         if folder is None:
             return None
-        classes = self._describe(folder)["class_names"]
+        described = self._describe(folder)
+        classes = len(described["class_names"])
         size, channels = UPLOADED_NATIVE_FORMAT
-        return DatasetFacts(name, "uploaded", size, channels, len(classes))
+        width, height = described.get("image_width"), described.get("image_height")
+        side = min(width, height) if isinstance(width, int) and isinstance(height, int) else None
+        data = DataFacts(side, described.get("channels"), described.get("images"), classes)
+        return DatasetFacts(name, "uploaded", size, channels, classes, data)
 
     def class_names(self, name: str) -> list[str]:
         """Class names of a dataset, [] for an unlabelled or unknown one."""
-        if name in _CLASS_NAMES:
-            return list(_CLASS_NAMES[name])
+        if name in NATIVE_CLASS_NAMES:
+            return list(NATIVE_CLASS_NAMES[name])
         folder = self.folder(name)
         return list(self._describe(folder)["class_names"]) if folder is not None else []
 

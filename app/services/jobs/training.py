@@ -17,6 +17,7 @@ from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig
 from models.training.networks import build_model_config
+from models.training.recipes import resolve_recipe
 
 
 class TrainRequestError(ValueError):
@@ -29,7 +30,10 @@ def default_model_name(dataset: str, architecture: str) -> str:
 
 
 def build_train_config(request: TrainRequest, settings: Settings, catalog: DatasetCatalog) -> TrainConfig:
-    """Name and judge a request: the one check a job's spec gets (the worker trusts it).
+    """Complete, name and judge a request: the one check a job's spec gets (the worker trusts it).
+
+    Every field the request left out is chosen for the dataset by its recipe
+    (models.training.recipes), once: the job record stores the result.
 
     Args:
         request: the body the client sent (field types already checked by its schema).
@@ -42,12 +46,15 @@ def build_train_config(request: TrainRequest, settings: Settings, catalog: Datas
     Raises:
         TrainRequestError: with one readable message per problem.
     """
-    fields = request.model_dump()
-    dataset, architecture = request.dataset, request.architecture
-    fields["name"] = request.name or default_model_name(dataset, architecture)
+    dataset = request.dataset
+    facts = catalog.facts(dataset)
+    given = request.model_dump(include=request.model_fields_set - {"name"})
+    if facts is not None:
+        given = resolve_recipe(facts.data, given, max_image_size=settings.max_image_size).fields
+    fields = {**request.model_dump(exclude={"name"}), **given}
+    fields["name"] = request.name or default_model_name(dataset, str(fields["architecture"]))
 
     problems = _limit_problems(fields, settings)
-    facts = catalog.facts(dataset)
     if dataset == "folder":
         problems.append(
             "dataset 'folder' is not available over HTTP; upload an archive with "
