@@ -63,6 +63,9 @@ class JobRecord(BaseModel):
     quality: dict[str, Any] | None = None
     checkpoint_step: int | None = None
     error: str | None = None
+    estimate_seconds: float | None = Field(
+        default=None, description="the plan's estimate of the job's duration (null: never measured)"
+    )
     attempts: int = 0
     worker: str | None = None
 

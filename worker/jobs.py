@@ -29,6 +29,7 @@ from common.jobs import FINAL_STATUSES, JobRecord, JobStore, is_job_id
 from common.names import is_valid_name
 from common.redact import without_root
 from common.settings import Settings
+from common.throughput import record_job_cost
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig, Trainer
 from worker import shutdown
@@ -202,6 +203,7 @@ def _attempt(
         record.checkpoint_step = checkpoint_step(result.checkpoint)
     record.progress = record.progress.model_copy(update={"step": result.step})
     if result.status == "completed":
+        _measure_cost(lease, record, result.step)
         record.progress = record.progress.model_copy(update={"eta_seconds": 0.0})
         outcome = _finish(writer, record, "succeeded", events)
         log.info("job %s succeeded at step %d", record.id, result.step)
@@ -216,6 +218,17 @@ def _attempt(
         events.state(record)
     log.info("job %s: stopped at step %d for shutdown; re-queueing", record.id, result.step)
     return "requeue"
+
+
+def _measure_cost(lease: Lease, record: JobRecord, steps: int) -> None:
+    """Keep what the job cost for future plans, when one attempt ran all of it (a resumed job's
+    time says little about a step)."""
+    if record.attempts != 1 or record.started_at is None:
+        return
+    try:
+        record_job_cost(lease.client, record.config, time.time() - record.started_at, steps)
+    except redis.RedisError as error:
+        log.warning("job %s: could not record its cost for plans: %s", record.id, error)
 
 
 def _finish(writer: RecordWriter, record: JobRecord, status: FinalStatus, events: JobEvents) -> Outcome:

@@ -13,11 +13,11 @@ from app.api.deps import DatasetsDep, JobServiceDep, JobStoreDep, SettingsDep, W
 from app.api.errors import not_found, unprocessable
 from app.api.pagination import PAGE_HEADERS, PageDep, paginate
 from app.api.routes.samples import IMAGE_RESPONSES
-from app.schemas.jobs import JobView, SampleLink, TrainRequest
+from app.schemas.jobs import JobView, SampleLink, TrainPlan, TrainRequest
 from app.services.jobs.events import job_events
 from app.services.jobs.queue import QueueUnavailable
 from app.services.jobs.service import JobFinished, NameTaken, job_view
-from app.services.jobs.training import TrainRequestError, build_train_config
+from app.services.jobs.training import TrainRequestError, plan_training
 from common.jobs import JobRecord, JobStore
 from models.training import run_files
 
@@ -57,8 +57,8 @@ def train(
     request with all defaults filled in.
     """
     try:
-        config = build_train_config(body, settings, datasets)
-        record = jobs.submit(config.name, config.spec())
+        plan = plan_training(body, settings, datasets, jobs.queue.seconds_per_step)
+        record = jobs.submit(plan.config.name, plan.config.spec(), plan.estimate_seconds)
     except TrainRequestError as error:
         raise unprocessable(str(error)) from None
     except NameTaken as error:
@@ -69,6 +69,29 @@ def train(
         ) from None
     response.headers["Location"] = f"/jobs/{record.id}"
     return job_view(record)
+
+
+@router.post(
+    "/train/plan",
+    responses={422: {"description": "The config cannot train; `detail` names the fields."}},
+)
+def train_plan(
+    body: TrainRequest, settings: SettingsDep, datasets: DatasetsDep, jobs: JobServiceDep
+) -> TrainPlan:
+    """What ``POST /train`` would queue for the same body, without queueing anything: the
+    complete spec (every field the body leaves out chosen for the dataset, with the reason),
+    and the expected duration from what the workers measured for jobs of the same shape."""
+    try:
+        plan = plan_training(body, settings, datasets, jobs.queue.seconds_per_step)
+    except TrainRequestError as error:
+        raise unprocessable(str(error)) from None
+    return TrainPlan(
+        config=plan.config.spec(),
+        name=body.name,
+        chosen=plan.chosen,
+        estimate_seconds=plan.estimate_seconds,
+        estimate=plan.estimate_note,
+    )
 
 
 @router.get("/jobs", responses={200: {"headers": PAGE_HEADERS}})

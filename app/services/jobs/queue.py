@@ -16,6 +16,8 @@ from celery import Celery
 
 from common.queue import make_celery, name_claim_key, publish_job
 from common.settings import Settings
+from common.specs import TrainingSpec
+from common.throughput import seconds_per_step
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,17 @@ class JobQueue:
         """Raise :class:`QueueUnavailable` unless Redis answers a PING."""
         try:
             self._client().ping()
+        except redis.RedisError as error:
+            raise QueueUnavailable(_describe(error)) from error
+
+    def seconds_per_step(self, spec: TrainingSpec) -> float | None:
+        """What the workers measured a step of ``spec``'s shape to cost (None: never measured).
+
+        Raises:
+            QueueUnavailable: Redis is down.
+        """
+        try:
+            return seconds_per_step(self._client(), spec)
         except redis.RedisError as error:
             raise QueueUnavailable(_describe(error)) from error
 

@@ -55,7 +55,7 @@ class JobService:
         # Serialises "is the name free?" with creating the job, within this API process.
         self._submit_lock = threading.Lock()
 
-    def submit(self, name: str, spec: TrainingSpec) -> JobRecord:
+    def submit(self, name: str, spec: TrainingSpec, estimate_seconds: float | None = None) -> JobRecord:
         """Write the record of a job that trains model ``name`` as ``spec`` says, then publish it.
 
         Raises:
@@ -68,7 +68,7 @@ class JobService:
             # Taking the claim already reached Redis: a Redis outage has failed by now, before
             # anything was written.
             self._check_name_free(name)
-            record = JobRecord(id=new_job_id(), model=name, config=spec)
+            record = JobRecord(id=new_job_id(), model=name, config=spec, estimate_seconds=estimate_seconds)
             if not self.store.create(record):
                 raise RuntimeError(f"job id {record.id} exists already")  # a uuid4 clash
             try:

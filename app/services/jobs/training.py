@@ -8,11 +8,15 @@ and whether the architecture can build a model of the requested size for that da
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from app.schemas.jobs import TrainRequest
-from app.services.datasets.catalog import DatasetCatalog
+from app.services.datasets.catalog import DatasetCatalog, DatasetFacts
+from app.services.jobs.queue import QueueUnavailable
 from common.settings import Settings
+from common.specs import TrainingSpec
 from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
 from models.training import TrainConfig
@@ -29,32 +33,89 @@ def default_model_name(dataset: str, architecture: str) -> str:
     return f"{dataset}-{architecture}"[:56] + "-" + secrets.token_hex(3)
 
 
-def build_train_config(request: TrainRequest, settings: Settings, catalog: DatasetCatalog) -> TrainConfig:
+# What a plan knows of the cost of a step: seconds (None: never measured), and in words.
+Measure = Callable[[TrainingSpec], float | None]
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """A judged request: the engine's config, why its chosen fields are what they are, and what
+    the workers measured a step of its shape to cost."""
+
+    config: TrainConfig
+    chosen: dict[str, str]
+    seconds_per_step: float | None
+    estimate_note: str
+
+    @property
+    def estimate_seconds(self) -> float | None:
+        """The job's expected duration from the workers' measurements (None: never measured)."""
+        if self.seconds_per_step is None:
+            return None
+        return self.seconds_per_step * self.config.steps
+
+
+def plan_training(
+    request: TrainRequest, settings: Settings, catalog: DatasetCatalog, measure: Measure
+) -> TrainingPlan:
     """Complete, name and judge a request: the one check a job's spec gets (the worker trusts it).
 
     Every field the request left out is chosen for the dataset by its recipe
-    (models.training.recipes), once: the job record stores the result.
+    (models.training.recipes), once: the job record stores the result. ``budget_minutes``
+    becomes steps at the measured cost of a step of the job's shape.
 
     Args:
         request: the body the client sent (field types already checked by its schema).
         settings: server limits.
         catalog: to resolve the dataset name (builtin, downloadable or uploaded).
-
-    Returns:
-        The engine's config; its ``name`` and ``spec()`` make the job record.
+        measure: seconds per step of a spec's shape on these workers (QueueUnavailable: unknown).
 
     Raises:
         TrainRequestError: with one readable message per problem.
     """
     dataset = request.dataset
     facts = catalog.facts(dataset)
-    given = request.model_dump(include=request.model_fields_set - {"name"})
+    given = request.model_dump(include=request.model_fields_set - {"name", "budget_minutes"})
+    chosen: dict[str, str] = {}
+    problems: list[str] = []
+    if request.budget_minutes is not None and "steps" in given:
+        problems.append("give steps or budget_minutes, not both")
     if facts is not None:
-        given = resolve_recipe(facts.data, given, max_image_size=settings.max_image_size).fields
-    fields = {**request.model_dump(exclude={"name"}), **given}
+        recipe = resolve_recipe(facts.data, given, max_image_size=settings.max_image_size)
+        given, chosen = recipe.fields, recipe.reasons
+    fields = {**request.model_dump(exclude={"name", "budget_minutes"}), **given}
     fields["name"] = request.name or default_model_name(dataset, str(fields["architecture"]))
+    config = _judged(fields, facts, settings, problems)
+    rate, note = _measured(measure, config.spec())
+    if request.budget_minutes is not None and not problems:
+        if rate is None:
+            raise TrainRequestError(f"budget_minutes cannot be turned into steps: {note}; give steps instead")
+        steps = max(1, min(settings.max_train_steps, int(request.budget_minutes * 60 / rate)))
+        config = _judged({**config.to_dict(), "steps": steps}, facts, settings, problems)
+        chosen["steps"] = f"{request.budget_minutes:g} minutes at the measured {rate:.4f} s per step"
+    return TrainingPlan(config, chosen, rate, note)
 
-    problems = _limit_problems(fields, settings)
+
+def _measured(measure: Measure, spec: TrainingSpec) -> tuple[float | None, str]:
+    try:
+        rate = measure(spec)
+    except QueueUnavailable as error:
+        return None, f"no measurement available (job queue unavailable: {error})"
+    if rate is None:
+        return None, "no worker has trained a job of this shape yet; the first one measures it"
+    return rate, "measured on these workers"
+
+
+def _judged(
+    fields: dict[str, Any], facts: DatasetFacts | None, settings: Settings, problems: list[str]
+) -> TrainConfig:
+    """The config of ``fields``, after every check that can be made before a worker starts.
+
+    Raises:
+        TrainRequestError: ``problems`` (as given, plus what was found), '; '-joined.
+    """
+    dataset = fields.get("dataset")
+    problems = [*problems, *_limit_problems(fields, settings)]
     if dataset == "folder":
         problems.append(
             "dataset 'folder' is not available over HTTP; upload an archive with "
