@@ -1,7 +1,11 @@
-// Train: the common POST /train fields with the engine's defaults filled in. The server is the
-// judge of a config: its 422 messages are shown next to the fields they name.
+// Train: the common POST /train fields, filled in from the server's plan for the chosen dataset
+// (POST /train/plan: the recipe's choices and the measured duration). Only the fields the user
+// edits are sent, so everything else stays the recipe's. The server is the judge of a config:
+// its 422 messages are shown next to the fields they name.
 
-import { ApiError, fieldOfProblem, formatInteger, getJSON, h, messageOf, request, showError } from "./api.js";
+import {
+  ApiError, fieldOfProblem, formatDuration, formatInteger, getJSON, h, messageOf, request, showError,
+} from "./api.js";
 import { architectureName } from "./picker.js";
 
 const UPLOAD = "__upload__";
@@ -41,8 +45,13 @@ export function createTrainView(ctx) {
   const formError = $("train-error");
   const status = $("train-status");
   const submit = $("train-submit");
+  const planBox = $("train-plan");
   let datasets = [];
   let filled = false;
+  // Fields the user changed: sent as they are; every other field shows the plan's value.
+  const edited = new Set();
+  let planTimer = null;
+  let planRound = 0;
 
   function describeDataset(info) {
     if (!info) return "";
@@ -78,6 +87,54 @@ export function createTrainView(ctx) {
     $("train-dataset-info").textContent = uploading
       ? "Pick an archive of images below."
       : describeDataset(datasets.find((d) => d.name === dataset.value));
+    schedulePlan();
+  }
+
+  function describePlan(plan) {
+    const c = plan.config;
+    const size = c.image_size ? `${c.image_size}×${c.image_size}` : "the loader's size";
+    const what = `${architectureName(c.architecture)} at ${size}, ${formatInteger(c.steps)} steps`;
+    const when = plan.estimate_seconds === null
+      ? `duration unknown: ${plan.estimate}`
+      : `about ${formatDuration(plan.estimate_seconds)} (${plan.estimate})`;
+    return `Plan: ${what} · ${when}.`;
+  }
+
+  /** Show the plan's value in every field the user has not edited. */
+  function showPlan(plan) {
+    for (const field of [...INTEGER_FIELDS, ...FLOAT_FIELDS, "architecture", "loss", "divergence"]) {
+      if (edited.has(field)) continue;
+      const value = plan.config[field];
+      $(`train-${field}`).value = value === null || value === undefined ? "" : String(value);
+    }
+    if (!edited.has("ema")) $("train-ema").checked = Boolean(plan.config.ema);
+    lossChanged();
+    planBox.textContent = describePlan(plan);
+    planBox.dataset.steps = String(plan.config.steps);
+  }
+
+  function schedulePlan() {
+    clearTimeout(planTimer);
+    planTimer = setTimeout(refreshPlan, 250);
+  }
+
+  async function refreshPlan() {
+    const round = ++planRound;
+    if (dataset.value === UPLOAD || !dataset.value) {
+      planBox.textContent = "The plan appears once the archive is uploaded.";
+      return;
+    }
+    const body = collect(true);
+    if (!body) return;
+    try {
+      const plan = await (await request("train/plan", { method: "POST", json: body })).json();
+      if (round === planRound) showPlan(plan);
+    } catch (error) {
+      if (round !== planRound) return;
+      planBox.textContent = error instanceof ApiError
+        ? `This config cannot train yet: ${problemsOf(error).map((p) => p.message).join(" ")}`
+        : messageOf(error);
+    }
   }
 
   function fillDefaults() {
@@ -92,6 +149,7 @@ export function createTrainView(ctx) {
     }
     $("train-ema").checked = Boolean(defaults.ema);
     $("train-name").value = "";
+    edited.clear();
     $("train-steps").max = String(ctx.options.limits.max_train_steps);
     $("train-batch_size").max = String(ctx.options.limits.max_batch_size);
     lossChanged();
@@ -145,27 +203,38 @@ export function createTrainView(ctx) {
     return [{ field: null, message: error.message }];
   }
 
-  /** The request body, or null after marking inputs the browser could not parse. */
-  function collect() {
+  /** The request body: the dataset, the name and the fields the user edited (the server's
+   * recipe chooses the rest); null after marking inputs the browser could not parse
+   * (quietly, for a plan). */
+  function collect(quiet = false) {
     const body = {};
     const local = [];
     for (const field of CHOICE_FIELDS) {
       const input = $(`train-${field}`);
+      if (field !== "dataset" && !edited.has(field)) continue;
       if (!input.closest("[hidden]") && input.value && input.value !== UPLOAD) body[field] = input.value;
     }
     const name = $("train-name").value.trim();
     if (name) body.name = name;
     for (const field of [...INTEGER_FIELDS, ...FLOAT_FIELDS]) {
+      if (!edited.has(field)) continue;
       const input = $(`train-${field}`);
       if (input.validity.badInput) local.push({ field, message: "Enter a number." });
       else if (input.value.trim() !== "") body[field] = Number(input.value);
     }
-    body.ema = $("train-ema").checked;
+    if (edited.has("ema")) body.ema = $("train-ema").checked;
     if (local.length) {
-      showProblems(local);
+      if (!quiet) showProblems(local);
       return null;
     }
     return body;
+  }
+
+  for (const field of [...INTEGER_FIELDS, ...FLOAT_FIELDS, "architecture", "loss", "divergence", "ema"]) {
+    $(`train-${field}`).addEventListener(field === "ema" || CHOICE_FIELDS.includes(field) ? "change" : "input", () => {
+      edited.add(field);
+      schedulePlan();
+    });
   }
 
   async function upload() {

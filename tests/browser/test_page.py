@@ -227,6 +227,29 @@ def test_interpolation_slider_cuts_frames_from_one_strip(page: Any, stack: Stack
     assert frame_pixels() == gray_pixels(start)
 
 
+def test_the_form_shows_the_servers_plan_and_sends_only_what_was_edited(page: Any, stack: Stack) -> None:
+    page.goto("/#train")
+    ready(page, "train")
+    page.get_by_label("Dataset", exact=True).select_option("digits")
+    plan = page.locator("#train-plan")
+    page.wait_for_selector("#train-plan[data-steps='10000']")
+    # The recipe for labelled 8x8 digits, shown in the fields themselves.
+    assert page.get_by_label("Architecture", exact=True).input_value() == "cdcgan"
+    assert page.get_by_label("Steps", exact=True).input_value() == "10000"
+    page.get_by_text("More options").click()
+    assert page.get_by_label("Image size (pixels)").input_value() == "8"
+    assert "10,000 steps" in plan.inner_text() and "duration unknown" in plan.inner_text()
+    # An edit is kept, and the plan follows it.
+    page.get_by_label("Steps", exact=True).fill("3000")
+    page.wait_for_selector("#train-plan[data-steps='3000']")
+    page.get_by_label("Architecture", exact=True).select_option("dcgan")
+    page.wait_for_selector("#train-plan:has-text('3,000 steps')")
+    assert page.get_by_label("Steps", exact=True).input_value() == "3000"
+    page.get_by_role("button", name="Reset to the plan").click()
+    page.wait_for_selector("#train-plan[data-steps='10000']")
+    assert page.get_by_label("Architecture", exact=True).input_value() == "cdcgan"
+
+
 def test_bad_config_shows_the_servers_message_by_the_field(page: Any, stack: Stack, tmp_path: Any) -> None:
     jobs_before = len(stack.http.get("/jobs").json())
     page.goto("/#train")
