@@ -24,6 +24,12 @@ class JobRoutes(Transport):
         body = {**(config or {}), **fields}
         return self._object("POST", "/train", json=body)
 
+    def plan(self, config: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        """What ``train`` would queue for the same fields: the complete spec, why each field
+        chosen for the data has its value, and the measured duration (``estimate_seconds``)."""
+        body = {**(config or {}), **fields}
+        return self._object("POST", "/train/plan", json=body)
+
     def job(self, job_id: str) -> dict[str, Any]:
         """One job's record: status, progress, losses, error."""
         return self._object("GET", f"/jobs/{quote(job_id)}")
