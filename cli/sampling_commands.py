@@ -30,7 +30,7 @@ def add_parsers(subparsers: Any) -> None:
     sample.add_argument("--count", type=int, default=1)
     sample.add_argument("--columns", type=int)
     sample.add_argument("--truncation", type=float)
-    sample.add_argument("--label", type=int)
+    sample.add_argument("--label", help="class name or index (conditional models)")
     sample.add_argument("-o", "--output", type=Path, default=Path("sample.png"))
 
     strip = subparsers.add_parser("interpolate", parents=[common], help="write a latent walk strip")
@@ -39,7 +39,7 @@ def add_parsers(subparsers: Any) -> None:
     strip.add_argument("--steps", type=int, default=8)
     strip.add_argument("--mode", choices=("slerp", "lerp"), default="slerp")
     strip.add_argument("--truncation", type=float)
-    strip.add_argument("--label", type=int)
+    strip.add_argument("--label", help="class name or index for every frame (conditional models)")
     strip.add_argument("-o", "--output", type=Path, default=Path("interpolation.png"))
 
     evaluate = subparsers.add_parser("evaluate", parents=[common], help="quality figures as JSON")
@@ -52,12 +52,15 @@ def add_parsers(subparsers: Any) -> None:
     export.add_argument("destination", type=Path)
 
 
-def _load_generator(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig]:
-    """The generator of ``args.checkpoint`` (at ``args.step``), as served, and its model config."""
-    from models.inference import prepare_for_serving
+def _load_generator(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig, int | None]:
+    """The generator of ``args.checkpoint`` (at ``args.step``), as served, its model config, and
+    the class index ``args.label`` names (a class name or an index, as the service reads it)."""
+    from models.inference import class_names_of, label_index, prepare_for_serving
 
     generator, info = prepare_for_serving(resolve_checkpoint(args.checkpoint, args.step, args.data_dir))
-    return generator, info.model_config
+    cfg = info.model_config
+    label = label_index(args.label, class_names_of(info), cfg.num_classes, subject=str(args.checkpoint))
+    return generator, cfg, label
 
 
 def _write_grid(
@@ -80,10 +83,10 @@ def run_sample(args: argparse.Namespace) -> int:
     """``ganserve sample``: the grid ``GET /sample`` serves for the same seed, count and label."""
     from models.inference import grid_seeds, latents_for_seeds, seed_labels
 
-    generator, cfg = _load_generator(args)
+    generator, cfg, label = _load_generator(args)
     seeds = grid_seeds(args.seed, args.count)
     latents = latents_for_seeds(seeds, cfg.latent_dim, args.truncation)
-    labels = seed_labels(seeds, cfg.num_classes, args.label)
+    labels = seed_labels(seeds, cfg.num_classes, label)
     return _write_grid(generator, latents, labels, args.columns, args.output)
 
 
@@ -91,11 +94,11 @@ def run_interpolate(args: argparse.Namespace) -> int:
     """``ganserve interpolate``: the strip ``GET /interpolate`` serves, labels included."""
     from models.inference import interpolate_latents, interpolation_labels, latent_for_seed
 
-    generator, cfg = _load_generator(args)
+    generator, cfg, label = _load_generator(args)
     start = latent_for_seed(args.start, cfg.latent_dim, args.truncation)
     end = latent_for_seed(args.end, cfg.latent_dim, args.truncation)
     frames = interpolate_latents(start, end, args.steps, args.mode)
-    labels = interpolation_labels(args.start, args.end, args.steps, cfg.num_classes, args.label)
+    labels = interpolation_labels(args.start, args.end, args.steps, cfg.num_classes, label)
     return _write_grid(generator, frames, labels, args.steps, args.output)
 
 

@@ -54,6 +54,7 @@ from models.inference.labels import (
     check_label,
     check_labels,
     interpolation_labels,
+    label_index,
     label_tensor,
     latent_labels,
     seed_labels,
@@ -70,7 +71,7 @@ from models.inference.seeds import (
     latent_for_seed,
     latents_for_seeds,
 )
-from models.inference.serving import prepare_for_serving
+from models.inference.serving import class_names_of, prepare_for_serving
 
 __all__ = [
     "MAX_PASS_ROWS",
@@ -83,6 +84,7 @@ __all__ = [
     "check_labels",
     "check_seed",
     "check_truncation",
+    "class_names_of",
     "decode_png",
     "encode_image",
     "generate",
@@ -90,6 +92,7 @@ __all__ = [
     "grid_seeds",
     "interpolate_latents",
     "interpolation_labels",
+    "label_index",
     "label_tensor",
     "latent_for_seed",
     "latent_labels",

@@ -8,7 +8,8 @@ timeline follow):
 * explicit latent vectors: row ``i`` gets ``i % num_classes``;
 * an interpolation from ``start`` to ``end`` in ``steps`` frames: frames ``i < steps / 2`` get
   the start seed's class, the rest the end seed's, so both end frames equal their seed's image;
-* an asked-for label goes to every image instead; an unconditional model takes none.
+* an asked-for label goes to every image instead; an unconditional model takes none;
+* a label is asked for by class name or index (``label_index``): a name wins over an index.
 
 Cluster codes of a self-conditioned model are not labels: the generator reads its code from the
 latent itself (``models.architectures.info_code``), so they follow the seed (and truncation) and
@@ -20,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
+from common.names import parse_ascii_int
 
 
 class SamplingError(ValueError):
@@ -54,6 +57,44 @@ def check_labels(
 def check_label(label: int | None, num_classes: int, *, subject: str = "this model") -> None:
     """:func:`check_labels` for one label meant for every image (None: the default rule)."""
     check_labels(None if label is None else [label], 1, num_classes, subject=subject)
+
+
+def label_index(
+    label: str | int | None,
+    class_names: Sequence[str] | None,
+    num_classes: int,
+    *,
+    subject: str = "this model",
+) -> int | None:
+    """The class index a request's ``label`` names: a class name, or an index in ASCII digits.
+
+    A class name wins over an index, so folders named "1" and "2" are asked for by their names.
+
+    Raises:
+        SamplingError: no class has that name or index (the message lists the valid ones), or
+            the model is unconditional.
+    """
+    if label is None:
+        return None
+    if isinstance(label, int):
+        check_label(label, num_classes, subject=subject)
+        return label
+    if num_classes == 0:
+        raise SamplingError(f"{subject} is unconditional and takes no label")
+    names = list(class_names or ())
+    if label in names and len(names) == num_classes:
+        return names.index(label)
+    index = parse_ascii_int(label)
+    if index is not None and index < num_classes:
+        return index
+    if len(names) != num_classes:  # a model whose class names are not known
+        shown = label if index is not None else repr(label[:64])
+        raise SamplingError(f"label must be in 0..{num_classes - 1}, got {shown}")
+    raise SamplingError(
+        f"unknown label {label[:64]!r} for {subject}: expected one of "
+        + ", ".join(repr(name) for name in names)
+        + f" or an index 0..{num_classes - 1}"
+    )
 
 
 def seed_labels(

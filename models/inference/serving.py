@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from models.checkpoint import CheckpointInfo, load_generator
+from models.data.facts import NATIVE_CLASS_NAMES
 from models.inference.kernels import use_inference_kernels
 from models.inference.passes import pass_sizes
 
@@ -36,3 +38,26 @@ def prepare_for_serving(
     use_inference_kernels(generator)
     pass_sizes(generator, next(generator.parameters()).device)
     return generator, info
+
+
+def class_names_of(
+    info: CheckpointInfo, dataset_class_names: Callable[[str], Sequence[str]] | None = None
+) -> tuple[str, ...] | None:
+    """The names of a conditional model's labels, in label order (None: unconditional or unknown).
+
+    Stored in the checkpoint since names were; for older files, the names of the dataset it was
+    trained on: a builtin one's, else what ``dataset_class_names`` finds (the service's catalog
+    of uploads) while that dataset still exists.
+    """
+    num_classes = info.model_config.num_classes
+    if not num_classes:
+        return None
+    if info.class_names is not None and len(info.class_names) == num_classes:
+        return info.class_names
+    dataset = info.train_config.get("dataset")
+    if not isinstance(dataset, str):
+        return None
+    names = tuple(NATIVE_CLASS_NAMES.get(dataset, ()))
+    if not names and dataset_class_names is not None:
+        names = tuple(dataset_class_names(dataset))
+    return names if len(names) == num_classes else None

@@ -57,3 +57,60 @@ def test_the_listing_names_the_classes_without_the_dataset(trained: Path) -> Non
         listed = {m["name"]: m for m in client.get("/models").json()}
     assert card["class_names"] == list(CLASSES) and card["num_classes"] == 2
     assert listed["named"]["class_names"] == list(CLASSES)
+
+
+def test_label_takes_a_class_name_or_an_index_on_every_route(trained: Path, tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=trained, redis_url="redis://127.0.0.1:1/0"))
+    with TestClient(app) as client:
+
+        def get(path: str, **params: object) -> bytes:
+            response = client.get(path, params={"model": "named", **params})
+            assert response.status_code == 200, response.text
+            return response.content
+
+        assert get("/sample", seed=5, label="squares") == get("/sample", seed=5, label=1)
+        assert get("/sample", seed=5, label="circles") != get("/sample", seed=5, label="squares")
+        assert get("/sample", seed=5, count=4, label="squares") == get("/sample", seed=5, count=4, label=1)
+        strip = get("/interpolate", start=1, end=2, steps=4, label="circles")
+        assert strip == get("/interpolate", start=1, end=2, steps=4, label=0)
+        latents = [[0.1] * 100, [-0.2] * 100]
+        by_name = client.post(
+            "/sample", json={"model": "named", "latents": latents, "labels": ["squares", 0]}
+        )
+        by_index = client.post("/sample", json={"model": "named", "latents": latents, "labels": [1, 0]})
+        assert by_name.status_code == 200 and by_name.content == by_index.content
+
+        unknown = client.get("/sample", params={"model": "named", "label": "triangles"})
+        assert unknown.status_code == 422
+        assert unknown.json()["detail"] == (
+            "unknown label 'triangles' for model 'named': expected one of 'circles', 'squares' or an index 0..1"
+        )
+        assert (
+            client.get(
+                "/interpolate", params={"model": "named", "start": 1, "end": 2, "label": "x"}
+            ).status_code
+            == 422
+        )
+
+    # The command line reads a label the same way and draws the same pixels.
+    out = tmp_path / "cli.png"
+    argv = [
+        "sample",
+        "named",
+        "--seed",
+        "5",
+        "--label",
+        "squares",
+        "--data-dir",
+        str(trained),
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert out.read_bytes() == get_bytes(trained, seed=5, label=1)
+
+
+def get_bytes(data_dir: Path, **params: object) -> bytes:
+    app = create_app(Settings(data_dir=data_dir, redis_url="redis://127.0.0.1:1/0", torch_threads=1))
+    with TestClient(app) as client:
+        return client.get("/sample", params={"model": "named", **params}).content

@@ -111,6 +111,7 @@ def test_openapi_lists_every_route_and_image_responses(client: TestClient) -> No
         "/models/{name}/checkpoints/{step}": {"get"},
         "/models/{name}/samples/{step}": {"get"},
         "/train": {"post"},
+        "/train/plan": {"post"},
         "/jobs": {"get"},
         "/jobs/{job_id}": {"get"},
         "/jobs/{job_id}/events": {"get"},

@@ -15,23 +15,10 @@ from app.schemas.models import BrokenCheckpoint, CheckpointDetail, ModelSummary
 from app.services.datasets.catalog import DatasetCatalog
 from app.services.models.entries import ModelEntry
 from app.services.models.registry import ModelRegistry
-from models.checkpoint import CheckpointInfo
+from models.inference import class_names_of
 from models.training import run_files
 
 router = APIRouter(prefix="/models", tags=["models"])
-
-
-def _class_names(info: CheckpointInfo, catalog: DatasetCatalog) -> list[str] | None:
-    """The names of a conditional model's labels: stored in the checkpoint since they were;
-    for older files, the training dataset's names while the catalog still has that dataset."""
-    num_classes = info.model_config.num_classes
-    if not num_classes:
-        return None
-    if info.class_names is not None and len(info.class_names) == num_classes:
-        return list(info.class_names)
-    dataset = info.train_config.get("dataset")
-    names = catalog.class_names(dataset) if isinstance(dataset, str) else []
-    return names if len(names) == num_classes else None
 
 
 # Summaries by everything they are made of: listings ask for every model's summary on every call,
@@ -90,7 +77,8 @@ def _build_summary(
         summary.latent_dim = config.latent_dim
         summary.num_classes = config.num_classes
         summary.conditional = config.num_classes > 0
-        summary.class_names = _class_names(info, catalog)
+        names = class_names_of(info, catalog.class_names)
+        summary.class_names = None if names is None else list(names)
         summary.dataset = info.train_config.get("dataset")
         summary.metrics = info.metrics
         quality = info.metrics.get("quality")

@@ -16,10 +16,10 @@ from app.api.errors import sampling_errors, unprocessable
 from app.api.plain_params import PlainParamsRoute
 from app.rendering.caching import cache_control, etag_matches, image_etag
 from app.rendering.execute import RenderedImage
-from app.rendering.plans import check_label, plan_interpolation, plan_latents, plan_seeds
+from app.rendering.plans import plan_interpolation, plan_latents, plan_seeds
 from app.services.models.entries import LoadedModel
 from app.wiring import Runtime
-from models.inference import MAX_SEED, MIN_TRUNCATION, grid_seeds
+from models.inference import MAX_SEED, MIN_TRUNCATION, class_names_of, grid_seeds, label_index
 
 # PlainParamsRoute: the GET routes' query parameters are validated without FastAPI's
 # per-request introspection (app/api/plain_params.py); POST /sample, with a body, is FastAPI's.
@@ -57,11 +57,12 @@ TruncationParam = Annotated[
     ),
 ]
 LabelParam = Annotated[
-    int | None,
+    str | None,
     Query(
-        ge=0,
-        description="class label (conditional models only). Default: (seed + i) % "
-        "num_classes for tile i; unconditional models refuse a label",
+        max_length=256,
+        description="class (conditional models only): a class name (GET /models/{name} lists "
+        "them) or an index. Default: (seed + i) % num_classes for tile i; unconditional "
+        "models refuse a label",
     ),
 ]
 FormatParam = Annotated[ImageFormat, Query(alias="format", description="png, webp or jpeg")]
@@ -95,10 +96,15 @@ def _image(rendered: RenderedImage, headers: dict[str, str]) -> Response:
     return Response(rendered.content, media_type=rendered.media_type, headers=headers)
 
 
-def _check_label(loaded: LoadedModel, label: int | None) -> None:
-    if label is not None:  # the common case skips the context manager (a hot path)
-        with sampling_errors():
-            check_label(loaded, label)
+def _label(runtime: Runtime, loaded: LoadedModel, label: str | int | None) -> int | None:
+    """The class index ``label`` names for ``loaded`` (a name or an index), or a 422 that lists
+    the valid ones."""
+    if label is None:  # the common case skips the context manager (a hot path)
+        return None
+    with sampling_errors():
+        names = class_names_of(loaded.info, runtime.datasets.class_names)
+        num_classes = loaded.info.model_config.num_classes
+        return label_index(label, names, num_classes, subject=f"model {loaded.name!r}")
 
 
 @router.get("/sample", response_class=Response, responses=IMAGE_RESPONSES)
@@ -125,14 +131,14 @@ async def sample(
     except ValueError as error:
         raise unprocessable(str(error)) from None
     loaded = await _acquire(runtime, model)
-    _check_label(loaded, label)
+    index = _label(runtime, loaded, label)
     parameters = {
         "op": "sample",
         "seed": seed,
         "count": count,
         "columns": columns,
         "truncation": truncation,
-        "label": label,
+        "label": index,
         "format": image_format,
     }
     headers = _cache_headers(runtime, loaded, parameters)
@@ -141,7 +147,7 @@ async def sample(
     with sampling_errors():
         # Planning is cheap (labels, no tensors); the renderer may batch with other requests.
         plan = plan_seeds(
-            loaded, seeds, truncation=truncation, label=label, columns=columns, image_format=image_format
+            loaded, seeds, truncation=truncation, label=index, columns=columns, image_format=image_format
         )
         rendered = await runtime.renderer.render(loaded, plan)
     return _image(rendered, headers)
@@ -159,9 +165,10 @@ class LatentsRequest(BaseModel):
         min_length=1, description="one latent vector per image, each of the model's latent_dim"
     )
     model: str | None = Field(default=None, description="name or name@step")
-    labels: list[Annotated[int, Field(ge=0)]] | None = Field(
+    labels: list[Annotated[int, Field(ge=0)] | Annotated[str, Field(max_length=256)]] | None = Field(
         default=None,
-        description="one label per vector (conditional models); default i % num_classes",
+        description="one label per vector (conditional models), a class name or an index; "
+        "default i % num_classes",
     )
     columns: int | None = Field(default=None, ge=1)
     format: ImageFormat = "png"
@@ -175,13 +182,14 @@ async def sample_latents(request: Request, body: LatentsRequest) -> Response:
     if len(body.latents) > max_count:
         raise unprocessable(f"at most {max_count} latent vectors per request")
     loaded = await _acquire(runtime, body.model)
+    labels = None if body.labels is None else [_label(runtime, loaded, label) for label in body.labels]
     with sampling_errors():
         # In the pool: converting up to max_count vectors to a tensor is not free.
         plan = await runtime.pool.run(
             plan_latents,
             loaded,
             body.latents,
-            labels=body.labels,
+            labels=labels,
             columns=body.columns,
             image_format=body.format,
         )
@@ -199,12 +207,12 @@ async def interpolate(
     model: ModelParam = None,
     truncation: TruncationParam = None,
     label: Annotated[
-        int | None,
+        str | None,
         Query(
-            ge=0,
-            description="class for every frame (conditional models). Default: the first "
-            "half uses start % num_classes, the rest end % num_classes, so the "
-            "end frames equal GET /sample of each seed",
+            max_length=256,
+            description="class for every frame (conditional models), a class name or an index. "
+            "Default: the first half uses start % num_classes, the rest end % num_classes, so "
+            "the end frames equal GET /sample of each seed",
         ),
     ] = None,
     image_format: FormatParam = "png",
@@ -221,7 +229,7 @@ async def interpolate(
     if steps > max_frames:
         raise unprocessable(f"steps must be between 2 and {max_frames}, got {steps}")
     loaded = await _acquire(runtime, model)
-    _check_label(loaded, label)
+    index = _label(runtime, loaded, label)
     parameters = {
         "op": "interpolate",
         "start": start,
@@ -229,7 +237,7 @@ async def interpolate(
         "steps": steps,
         "mode": mode,
         "truncation": truncation,
-        "label": label,
+        "label": index,
         "format": image_format,
     }
     headers = _cache_headers(runtime, loaded, parameters)
@@ -243,7 +251,7 @@ async def interpolate(
             steps=steps,
             mode=mode,
             truncation=truncation,
-            label=label,
+            label=index,
             image_format=image_format,
         )
         rendered = await runtime.renderer.render(loaded, plan)
