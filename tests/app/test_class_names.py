@@ -83,7 +83,8 @@ def test_label_takes_a_class_name_or_an_index_on_every_route(trained: Path, tmp_
         unknown = client.get("/sample", params={"model": "named", "label": "triangles"})
         assert unknown.status_code == 422
         assert unknown.json()["detail"] == (
-            "unknown label 'triangles' for model 'named': expected one of 'circles', 'squares' or an index 0..1"
+            "unknown label 'triangles' for model 'named': "
+            "expected one of 'circles', 'squares' or an index 0..1"
         )
         assert (
             client.get(
