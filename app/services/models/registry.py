@@ -40,6 +40,7 @@ from app.services.models.entries import (
 )
 from app.services.models.files import CheckpointFiles
 from common.names import is_valid_name
+from common.redact import without_root
 from models.checkpoint import CheckpointError, CheckpointInfo, load_checkpoint, read_checkpoint_info
 from models.inference import prepare_for_serving
 from models.training import run_files
@@ -115,7 +116,7 @@ class ModelRegistry:
         try:
             load_checkpoint(newest.path, verify=True)
         except CheckpointError as error:
-            message = _relative_message(str(error), newest.path, model.directory.parent)
+            message = without_root(str(error), model.directory.parent)
             self._files.update(newest.file_key, load_error=message)
             broken = replace(newest, info=None, error=message)
             return replace(model, checkpoints=(*model.checkpoints[:-1], broken))
@@ -186,7 +187,7 @@ class ModelRegistry:
             try:
                 header = read_checkpoint_info(key[0])
             except CheckpointError as error:
-                header = _relative_message(str(error), key[0], root)
+                header = without_root(str(error), root)
             self._files.update(key, header=header)
         if state.load_error is not None:
             return None, state.load_error
@@ -266,7 +267,7 @@ class ModelRegistry:
             # the first request does not pay for it (models.inference).
             generator, info = prepare_for_serving(checkpoint.path, device=self.device)
         except CheckpointError as error:
-            message = _relative_message(str(error), checkpoint.path, model.directory.parent)
+            message = without_root(str(error), model.directory.parent)
             self._files.update(key, load_error=message)
             with self._lock:
                 self._load_locks.pop(key, None)
@@ -282,12 +283,3 @@ class ModelRegistry:
         """The generators currently held in memory (for metrics)."""
         with self._lock:
             return list(self._loaded.values())
-
-
-def _relative_message(message: str, path: Path, root: Path) -> str:
-    # Engine messages start with the absolute path; clients only need the model-relative one.
-    try:
-        shown = str(path.relative_to(root))
-    except ValueError:
-        shown = path.name
-    return message.replace(str(path), shown)
