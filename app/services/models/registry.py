@@ -14,17 +14,24 @@ Two caches, both bounded LRU maps: what is known of each checkpoint file (its he
 is unreadable, a load error, whether its content hash was verified), and the loaded generators.
 A lookup that may not touch the disk (``cached_only``, for the event loop) answers
 ``NEEDS_DISK`` where the caches are not enough, as a value, never as an exception.
+
+``GET /sample`` acquires on every request, so :meth:`ModelRegistry.acquire` does no more than
+it must: the folder's listing (``run_files``, one ``stat`` while the folder is unchanged) and a
+``stat`` of each checkpoint it considers, newest first, until one serves: one file for a
+healthy model, however many checkpoints it has. That ``stat`` is what notices a file replaced
+in place, so it is never skipped. Listings (:meth:`ModelRegistry.list_models`,
+:meth:`ModelRegistry.find`) see every checkpoint.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal, overload
+from typing import Final, Literal, overload
 
 from cachetools import LRUCache
 from torch import nn
@@ -52,10 +59,27 @@ _FILES_MAX = 65_536
 
 class _Miss(enum.Enum):
     NEEDS_DISK = enum.auto()
+    ABSENT = enum.auto()  # every checkpoint file listed was gone by the time it was looked at
 
 
-NEEDS_DISK = _Miss.NEEDS_DISK
+NEEDS_DISK: Final = _Miss.NEEDS_DISK
 NeedsDisk = Literal[_Miss.NEEDS_DISK]
+_ABSENT: Final = _Miss.ABSENT
+_Absent = Literal[_Miss.ABSENT]
+
+
+# (root, name) -> model folder and (model folder, step) -> checkpoint file, built once: in
+# GET /sample's lookup, joining paths cost more than the stats. Pure functions of their
+# arguments, so one cache serves every registry; functools' LRU is bounded and thread-safe
+# without a lock of ours.
+@functools.lru_cache(maxsize=_FILES_MAX)
+def _model_dir(root: Path, name: str) -> Path:
+    return root / name
+
+
+@functools.lru_cache(maxsize=_FILES_MAX)
+def _checkpoint_path(directory: Path, step: int) -> Path:
+    return run_files.checkpoint_path(directory, step)
 
 
 def _parameter_bytes(module: nn.Module) -> int:
@@ -76,11 +100,10 @@ class ModelRegistry:
         self.device = device
         self._lock = threading.Lock()
         self._files = CheckpointFiles(maxsize=_FILES_MAX)
-        self._loaded: LRUCache[FileKey, LoadedModel] = LRUCache(maxsize=cache_size)
+        # File version -> (the model as ``name`` serves it, as ``name@step`` does): both made
+        # once, so a request takes one as it is.
+        self._loaded: LRUCache[FileKey, tuple[LoadedModel, LoadedModel]] = LRUCache(maxsize=cache_size)
         self._load_locks: dict[FileKey, threading.Lock] = {}  # one loader per file, while it loads
-        # (root, name) -> model folder, (model folder, step) -> checkpoint file: in GET /sample's
-        # lookup, joining paths cost more than the stats.
-        self._paths: LRUCache[tuple[Path, str | int], Path] = LRUCache(maxsize=_FILES_MAX)
 
     # -- discovery -----------------------------------------------------------------------------
     def list_models(self) -> list[ModelEntry]:
@@ -95,8 +118,8 @@ class ModelRegistry:
                 if name in found or not is_valid_name(name):
                     continue
                 # Anything but a folder holding checkpoints reads as no model.
-                entry = self._read_model(name, root / name, source, cached_only=False)
-                if isinstance(entry, ModelEntry):
+                entry = self._read_model(name, root / name, source)
+                if entry is not None:
                     found[name] = self._verify_newest(entry)
         # What is known of deleted checkpoints would otherwise fill the cache.
         self._files.forget_all_but({c.path for m in found.values() for c in m.checkpoints})
@@ -125,16 +148,12 @@ class ModelRegistry:
 
     def find(self, name: str) -> ModelEntry | None:
         """The model called ``name``, or None (also for names that could never be valid)."""
-        found = self._find(name, cached_only=False)
-        return found if isinstance(found, ModelEntry) else None
-
-    def _find(self, name: str, *, cached_only: bool) -> ModelEntry | NeedsDisk | None:
         if not is_valid_name(name):
             return None
         for root, source in self.roots:
             # No is_dir() first: a missing folder lists no checkpoints and reads as no model
-            # all the same, and that stat was a large part of GET /sample's model lookup.
-            entry = self._read_model(name, self._model_dir(root, name), source, cached_only=cached_only)
+            # all the same.
+            entry = self._read_model(name, _model_dir(root, name), source)
             if entry is not None:
                 return entry
         return None
@@ -143,38 +162,31 @@ class ModelRegistry:
         """Whether a model folder called ``name`` exists, even one without checkpoints yet."""
         return any((root / name).exists() for root, _ in self.roots)
 
-    def _read_model(
-        self, name: str, directory: Path, source: str, *, cached_only: bool
-    ) -> ModelEntry | NeedsDisk | None:
+    def _read_model(self, name: str, directory: Path, source: str) -> ModelEntry | None:
         checkpoints = []
         for step in run_files.checkpoint_steps(directory):
-            path = self._checkpoint_path(directory, step)
-            try:
-                stat = os.stat(path)
-            except OSError:
-                continue  # replaced or removed between the listing and now
-            key: FileKey = (path, stat.st_mtime_ns, stat.st_size)
-            known = self._header(key, directory.parent, cached_only=cached_only)
-            if known is NEEDS_DISK:
-                return NEEDS_DISK
-            info, error = known
-            checkpoints.append(CheckpointEntry(step, path, key, info, error))
+            checkpoint = self._checkpoint(directory, step, cached_only=False)
+            if isinstance(checkpoint, CheckpointEntry):
+                checkpoints.append(checkpoint)
         if not checkpoints:
             return None  # a run that has not written its first checkpoint is not a model yet
         return ModelEntry(name, source, directory, tuple(checkpoints))
 
-    def _model_dir(self, root: Path, name: str) -> Path:
-        return self._memo_path((root, name), lambda: root / name)
-
-    def _checkpoint_path(self, directory: Path, step: int) -> Path:
-        return self._memo_path((directory, step), lambda: run_files.checkpoint_path(directory, step))
-
-    def _memo_path(self, key: tuple[Path, str | int], build: Callable[[], Path]) -> Path:
-        with self._lock:
-            path = self._paths.get(key)
-            if path is None:
-                path = self._paths[key] = build()
-        return path
+    def _checkpoint(
+        self, directory: Path, step: int, *, cached_only: bool
+    ) -> CheckpointEntry | NeedsDisk | None:
+        """The checkpoint file of ``step`` as it is now; None if it is gone."""
+        path = _checkpoint_path(directory, step)
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None  # replaced or removed between the listing and now
+        key: FileKey = (path, stat.st_mtime_ns, stat.st_size)
+        known = self._header(key, directory.parent, cached_only=cached_only)
+        if known is NEEDS_DISK:
+            return NEEDS_DISK
+        info, error = known
+        return CheckpointEntry(step, path, key, info, error)
 
     def _header(
         self, key: FileKey, root: Path, *, cached_only: bool
@@ -205,6 +217,9 @@ class ModelRegistry:
     def acquire(self, ref: str, *, cached_only: bool = False) -> LoadedModel | None:
         """Resolve ``name`` (newest loadable checkpoint) or ``name@step`` and load it.
 
+        The model is the one :meth:`find` gives, but only the checkpoints the answer needs are
+        looked at, newest first (the module doc says why).
+
         Args:
             ref: ``name`` or ``name@step``.
             cached_only: answer only from memory plus a directory scan (listing and stat, no
@@ -216,34 +231,65 @@ class ModelRegistry:
             UnknownModel: no such model or checkpoint.
             ModelUnavailable: the checkpoint(s) exist but cannot be loaded.
         """
-        name, step = parse_model_ref(ref)
-        model = self._find(name, cached_only=cached_only)
-        if model is NEEDS_DISK:
-            return None
-        if model is None:
-            raise UnknownModel(f"unknown model {name!r}")
-        if step is not None:
-            checkpoint = model.checkpoint(step)
+        name, step = parse_model_ref(ref)  # a valid name, or InvalidModelRef
+        for root, _ in self.roots:
+            directory = _model_dir(root, name)
+            # No is_dir() first: a missing folder lists no steps (one failed stat) all the same.
+            steps = run_files.checkpoint_steps(directory)
+            if not steps:
+                continue  # no such folder, or no checkpoint in it yet: no model here
+            if step is None:
+                found = self._acquire_newest(name, directory, steps, cached_only=cached_only)
+            else:
+                found = self._acquire_step(name, directory, steps, step, cached_only=cached_only)
+            if found is NEEDS_DISK:
+                return None
+            if found is not _ABSENT:
+                return found
+        raise UnknownModel(f"unknown model {name!r}")
+
+    def _acquire_newest(
+        self, name: str, directory: Path, steps: list[int], *, cached_only: bool
+    ) -> LoadedModel | NeedsDisk | _Absent:
+        newest_error: str | None = None
+        present = False
+        for step in reversed(steps):
+            checkpoint = self._checkpoint(directory, step, cached_only=cached_only)
             if checkpoint is None:
-                raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
-            loaded = self._load(model, checkpoint, pinned=True, cached_only=cached_only)
-            return None if loaded is NEEDS_DISK else loaded
-        newest_error = model.error
-        for checkpoint in reversed(model.checkpoints):
+                continue
+            if checkpoint is NEEDS_DISK:
+                return NEEDS_DISK
+            if not present:
+                present, newest_error = True, checkpoint.error
             if checkpoint.error is None:
                 try:
-                    loaded = self._load(model, checkpoint, pinned=False, cached_only=cached_only)
+                    return self._load(
+                        name, directory.parent, checkpoint, pinned=False, cached_only=cached_only
+                    )
                 except ModelUnavailable:
                     newest_error = newest_error or self._files.state(checkpoint.file_key).load_error
-                    continue
-                return None if loaded is NEEDS_DISK else loaded
+        if not present:
+            return _ABSENT
         raise ModelUnavailable(f"model {name!r} has no loadable checkpoint: {newest_error}")
 
+    def _acquire_step(
+        self, name: str, directory: Path, steps: list[int], step: int, *, cached_only: bool
+    ) -> LoadedModel | NeedsDisk | _Absent:
+        checkpoint = self._checkpoint(directory, step, cached_only=cached_only) if step in steps else None
+        if checkpoint is NEEDS_DISK:
+            return NEEDS_DISK
+        if checkpoint is None:
+            # As in a listing: a folder whose every file is gone is no model.
+            if not any(os.path.exists(_checkpoint_path(directory, other)) for other in steps):
+                return _ABSENT
+            raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
+        return self._load(name, directory.parent, checkpoint, pinned=True, cached_only=cached_only)
+
     def _load(
-        self, model: ModelEntry, checkpoint: CheckpointEntry, *, pinned: bool, cached_only: bool
+        self, name: str, root: Path, checkpoint: CheckpointEntry, *, pinned: bool, cached_only: bool
     ) -> LoadedModel | NeedsDisk:
         if checkpoint.error is not None:
-            raise ModelUnavailable(f"model {model.name!r}: {checkpoint.error}")
+            raise ModelUnavailable(f"model {name!r}: {checkpoint.error}")
         key = checkpoint.file_key
         with self._lock:
             loaded = self._loaded.get(key)
@@ -257,22 +303,26 @@ class ModelRegistry:
                 with self._lock:
                     loaded = self._loaded.get(key)
                 if loaded is None:
-                    loaded = self._load_file(model, checkpoint)
-        return replace(loaded, pinned=pinned)
+                    loaded = self._load_file(name, root, checkpoint)
+        by_name, pinned_form = loaded
+        return pinned_form if pinned else by_name
 
-    def _load_file(self, model: ModelEntry, checkpoint: CheckpointEntry) -> LoadedModel:
+    def _load_file(
+        self, name: str, root: Path, checkpoint: CheckpointEntry
+    ) -> tuple[LoadedModel, LoadedModel]:
         key = checkpoint.file_key
         try:
             # Inside the one-loader-per-file lock: the pass-size probe runs once per file, and
             # the first request does not pay for it (models.inference).
             generator, info = prepare_for_serving(checkpoint.path, device=self.device)
         except CheckpointError as error:
-            message = without_root(str(error), model.directory.parent)
+            message = without_root(str(error), root)
             self._files.update(key, load_error=message)
             with self._lock:
                 self._load_locks.pop(key, None)
-            raise ModelUnavailable(f"model {model.name!r}: {message}") from error
-        loaded = LoadedModel(model.name, checkpoint.step, False, info, generator, _parameter_bytes(generator))
+            raise ModelUnavailable(f"model {name!r}: {message}") from error
+        by_name = LoadedModel(name, checkpoint.step, False, info, generator, _parameter_bytes(generator))
+        loaded = (by_name, replace(by_name, pinned=True))
         self._files.update(key, verified=True)  # prepare_for_serving checked the content hash
         with self._lock:
             self._loaded[key] = loaded
@@ -282,4 +332,4 @@ class ModelRegistry:
     def loaded_models(self) -> list[LoadedModel]:
         """The generators currently held in memory (for metrics)."""
         with self._lock:
-            return list(self._loaded.values())
+            return [by_name for by_name, _ in self._loaded.values()]
