@@ -17,9 +17,10 @@ A lookup that may not touch the disk (``cached_only``, for the event loop) answe
 
 ``GET /sample`` acquires on every request, so :meth:`ModelRegistry.acquire` does no more than
 it must: the folder's listing (``run_files``, one ``stat`` while the folder is unchanged) and a
-``stat`` of each checkpoint it considers, newest first, until one serves: one file for a
-healthy model, however many checkpoints it has. That ``stat`` is what notices a file replaced
-in place, so it is never skipped. Listings (:meth:`ModelRegistry.list_models`,
+``stat`` of each checkpoint it considers, newest first, until one serves. For a model in memory
+that is one file and one cache lookup, however many checkpoints it has: a file version that
+loaded serves, so its header is not consulted again. The ``stat`` is what notices a file
+replaced in place, so it is never skipped. Listings (:meth:`ModelRegistry.list_models`,
 :meth:`ModelRegistry.find`) see every checkpoint.
 """
 
@@ -82,6 +83,11 @@ def _checkpoint_path(directory: Path, step: int) -> Path:
     return run_files.checkpoint_path(directory, step)
 
 
+def _as_asked(loaded: tuple[LoadedModel, LoadedModel], pinned: bool) -> LoadedModel:
+    by_name, by_step = loaded
+    return by_step if pinned else by_name
+
+
 def _parameter_bytes(module: nn.Module) -> int:
     tensors = [*module.parameters(), *module.buffers()]
     return sum(t.numel() * t.element_size() for t in tensors)
@@ -118,7 +124,7 @@ class ModelRegistry:
                 if name in found or not is_valid_name(name):
                     continue
                 # Anything but a folder holding checkpoints reads as no model.
-                entry = self._read_model(name, root / name, source)
+                entry = self._read_model(name, root, root / name, source)
                 if entry is not None:
                     found[name] = self._verify_newest(entry)
         # What is known of deleted checkpoints would otherwise fill the cache.
@@ -153,7 +159,7 @@ class ModelRegistry:
         for root, source in self.roots:
             # No is_dir() first: a missing folder lists no checkpoints and reads as no model
             # all the same.
-            entry = self._read_model(name, _model_dir(root, name), source)
+            entry = self._read_model(name, root, _model_dir(root, name), source)
             if entry is not None:
                 return entry
         return None
@@ -162,31 +168,37 @@ class ModelRegistry:
         """Whether a model folder called ``name`` exists, even one without checkpoints yet."""
         return any((root / name).exists() for root, _ in self.roots)
 
-    def _read_model(self, name: str, directory: Path, source: str) -> ModelEntry | None:
+    def _read_model(self, name: str, root: Path, directory: Path, source: str) -> ModelEntry | None:
         checkpoints = []
         for step in run_files.checkpoint_steps(directory):
-            checkpoint = self._checkpoint(directory, step, cached_only=False)
+            key = self._file_key(directory, step)
+            if key is None:
+                continue
+            checkpoint = self._checkpoint(root, step, key, cached_only=False)
             if isinstance(checkpoint, CheckpointEntry):
                 checkpoints.append(checkpoint)
         if not checkpoints:
             return None  # a run that has not written its first checkpoint is not a model yet
         return ModelEntry(name, source, directory, tuple(checkpoints))
 
-    def _checkpoint(
-        self, directory: Path, step: int, *, cached_only: bool
-    ) -> CheckpointEntry | NeedsDisk | None:
-        """The checkpoint file of ``step`` as it is now; None if it is gone."""
+    def _file_key(self, directory: Path, step: int) -> FileKey | None:
+        """The checkpoint file of ``step`` as it is now, or None if it is gone."""
         path = _checkpoint_path(directory, step)
         try:
             stat = os.stat(path)
         except OSError:
             return None  # replaced or removed between the listing and now
-        key: FileKey = (path, stat.st_mtime_ns, stat.st_size)
-        known = self._header(key, directory.parent, cached_only=cached_only)
+        return (path, stat.st_mtime_ns, stat.st_size)
+
+    def _checkpoint(
+        self, root: Path, step: int, key: FileKey, *, cached_only: bool
+    ) -> CheckpointEntry | NeedsDisk:
+        """What is known of one checkpoint file version (its header, read once)."""
+        known = self._header(key, root, cached_only=cached_only)
         if known is NEEDS_DISK:
             return NEEDS_DISK
         info, error = known
-        return CheckpointEntry(step, path, key, info, error)
+        return CheckpointEntry(step, key[0], key, info, error)
 
     def _header(
         self, key: FileKey, root: Path, *, cached_only: bool
@@ -239,9 +251,9 @@ class ModelRegistry:
             if not steps:
                 continue  # no such folder, or no checkpoint in it yet: no model here
             if step is None:
-                found = self._acquire_newest(name, directory, steps, cached_only=cached_only)
+                found = self._acquire_newest(name, root, directory, steps, cached_only=cached_only)
             else:
-                found = self._acquire_step(name, directory, steps, step, cached_only=cached_only)
+                found = self._acquire_step(name, root, directory, steps, step, cached_only=cached_only)
             if found is NEEDS_DISK:
                 return None
             if found is not _ABSENT:
@@ -249,41 +261,53 @@ class ModelRegistry:
         raise UnknownModel(f"unknown model {name!r}")
 
     def _acquire_newest(
-        self, name: str, directory: Path, steps: list[int], *, cached_only: bool
+        self, name: str, root: Path, directory: Path, steps: list[int], *, cached_only: bool
     ) -> LoadedModel | NeedsDisk | _Absent:
         newest_error: str | None = None
         present = False
         for step in reversed(steps):
-            checkpoint = self._checkpoint(directory, step, cached_only=cached_only)
-            if checkpoint is None:
+            key = self._file_key(directory, step)
+            if key is None:
                 continue
+            in_memory = self._in_memory(key, pinned=False)
+            if in_memory is not None:
+                return in_memory  # it loaded, so it serves: the usual request ends here
+            checkpoint = self._checkpoint(root, step, key, cached_only=cached_only)
             if checkpoint is NEEDS_DISK:
                 return NEEDS_DISK
             if not present:
                 present, newest_error = True, checkpoint.error
             if checkpoint.error is None:
                 try:
-                    return self._load(
-                        name, directory.parent, checkpoint, pinned=False, cached_only=cached_only
-                    )
+                    return self._load(name, root, checkpoint, pinned=False, cached_only=cached_only)
                 except ModelUnavailable:
-                    newest_error = newest_error or self._files.state(checkpoint.file_key).load_error
+                    newest_error = newest_error or self._files.state(key).load_error
         if not present:
             return _ABSENT
         raise ModelUnavailable(f"model {name!r} has no loadable checkpoint: {newest_error}")
 
     def _acquire_step(
-        self, name: str, directory: Path, steps: list[int], step: int, *, cached_only: bool
+        self, name: str, root: Path, directory: Path, steps: list[int], step: int, *, cached_only: bool
     ) -> LoadedModel | NeedsDisk | _Absent:
-        checkpoint = self._checkpoint(directory, step, cached_only=cached_only) if step in steps else None
-        if checkpoint is NEEDS_DISK:
-            return NEEDS_DISK
-        if checkpoint is None:
+        key = self._file_key(directory, step) if step in steps else None
+        if key is None:
             # As in a listing: a folder whose every file is gone is no model.
-            if not any(os.path.exists(_checkpoint_path(directory, other)) for other in steps):
+            if not any(self._file_key(directory, other) for other in steps):
                 return _ABSENT
             raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
-        return self._load(name, directory.parent, checkpoint, pinned=True, cached_only=cached_only)
+        in_memory = self._in_memory(key, pinned=True)
+        if in_memory is not None:
+            return in_memory
+        checkpoint = self._checkpoint(root, step, key, cached_only=cached_only)
+        if checkpoint is NEEDS_DISK:
+            return NEEDS_DISK
+        return self._load(name, root, checkpoint, pinned=True, cached_only=cached_only)
+
+    def _in_memory(self, key: FileKey, *, pinned: bool) -> LoadedModel | None:
+        """The model loaded from this file version, if it is (then it serves: it loaded)."""
+        with self._lock:
+            loaded = self._loaded.get(key)
+        return None if loaded is None else _as_asked(loaded, pinned)
 
     def _load(
         self, name: str, root: Path, checkpoint: CheckpointEntry, *, pinned: bool, cached_only: bool
@@ -304,8 +328,7 @@ class ModelRegistry:
                     loaded = self._loaded.get(key)
                 if loaded is None:
                     loaded = self._load_file(name, root, checkpoint)
-        by_name, pinned_form = loaded
-        return pinned_form if pinned else by_name
+        return _as_asked(loaded, pinned)
 
     def _load_file(
         self, name: str, root: Path, checkpoint: CheckpointEntry
