@@ -14,6 +14,12 @@ figures per request:
   in the others, and **file-system calls** (``stat``, ``lstat``, ``listdir``, ``scandir``,
   ``open``), counted in a separate pass with the hook on (the timing passes run without it).
 
+A second table times the path's own layers one by one (µs per call): the registry's lookup of a
+model in memory, planning a one-seed request, the ETag, and a lane's Python around the forward
+pass (32 one-row plans drawn, merged and cut, the generator replaced by a stub). They are found
+through names every layout has (the runtime's registry and renderer, what the sampling route
+module imports), so an old commit is timed by its own code.
+
 Trees run in turn, round after round, so a drift of the machine's load hits them alike. The
 checkpoints are the benchmark models of ``bench/checkpoints.py`` (written once, by this tree).
 Run:
@@ -140,6 +146,61 @@ async def _drive(client: _Client, requests: int, concurrency: int, first_seed: i
     await asyncio.gather(*(one_client() for _ in range(concurrency)))
 
 
+def _least_us(call: Callable[[], object], calls: int, repeats: int = 7) -> float:
+    """Least time of one call, in µs, over ``repeats`` runs of ``calls`` calls."""
+    for _ in range(calls // 10):
+        call()
+    best = None
+    for _ in range(repeats):
+        started = time.perf_counter_ns()
+        for _ in range(calls):
+            call()
+        elapsed = time.perf_counter_ns() - started
+        best = elapsed if best is None else min(best, elapsed)
+    assert best is not None
+    return best / calls / 1000
+
+
+def _layers(app: Any) -> dict[str, float]:
+    """µs per call of the request path's own layers, found through names every layout has: the
+    runtime's registry and renderer, and what the sampling route module imports."""
+    import numpy as np
+
+    from app.api.routes import samples  # the route module imports what it calls, in every layout
+
+    runtime = app.state.runtime
+    loaded = runtime.registry.acquire(MODEL, cached_only=True)
+    parameters = {"op": "sample", "seed": 5, "count": 1, "columns": None}
+    parameters |= {"truncation": None, "label": None, "format": "png"}
+
+    def plan(seed: int) -> Any:
+        return samples.plan_seeds(
+            loaded, [seed], truncation=None, label=None, columns=None, image_format="png"
+        )
+
+    # The lane's Python around the forward pass: 32 one-row plans drawn, merged and cut, with the
+    # generator replaced by a stub that returns blank images (the forward itself is the same
+    # engine code in every tree, and would drown the difference).
+    batcher = sys.modules[type(runtime.renderer).__module__]
+    run = getattr(batcher, "run_plans", None) or batcher.forward_plans
+    engine = sys.modules[run.__module__]
+    config = loaded.info.model_config
+    blank = np.zeros((32, config.image_size, config.image_size, config.channels), dtype=np.uint8)
+    real = engine.generate_images
+    engine.generate_images = lambda generator, latents, labels=None: blank[: len(latents)]
+    try:
+        plans = [plan(seed) for seed in range(32)]
+        lane = _least_us(lambda: run(loaded, plans), 200) / len(plans)
+    finally:
+        engine.generate_images = real
+    return {
+        "acquire": _least_us(lambda: runtime.registry.acquire(MODEL, cached_only=True), 5000),
+        "plan": _least_us(lambda: plan(5), 5000),
+        "etag": _least_us(lambda: samples.image_etag(loaded.info.content_sha256, "cpu", parameters), 5000),
+        "lane": lane,
+    }
+
+
 async def _measure(config: dict[str, Any]) -> dict[str, Any]:
     from app.main import create_app  # the measured tree's
 
@@ -198,6 +259,8 @@ async def _measure(config: dict[str, Any]) -> dict[str, Any]:
                     "wall_us": wall / 1000 / requests,
                 }
             seed += requests
+        if not counting and not config["profile"]:
+            results["layers"] = _layers(app)
     threading.setprofile(None)  # type: ignore[arg-type]
     return results
 
@@ -269,18 +332,33 @@ def add_worktree(revision: str, workdir: Path, cleanups: list[Callable[[], None]
     return tree
 
 
+LAYERS = {
+    "acquire": "registry.acquire(model, cached_only=True)",
+    "plan": "plan_seeds, one seed",
+    "etag": "image_etag",
+    "lane": "lane: 32 one-row plans drawn and cut, per plan (forward stubbed)",
+}
+
+
+def _row(label: str, values: list[float], digits: int) -> str:
+    cells = " | ".join(f"{value:.{digits}f}" for value in values)
+    ratios = "".join(f" {values[-1] / value:.2f}x |" if value else " |" for value in values[:-1])
+    return f"| {label} | {cells} |{ratios}"
+
+
 def report(
     trees: list[str], figures: dict[str, dict[str, list[dict[str, Any]]]], args: argparse.Namespace
 ) -> None:
-    first, last = trees[0], trees[-1]
-    ratio = f" {last}/{first} |" if len(trees) > 1 else ""
+    last = trees[-1]
+    ratios = "".join(f" {last}/{tree} |" for tree in trees[:-1])
+    aligned = " ---: |" * (2 * len(trees) - 1)
     print(
         f"\n## GET /sample?model={MODEL}&seed=N, per request, in-process ASGI "
         f"({'batched' if args.batching else 'unbatched'}; {args.requests} requests per pass, "
         f"CPU times least of {args.rounds} rounds)\n"
     )
-    print("| figure | clients | " + " | ".join(trees) + " |" + ratio)
-    print("| --- | ---: |" + " ---: |" * len(trees) + (" ---: |" if ratio else ""))
+    print("| figure | clients | " + " | ".join(trees) + " |" + ratios)
+    print("| --- | ---: |" + aligned)
     for concurrency in args.concurrency:
         key = f"c{concurrency}"
         for name in (*TIMES, *COUNTS):
@@ -288,15 +366,19 @@ def report(
             for tree in trees:
                 runs = [run[key][name] for run in figures[tree]["time" if name in TIMES else "count"]]
                 values.append(min(runs) if name in TIMES else statistics.median(runs))
-            cells = " | ".join(f"{value:.1f}" for value in values)
-            tail = f" {values[-1] / values[0]:.2f}x |" if ratio and values[0] else (" |" if ratio else "")
-            print(f"| {LABELS[name]} | {concurrency} | {cells} |{tail}")
+            print(_row(f"{LABELS[name]} | {concurrency}", values, 1))
     for tree in trees:
         for concurrency in args.concurrency:
             counts = figures[tree]["count"][0][f"c{concurrency}"]["fs"]
             shown = ", ".join(f"{name} {count:.2f}" for name, count in counts.items()) or "none"
             print(f"\n{tree}, {concurrency} clients, file-system calls per request: {shown}", end="")
-    print()
+    print(
+        f"\n\n## The request path's layers, µs per call (least of 7 runs, in each of {args.rounds} rounds)\n"
+    )
+    print("| layer | " + " | ".join(trees) + " |" + ratios)
+    print("| --- |" + aligned)
+    for name, label in LAYERS.items():
+        print(_row(label, [min(run["layers"][name] for run in figures[tree]["time"]) for tree in trees], 2))
 
 
 def main(argv: list[str] | None = None) -> None:
