@@ -1,8 +1,10 @@
 """Keeping the server's own folders out of what clients read.
 
 Engine and OS messages name files by absolute path (``[Errno 28] No space left on device:
-'/srv/ganserve/data/models/x/...'``). A client needs the file relative to the data folder it
-knows about, never where that folder sits on the server.
+'/srv/ganserve/data/models/x/...'``). A client needs the file relative to a folder it knows
+about, never where that folder sits on the server: a job's error names files relative to the
+data folder (the worker), a broken checkpoint's error relative to the models folder it lies in
+(the model registry). Both ask :func:`without_root`.
 """
 
 from __future__ import annotations

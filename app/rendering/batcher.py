@@ -22,8 +22,8 @@ generators every core is busy with passes anyway (docs/benchmarks.md, "Per-reque
 Each lane can be pinned to cores of its own (``lane_cpus``, see :mod:`app.rendering.affinity`).
 Requests queue per generator, and a queue goes to a free lane once
 
-* it holds a full pass (``max_rows`` rows, or fewer for a generator whose rows are costly; see
-  below), or
+* it holds a full pass (``max_rows`` rows, or fewer for a generator whose rows are costly,
+  :mod:`app.rendering.pass_costs`), or
 * its oldest request has waited ``max_wait`` seconds for company, or
 * no forward pass is running at all: a lone request never waits, and an idle generator never
   sits out a wait (with one lane this means a queue always leaves as soon as the lane frees).
@@ -32,19 +32,8 @@ Requests that arrive while passes run form the next batch, so batches grow with 
 their own: the forward pass itself is the batching window, and ``max_wait`` bounds how long a
 request may wait for company on a free lane while other lanes are busy.
 
-A pass holds at most ``max_rows`` rows, and at most about :data:`PASS_BUDGET_SECONDS` of work,
-judged by the CPU time per row of the same generator's recent passes (a moving average, so one
-odd pass moves it little; CPU time, not wall time, so a pass descheduled on a busy machine does
-not shrink the next batches). Any number of rows up to ``models.inference.MAX_PASS_ROWS`` runs
-as one forward pass once the generator's probe has verified that size, so the limit is not
-rounded.
-A generator with cheap rows (the vanilla GAN: a 32-row pass costs little more than one row)
-fills ``max_rows``; one whose cost grows with every row (a DCGAN on the CPU, where oneDNN's
-kernels cost about a third as much per image at 16 rows as at 1, and no less beyond 32) runs
-passes of a few dozen milliseconds, so no request waits behind a long one for nothing. A
-generator whose full pass costs at most half the budget runs one pass at a time: its next batch
-waits less than that for the lane and gathers everyone who arrives meanwhile, worth more to it
-than a second core (measured: docs/benchmarks.md).
+How many rows a pass may hold, judged by what the generator's recent passes cost, and which
+generators are cheap enough to run one pass at a time: :mod:`app.rendering.pass_costs`.
 
 A costly generator's pass also takes at most an even share (rows over lanes) of the rows of its
 queue and its running passes. Without that the lanes drift out of step: a lane that frees
@@ -56,27 +45,18 @@ as passes of ten (docs/benchmarks.md, "The DCGAN against the in-process limit").
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from torch import nn
-
 from app.rendering.affinity import CpuSet, LanePinner
 from app.rendering.execute import Outcome, RenderedImage, encode_batch, run_plans
+from app.rendering.pass_costs import PASS_BUDGET_SECONDS, PassCosts
 from app.rendering.plans import RenderPlan
 from app.rendering.pool import PoolBusy
 from app.rendering.renderers import RenderStats
 from app.services.models.entries import LoadedModel
-
-# Work per pass, at most (CPU seconds): a request waits for at most the pass running on its lane
-# and its own, well inside a 250 ms p99, and a DCGAN at 64x64 fills 16-row passes, where oneDNN's
-# kernels reach their lowest cost per image on this kind of CPU (docs/benchmarks.md).
-PASS_BUDGET_SECONDS = 0.08
-# Weight of the newest pass in a generator's cost per row.
-COST_SMOOTHING = 0.25
 
 
 @dataclass(eq=False)
@@ -118,10 +98,9 @@ class Batcher:
         lane_cpus: Sequence[CpuSet] | None = None,
     ) -> None:
         self.lanes = lanes
-        self.max_rows = max_rows
         self.max_wait = max_wait
         self.max_queued_rows = max_queued_rows
-        self.pass_budget = pass_budget
+        self.costs = PassCosts(max_rows=max_rows, pass_budget=pass_budget)
         self.lane_cpus = list(lane_cpus) if lane_cpus else None
         self.stats = RenderStats()
         self._lane: ThreadPoolExecutor | None = None
@@ -134,8 +113,6 @@ class Batcher:
         self._running_rows: dict[int, int] = {}
         self._schedule_pending = False
         self._timer: asyncio.TimerHandle | None = None
-        # CPU seconds per row of each generator, a moving average (weak: evicted models drop out).
-        self._row_seconds: weakref.WeakKeyDictionary[nn.Module, float] = weakref.WeakKeyDictionary()
 
     def start(self) -> None:
         """Start the lane threads (idempotent)."""
@@ -205,7 +182,7 @@ class Batcher:
         ready: _Queue | None = None
         next_deadline: float | None = None
         for queue in self._queues.values():
-            if id(queue.model.generator) in self._running_rows and self._cheap(queue.model):
+            if id(queue.model.generator) in self._running_rows and self.costs.cheap(queue.model.generator):
                 continue  # dispatched when its running pass ends, with whoever came meanwhile
             head = queue.requests[0]
             deadline = head.arrived + self.max_wait
@@ -217,22 +194,11 @@ class Batcher:
                 next_deadline = deadline
         return ready, next_deadline
 
-    def _cheap(self, model: LoadedModel) -> bool:
-        row_seconds = self._row_seconds.get(model.generator)
-        return row_seconds is not None and row_seconds * self.max_rows <= self.pass_budget / 2
-
-    def rows_per_pass(self, generator: nn.Module) -> int:
-        """``max_rows``, or the rows that the generator's recent passes say fit the budget."""
-        row_seconds = self._row_seconds.get(generator)
-        if row_seconds is None or row_seconds <= 0:
-            return self.max_rows
-        return max(1, min(self.max_rows, int(self.pass_budget / row_seconds)))
-
     def _pass_limit(self, queue: _Queue) -> int:
-        """Rows the queue's next pass may take: :meth:`rows_per_pass`, and for a costly
-        generator on several lanes at most an even share of its rows queued and running."""
-        limit = self.rows_per_pass(queue.model.generator)
-        if self.lanes > 1 and not self._cheap(queue.model):
+        """Rows the queue's next pass may take: what its generator's costs allow, and for a
+        costly generator on several lanes at most an even share of its rows queued and running."""
+        limit = self.costs.rows_per_pass(queue.model.generator)
+        if self.lanes > 1 and not self.costs.cheap(queue.model.generator):
             demand = queue.rows + self._running_rows.get(id(queue.model.generator), 0)
             limit = min(limit, -(-demand // self.lanes))
         return limit
@@ -291,11 +257,7 @@ class Batcher:
         if seconds is None:
             self.stats.failed_passes += 1
         else:
-            known = self._row_seconds.get(model.generator)
-            latest = seconds / rows
-            self._row_seconds[model.generator] = (
-                latest if known is None else known + COST_SMOOTHING * (latest - known)
-            )
+            self.costs.record(model.generator, rows, seconds)
         self._running -= 1
         key = id(model.generator)
         self._running_rows[key] -= rows

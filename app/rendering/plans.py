@@ -14,6 +14,7 @@ Planning validates against the model (labels, vector lengths) and raises
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -116,22 +117,30 @@ class PlannedPass:
 
 @dataclass(frozen=True)
 class RenderPlan:
-    """One validated request: its rows, their labels, its passes and its layout."""
+    """One validated request: its rows, their labels, its passes and its layout.
+
+    ``rows`` (the source's, one per tile) and ``passes`` are derived once, here: the batcher
+    reads a plan's rows a dozen times on the event loop as it queues and dispatches it.
+    """
 
     source: RowSource
     labels: tuple[int, ...] | None
     columns: int | None
     image_format: str
+    rows: int = field(init=False)
     passes: tuple[PlannedPass, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        passes = tuple(PlannedPass(tiles) for tiles in split_passes(self.source.rows))
-        object.__setattr__(self, "passes", passes)
+        rows = self.source.rows
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "passes", _planned_passes(rows))
 
-    @property
-    def rows(self) -> int:
-        """Rows the plan draws, one per tile."""
-        return self.source.rows
+
+@functools.lru_cache(maxsize=1024)
+def _planned_passes(rows: int) -> tuple[PlannedPass, ...]:
+    # A pure function of the row count, and plans are made on the event loop for every request:
+    # the passes of each count are listed once and shared (they are immutable).
+    return tuple(PlannedPass(tiles) for tiles in split_passes(rows))
 
 
 def check_label(model: LoadedModel, label: int | None) -> None:

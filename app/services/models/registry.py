@@ -14,17 +14,25 @@ Two caches, both bounded LRU maps: what is known of each checkpoint file (its he
 is unreadable, a load error, whether its content hash was verified), and the loaded generators.
 A lookup that may not touch the disk (``cached_only``, for the event loop) answers
 ``NEEDS_DISK`` where the caches are not enough, as a value, never as an exception.
+
+``GET /sample`` acquires on every request, so :meth:`ModelRegistry.acquire` does no more than
+it must: the folder's listing (``run_files``, one ``stat`` while the folder is unchanged) and a
+``stat`` of each checkpoint it considers, newest first, until one serves. For a model in memory
+that is one file and one cache lookup, however many checkpoints it has: a file version that
+loaded serves, so its header is not consulted again. The ``stat`` is what notices a file
+replaced in place, so it is never skipped. Listings (:meth:`ModelRegistry.list_models`,
+:meth:`ModelRegistry.find`) see every checkpoint.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal, overload
+from typing import Final, Literal, overload
 
 from cachetools import LRUCache
 from torch import nn
@@ -40,6 +48,7 @@ from app.services.models.entries import (
 )
 from app.services.models.files import CheckpointFiles
 from common.names import is_valid_name
+from common.redact import without_root
 from models.checkpoint import CheckpointError, CheckpointInfo, load_checkpoint, read_checkpoint_info
 from models.inference import prepare_for_serving
 from models.training import run_files
@@ -51,10 +60,32 @@ _FILES_MAX = 65_536
 
 class _Miss(enum.Enum):
     NEEDS_DISK = enum.auto()
+    ABSENT = enum.auto()  # every checkpoint file listed was gone by the time it was looked at
 
 
-NEEDS_DISK = _Miss.NEEDS_DISK
+NEEDS_DISK: Final = _Miss.NEEDS_DISK
 NeedsDisk = Literal[_Miss.NEEDS_DISK]
+_ABSENT: Final = _Miss.ABSENT
+_Absent = Literal[_Miss.ABSENT]
+
+
+# (root, name) -> model folder and (model folder, step) -> checkpoint file, built once: in
+# GET /sample's lookup, joining paths cost more than the stats. Pure functions of their
+# arguments, so one cache serves every registry; functools' LRU is bounded and thread-safe
+# without a lock of ours.
+@functools.lru_cache(maxsize=_FILES_MAX)
+def _model_dir(root: Path, name: str) -> Path:
+    return root / name
+
+
+@functools.lru_cache(maxsize=_FILES_MAX)
+def _checkpoint_path(directory: Path, step: int) -> Path:
+    return run_files.checkpoint_path(directory, step)
+
+
+def _as_asked(loaded: tuple[LoadedModel, LoadedModel], pinned: bool) -> LoadedModel:
+    by_name, by_step = loaded
+    return by_step if pinned else by_name
 
 
 def _parameter_bytes(module: nn.Module) -> int:
@@ -75,11 +106,10 @@ class ModelRegistry:
         self.device = device
         self._lock = threading.Lock()
         self._files = CheckpointFiles(maxsize=_FILES_MAX)
-        self._loaded: LRUCache[FileKey, LoadedModel] = LRUCache(maxsize=cache_size)
+        # File version -> (the model as ``name`` serves it, as ``name@step`` does): both made
+        # once, so a request takes one as it is.
+        self._loaded: LRUCache[FileKey, tuple[LoadedModel, LoadedModel]] = LRUCache(maxsize=cache_size)
         self._load_locks: dict[FileKey, threading.Lock] = {}  # one loader per file, while it loads
-        # (root, name) -> model folder, (model folder, step) -> checkpoint file: in GET /sample's
-        # lookup, joining paths cost more than the stats.
-        self._paths: LRUCache[tuple[Path, str | int], Path] = LRUCache(maxsize=_FILES_MAX)
 
     # -- discovery -----------------------------------------------------------------------------
     def list_models(self) -> list[ModelEntry]:
@@ -94,8 +124,8 @@ class ModelRegistry:
                 if name in found or not is_valid_name(name):
                     continue
                 # Anything but a folder holding checkpoints reads as no model.
-                entry = self._read_model(name, root / name, source, cached_only=False)
-                if isinstance(entry, ModelEntry):
+                entry = self._read_model(name, root, root / name, source)
+                if entry is not None:
                     found[name] = self._verify_newest(entry)
         # What is known of deleted checkpoints would otherwise fill the cache.
         self._files.forget_all_but({c.path for m in found.values() for c in m.checkpoints})
@@ -115,7 +145,7 @@ class ModelRegistry:
         try:
             load_checkpoint(newest.path, verify=True)
         except CheckpointError as error:
-            message = _relative_message(str(error), newest.path, model.directory.parent)
+            message = without_root(str(error), model.directory.parent)
             self._files.update(newest.file_key, load_error=message)
             broken = replace(newest, info=None, error=message)
             return replace(model, checkpoints=(*model.checkpoints[:-1], broken))
@@ -124,16 +154,12 @@ class ModelRegistry:
 
     def find(self, name: str) -> ModelEntry | None:
         """The model called ``name``, or None (also for names that could never be valid)."""
-        found = self._find(name, cached_only=False)
-        return found if isinstance(found, ModelEntry) else None
-
-    def _find(self, name: str, *, cached_only: bool) -> ModelEntry | NeedsDisk | None:
         if not is_valid_name(name):
             return None
         for root, source in self.roots:
             # No is_dir() first: a missing folder lists no checkpoints and reads as no model
-            # all the same, and that stat was a large part of GET /sample's model lookup.
-            entry = self._read_model(name, self._model_dir(root, name), source, cached_only=cached_only)
+            # all the same.
+            entry = self._read_model(name, root, _model_dir(root, name), source)
             if entry is not None:
                 return entry
         return None
@@ -142,38 +168,37 @@ class ModelRegistry:
         """Whether a model folder called ``name`` exists, even one without checkpoints yet."""
         return any((root / name).exists() for root, _ in self.roots)
 
-    def _read_model(
-        self, name: str, directory: Path, source: str, *, cached_only: bool
-    ) -> ModelEntry | NeedsDisk | None:
+    def _read_model(self, name: str, root: Path, directory: Path, source: str) -> ModelEntry | None:
         checkpoints = []
         for step in run_files.checkpoint_steps(directory):
-            path = self._checkpoint_path(directory, step)
-            try:
-                stat = os.stat(path)
-            except OSError:
-                continue  # replaced or removed between the listing and now
-            key: FileKey = (path, stat.st_mtime_ns, stat.st_size)
-            known = self._header(key, directory.parent, cached_only=cached_only)
-            if known is NEEDS_DISK:
-                return NEEDS_DISK
-            info, error = known
-            checkpoints.append(CheckpointEntry(step, path, key, info, error))
+            key = self._file_key(directory, step)
+            if key is None:
+                continue
+            checkpoint = self._checkpoint(root, step, key, cached_only=False)
+            if isinstance(checkpoint, CheckpointEntry):
+                checkpoints.append(checkpoint)
         if not checkpoints:
             return None  # a run that has not written its first checkpoint is not a model yet
         return ModelEntry(name, source, directory, tuple(checkpoints))
 
-    def _model_dir(self, root: Path, name: str) -> Path:
-        return self._memo_path((root, name), lambda: root / name)
+    def _file_key(self, directory: Path, step: int) -> FileKey | None:
+        """The checkpoint file of ``step`` as it is now, or None if it is gone."""
+        path = _checkpoint_path(directory, step)
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None  # replaced or removed between the listing and now
+        return (path, stat.st_mtime_ns, stat.st_size)
 
-    def _checkpoint_path(self, directory: Path, step: int) -> Path:
-        return self._memo_path((directory, step), lambda: run_files.checkpoint_path(directory, step))
-
-    def _memo_path(self, key: tuple[Path, str | int], build: Callable[[], Path]) -> Path:
-        with self._lock:
-            path = self._paths.get(key)
-            if path is None:
-                path = self._paths[key] = build()
-        return path
+    def _checkpoint(
+        self, root: Path, step: int, key: FileKey, *, cached_only: bool
+    ) -> CheckpointEntry | NeedsDisk:
+        """What is known of one checkpoint file version (its header, read once)."""
+        known = self._header(key, root, cached_only=cached_only)
+        if known is NEEDS_DISK:
+            return NEEDS_DISK
+        info, error = known
+        return CheckpointEntry(step, key[0], key, info, error)
 
     def _header(
         self, key: FileKey, root: Path, *, cached_only: bool
@@ -186,7 +211,7 @@ class ModelRegistry:
             try:
                 header = read_checkpoint_info(key[0])
             except CheckpointError as error:
-                header = _relative_message(str(error), key[0], root)
+                header = without_root(str(error), root)
             self._files.update(key, header=header)
         if state.load_error is not None:
             return None, state.load_error
@@ -204,6 +229,9 @@ class ModelRegistry:
     def acquire(self, ref: str, *, cached_only: bool = False) -> LoadedModel | None:
         """Resolve ``name`` (newest loadable checkpoint) or ``name@step`` and load it.
 
+        The model is the one :meth:`find` gives, but only the checkpoints the answer needs are
+        looked at, newest first (the module doc says why).
+
         Args:
             ref: ``name`` or ``name@step``.
             cached_only: answer only from memory plus a directory scan (listing and stat, no
@@ -215,34 +243,77 @@ class ModelRegistry:
             UnknownModel: no such model or checkpoint.
             ModelUnavailable: the checkpoint(s) exist but cannot be loaded.
         """
-        name, step = parse_model_ref(ref)
-        model = self._find(name, cached_only=cached_only)
-        if model is NEEDS_DISK:
-            return None
-        if model is None:
-            raise UnknownModel(f"unknown model {name!r}")
-        if step is not None:
-            checkpoint = model.checkpoint(step)
-            if checkpoint is None:
-                raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
-            loaded = self._load(model, checkpoint, pinned=True, cached_only=cached_only)
-            return None if loaded is NEEDS_DISK else loaded
-        newest_error = model.error
-        for checkpoint in reversed(model.checkpoints):
+        name, step = parse_model_ref(ref)  # a valid name, or InvalidModelRef
+        for root, _ in self.roots:
+            directory = _model_dir(root, name)
+            # No is_dir() first: a missing folder lists no steps (one failed stat) all the same.
+            steps = run_files.checkpoint_steps(directory)
+            if not steps:
+                continue  # no such folder, or no checkpoint in it yet: no model here
+            if step is None:
+                found = self._acquire_newest(name, root, directory, steps, cached_only=cached_only)
+            else:
+                found = self._acquire_step(name, root, directory, steps, step, cached_only=cached_only)
+            if found is NEEDS_DISK:
+                return None
+            if found is not _ABSENT:
+                return found
+        raise UnknownModel(f"unknown model {name!r}")
+
+    def _acquire_newest(
+        self, name: str, root: Path, directory: Path, steps: list[int], *, cached_only: bool
+    ) -> LoadedModel | NeedsDisk | _Absent:
+        newest_error: str | None = None
+        present = False
+        for step in reversed(steps):
+            key = self._file_key(directory, step)
+            if key is None:
+                continue
+            in_memory = self._in_memory(key, pinned=False)
+            if in_memory is not None:
+                return in_memory  # it loaded, so it serves: the usual request ends here
+            checkpoint = self._checkpoint(root, step, key, cached_only=cached_only)
+            if checkpoint is NEEDS_DISK:
+                return NEEDS_DISK
+            if not present:
+                present, newest_error = True, checkpoint.error
             if checkpoint.error is None:
                 try:
-                    loaded = self._load(model, checkpoint, pinned=False, cached_only=cached_only)
+                    return self._load(name, root, checkpoint, pinned=False, cached_only=cached_only)
                 except ModelUnavailable:
-                    newest_error = newest_error or self._files.state(checkpoint.file_key).load_error
-                    continue
-                return None if loaded is NEEDS_DISK else loaded
+                    newest_error = newest_error or self._files.state(key).load_error
+        if not present:
+            return _ABSENT
         raise ModelUnavailable(f"model {name!r} has no loadable checkpoint: {newest_error}")
 
+    def _acquire_step(
+        self, name: str, root: Path, directory: Path, steps: list[int], step: int, *, cached_only: bool
+    ) -> LoadedModel | NeedsDisk | _Absent:
+        key = self._file_key(directory, step) if step in steps else None
+        if key is None:
+            # As in a listing: a folder whose every file is gone is no model.
+            if not any(self._file_key(directory, other) for other in steps):
+                return _ABSENT
+            raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
+        in_memory = self._in_memory(key, pinned=True)
+        if in_memory is not None:
+            return in_memory
+        checkpoint = self._checkpoint(root, step, key, cached_only=cached_only)
+        if checkpoint is NEEDS_DISK:
+            return NEEDS_DISK
+        return self._load(name, root, checkpoint, pinned=True, cached_only=cached_only)
+
+    def _in_memory(self, key: FileKey, *, pinned: bool) -> LoadedModel | None:
+        """The model loaded from this file version, if it is (then it serves: it loaded)."""
+        with self._lock:
+            loaded = self._loaded.get(key)
+        return None if loaded is None else _as_asked(loaded, pinned)
+
     def _load(
-        self, model: ModelEntry, checkpoint: CheckpointEntry, *, pinned: bool, cached_only: bool
+        self, name: str, root: Path, checkpoint: CheckpointEntry, *, pinned: bool, cached_only: bool
     ) -> LoadedModel | NeedsDisk:
         if checkpoint.error is not None:
-            raise ModelUnavailable(f"model {model.name!r}: {checkpoint.error}")
+            raise ModelUnavailable(f"model {name!r}: {checkpoint.error}")
         key = checkpoint.file_key
         with self._lock:
             loaded = self._loaded.get(key)
@@ -256,22 +327,25 @@ class ModelRegistry:
                 with self._lock:
                     loaded = self._loaded.get(key)
                 if loaded is None:
-                    loaded = self._load_file(model, checkpoint)
-        return replace(loaded, pinned=pinned)
+                    loaded = self._load_file(name, root, checkpoint)
+        return _as_asked(loaded, pinned)
 
-    def _load_file(self, model: ModelEntry, checkpoint: CheckpointEntry) -> LoadedModel:
+    def _load_file(
+        self, name: str, root: Path, checkpoint: CheckpointEntry
+    ) -> tuple[LoadedModel, LoadedModel]:
         key = checkpoint.file_key
         try:
             # Inside the one-loader-per-file lock: the pass-size probe runs once per file, and
             # the first request does not pay for it (models.inference).
             generator, info = prepare_for_serving(checkpoint.path, device=self.device)
         except CheckpointError as error:
-            message = _relative_message(str(error), checkpoint.path, model.directory.parent)
+            message = without_root(str(error), root)
             self._files.update(key, load_error=message)
             with self._lock:
                 self._load_locks.pop(key, None)
-            raise ModelUnavailable(f"model {model.name!r}: {message}") from error
-        loaded = LoadedModel(model.name, checkpoint.step, False, info, generator, _parameter_bytes(generator))
+            raise ModelUnavailable(f"model {name!r}: {message}") from error
+        by_name = LoadedModel(name, checkpoint.step, False, info, generator, _parameter_bytes(generator))
+        loaded = (by_name, replace(by_name, pinned=True))
         self._files.update(key, verified=True)  # prepare_for_serving checked the content hash
         with self._lock:
             self._loaded[key] = loaded
@@ -281,13 +355,4 @@ class ModelRegistry:
     def loaded_models(self) -> list[LoadedModel]:
         """The generators currently held in memory (for metrics)."""
         with self._lock:
-            return list(self._loaded.values())
-
-
-def _relative_message(message: str, path: Path, root: Path) -> str:
-    # Engine messages start with the absolute path; clients only need the model-relative one.
-    try:
-        shown = str(path.relative_to(root))
-    except ValueError:
-        shown = path.name
-    return message.replace(str(path), shown)
+            return [by_name for by_name, _ in self._loaded.values()]

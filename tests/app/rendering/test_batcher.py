@@ -22,8 +22,9 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from app.rendering.affinity import CpuSet
-from app.rendering.batcher import PASS_BUDGET_SECONDS, Batcher
+from app.rendering.batcher import Batcher
 from app.rendering.execute import render
+from app.rendering.pass_costs import PASS_BUDGET_SECONDS
 from app.rendering.plans import GivenRows, RenderPlan, plan_interpolation, plan_latents, plan_seeds
 from app.rendering.pool import PoolBusy
 from app.services.models.entries import LoadedModel
@@ -209,8 +210,8 @@ def test_a_full_pass_leaves_at_once_on_a_free_lane(conditional_model: LoadedMode
     async def body(batcher: Batcher) -> None:
         held = await started(batcher.render(conditional_model, blocked_plan(conditional_model, gate)))
         # The generator's passes are known to be costly: a pass of the budget holds two rows.
-        batcher._row_seconds[conditional_model.generator] = batcher.pass_budget / 2
-        assert batcher.rows_per_pass(conditional_model.generator) == 2
+        batcher.costs.row_seconds[conditional_model.generator] = batcher.costs.pass_budget / 2
+        assert batcher.costs.rows_per_pass(conditional_model.generator) == 2
         # Three rows fill a pass, so the free lane takes them without waiting an hour for more.
         await asyncio.wait_for(batcher.render(conditional_model, plan), timeout=20)
         assert not held.done()
@@ -291,7 +292,7 @@ def test_a_pass_holds_about_the_budget_of_work(data_dir: Path) -> None:
         rendered = await asyncio.gather(*tasks)
         assert [r.content for r in rendered] == [render(model, p).content for p in plans]
         assert batcher.stats.forward_passes > 3 and batcher.stats.largest_pass < 16
-        assert batcher.rows_per_pass(model.generator) < 16
+        assert batcher.costs.rows_per_pass(model.generator) < 16
 
     run_with_batcher(body, max_rows=64, pass_budget=PASS_BUDGET_SECONDS)
 
@@ -330,7 +331,7 @@ def test_a_costly_generators_rows_are_shared_evenly_among_the_lanes(
     async def body(batcher: Batcher) -> None:
         # Costly rows: a pass of the budget would hold 64 of them, and a full pass more than
         # half the budget, so the generator uses every lane.
-        batcher._row_seconds[generator] = batcher.pass_budget / 64
+        batcher.costs.row_seconds[generator] = batcher.costs.pass_budget / 64
         rendered = await asyncio.gather(*(batcher.render(conditional_model, p) for p in plans))
         assert [r.content for r in rendered] == expected
         # Eight rows arrived together with two lanes free: two passes of four, not one of eight
@@ -338,7 +339,7 @@ def test_a_costly_generators_rows_are_shared_evenly_among_the_lanes(
         assert (batcher.stats.forward_passes, batcher.stats.largest_pass) == (2, 4)
 
         # A cheap generator runs one pass at a time: all eight go together.
-        batcher._row_seconds[generator] = batcher.pass_budget / 1000
+        batcher.costs.row_seconds[generator] = batcher.costs.pass_budget / 1000
         rendered = await asyncio.gather(*(batcher.render(conditional_model, p) for p in plans))
         assert [r.content for r in rendered] == expected
         assert (batcher.stats.forward_passes, batcher.stats.largest_pass) == (3, 8)
