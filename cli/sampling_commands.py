@@ -81,23 +81,24 @@ def _write_grid(
 
 def run_sample(args: argparse.Namespace) -> int:
     """``ganserve sample``: the grid ``GET /sample`` serves for the same seed, count and label."""
-    from models.inference import grid_seeds, latents_for_seeds, seed_labels
+    from models.inference import code_components, grid_seeds, latents_for_seeds, seed_labels
 
     generator, cfg, label = _load_generator(args)
     seeds = grid_seeds(args.seed, args.count)
-    latents = latents_for_seeds(seeds, cfg.latent_dim, args.truncation)
+    latents = latents_for_seeds(seeds, cfg.latent_dim, args.truncation, code_components(cfg))
     labels = seed_labels(seeds, cfg.num_classes, label)
     return _write_grid(generator, latents, labels, args.columns, args.output)
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
     """``ganserve interpolate``: the strip ``GET /interpolate`` serves, labels included."""
-    from models.inference import interpolate_latents, interpolation_labels, latent_for_seed
+    from models.inference import code_components, interpolate_latents, interpolation_labels, latent_for_seed
 
     generator, cfg, label = _load_generator(args)
-    start = latent_for_seed(args.start, cfg.latent_dim, args.truncation)
-    end = latent_for_seed(args.end, cfg.latent_dim, args.truncation)
-    frames = interpolate_latents(start, end, args.steps, args.mode)
+    codes = code_components(cfg)
+    start = latent_for_seed(args.start, cfg.latent_dim, args.truncation, codes)
+    end = latent_for_seed(args.end, cfg.latent_dim, args.truncation, codes)
+    frames = interpolate_latents(start, end, args.steps, args.mode, codes)
     labels = interpolation_labels(args.start, args.end, args.steps, cfg.num_classes, label)
     return _write_grid(generator, frames, labels, args.steps, args.output)
 

@@ -26,6 +26,7 @@ from models import inference
 from models.inference import (
     InterpolationMode,
     SamplingError,
+    code_components,
     interpolate_latents,
     interpolation_labels,
     latent_for_seed,
@@ -52,10 +53,12 @@ class RowSource(Protocol):
 
 @dataclass(frozen=True)
 class SeedRows:
-    """Row ``i`` is the latent of ``seeds[i]`` (truncated by ``truncation`` when given)."""
+    """Row ``i`` is the latent of ``seeds[i]`` (truncated by ``truncation`` when given; the
+    first ``codes`` components, a self-conditioned model's class, never are)."""
 
     seeds: tuple[int, ...]
     truncation: float | None
+    codes: int = 0
 
     @property
     def rows(self) -> int:
@@ -64,7 +67,7 @@ class SeedRows:
 
     def draw(self, latent_dim: int) -> torch.Tensor:
         """The seeds' latents (``models.inference.latents_for_seeds``)."""
-        return latents_for_seeds(self.seeds, latent_dim, self.truncation)
+        return latents_for_seeds(self.seeds, latent_dim, self.truncation, self.codes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,13 +88,15 @@ class GivenRows:
 
 @dataclass(frozen=True)
 class FrameRows:
-    """The ``steps`` frames from seed ``start`` to seed ``end``, both ends included."""
+    """The ``steps`` frames from seed ``start`` to seed ``end``, both ends included; the
+    first ``codes`` components (a class code) switch from the start's to the end's halfway."""
 
     start: int
     end: int
     steps: int
     mode: InterpolationMode
     truncation: float | None
+    codes: int = 0
 
     @property
     def rows(self) -> int:
@@ -101,10 +106,11 @@ class FrameRows:
     def draw(self, latent_dim: int) -> torch.Tensor:
         """The frames' latents (``models.inference.interpolate_latents``)."""
         return interpolate_latents(
-            latent_for_seed(self.start, latent_dim, self.truncation),
-            latent_for_seed(self.end, latent_dim, self.truncation),
+            latent_for_seed(self.start, latent_dim, self.truncation, self.codes),
+            latent_for_seed(self.end, latent_dim, self.truncation, self.codes),
             self.steps,
             self.mode,
+            self.codes,
         )
 
 
@@ -179,7 +185,8 @@ def plan_seeds(
         SamplingError: the label does not fit the model.
     """
     labels = seed_labels(seeds, model.info.model_config.num_classes, label, subject=_subject(model))
-    return RenderPlan(SeedRows(tuple(seeds), truncation), _as_tuple(labels), columns, image_format)
+    codes = code_components(model.info.model_config)
+    return RenderPlan(SeedRows(tuple(seeds), truncation, codes), _as_tuple(labels), columns, image_format)
 
 
 def plan_latents(
@@ -228,5 +235,5 @@ def plan_interpolation(
     """
     num_classes = model.info.model_config.num_classes
     labels = interpolation_labels(start, end, steps, num_classes, label, subject=_subject(model))
-    source = FrameRows(start, end, steps, mode, truncation)
+    source = FrameRows(start, end, steps, mode, truncation, code_components(model.info.model_config))
     return RenderPlan(source, _as_tuple(labels), steps, image_format)

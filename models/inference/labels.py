@@ -12,8 +12,9 @@ timeline follow):
 * a label is asked for by class name or index (``label_index``): a name wins over an index.
 
 Cluster codes of a self-conditioned model are not labels: the generator reads its code from the
-latent itself (``models.architectures.info_code``), so they follow the seed (and truncation) and
-nothing here chooses them.
+latent itself (``models.architectures.info_code``: argmax of its first k components), so they
+follow the seed; ``models.inference.seeds`` keeps those components out of truncation and switches
+them halfway through an interpolation, the rule labels follow here.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from typing import Literal
 
 import torch
 
+from models.architectures import ModelConfig
+
 MAX_SEED = 2**63 - 1
 MIN_TRUNCATION = 0.05
 # A truncated normal with psi >= 0.05 keeps ~4% of draws; 200 rounds leave a component
@@ -33,13 +35,19 @@ def check_truncation(truncation: float | None) -> float | None:
     return float(truncation)
 
 
-def latent_for_seed(seed: int, latent_dim: int, truncation: float | None = None) -> torch.Tensor:
+def latent_for_seed(
+    seed: int, latent_dim: int, truncation: float | None = None, code_components: int = 0
+) -> torch.Tensor:
     """The latent vector of one seed.
 
     Args:
         seed: integer in ``0..2**63-1``.
         latent_dim: length of the vector.
         truncation: optional ``psi``; components with ``|z| > psi`` are re-drawn.
+        code_components: the first components that carry a categorical code (a self-conditioned
+            or InfoGAN model reads its code as ``argmax(z[:k])``); truncation leaves them as
+            drawn, so it never changes the class a seed draws. Every other component is
+            truncated exactly as without codes.
 
     Returns:
         A float32 CPU tensor of shape ``(latent_dim,)``.
@@ -52,8 +60,10 @@ def latent_for_seed(seed: int, latent_dim: int, truncation: float | None = None)
         # A psi beyond float32's range bounds nothing, and torch refuses to compare a float32
         # tensor with it (RuntimeError: overflow); the largest float32 is the same no-op bound.
         truncation = min(truncation, torch.finfo(z.dtype).max)
+        drawn = z
         for _ in range(_TRUNCATION_ROUNDS):
             outside = z.abs() > truncation
+            outside[:code_components] = False
             if not outside.any():
                 break
             # Draw a full vector each round so the stream consumed does not depend on how many
@@ -61,15 +71,19 @@ def latent_for_seed(seed: int, latent_dim: int, truncation: float | None = None)
             redraw = torch.randn(latent_dim, generator=generator)
             z = torch.where(outside, redraw, z)
         z = z.clamp(-truncation, truncation)
+        z[:code_components] = drawn[:code_components]
     return z
 
 
-def latents_for_seeds(seeds: Sequence[int], latent_dim: int, truncation: float | None = None) -> torch.Tensor:
-    """Stack the latent vectors of ``seeds`` into a ``(len(seeds), latent_dim)`` tensor."""
+def latents_for_seeds(
+    seeds: Sequence[int], latent_dim: int, truncation: float | None = None, code_components: int = 0
+) -> torch.Tensor:
+    """Stack the latent vectors of ``seeds`` into a ``(len(seeds), latent_dim)`` tensor
+    (``code_components`` as in :func:`latent_for_seed`)."""
     if len(seeds) == 0:
         raise ValueError("at least one seed is required")
     if truncation is not None:
-        return torch.stack([latent_for_seed(s, latent_dim, truncation) for s in seeds])
+        return torch.stack([latent_for_seed(s, latent_dim, truncation, code_components) for s in seeds])
     # The draws of latent_for_seed, made cheaper (this runs for every image served): one
     # generator, re-seeded per row (manual_seed resets all of its state, so each row is the
     # fresh generator's draw), and every row drawn straight into the result, with no tensor
@@ -97,7 +111,11 @@ def grid_seeds(seed: int, count: int) -> list[int]:
 
 
 def interpolate_latents(
-    start: torch.Tensor, end: torch.Tensor, steps: int, mode: InterpolationMode = "slerp"
+    start: torch.Tensor,
+    end: torch.Tensor,
+    steps: int,
+    mode: InterpolationMode = "slerp",
+    code_components: int = 0,
 ) -> torch.Tensor:
     """Frames between two latent vectors, both ends included.
 
@@ -106,6 +124,11 @@ def interpolate_latents(
         steps: number of frames, at least 2.
         mode: ``"slerp"`` (spherical, the default: Gaussian latents live near a sphere, so a
             straight line would pass through improbably short vectors) or ``"lerp"``.
+        code_components: the first components that carry a categorical code, read as their
+            argmax. Interpolated, their argmax could pass through a third class between the
+            two seeds' own; instead frames ``i < steps / 2`` keep the start's code components
+            and the rest the end's, the rule conditional labels follow, so a walk shows only
+            the two ends' classes.
 
     Returns:
         ``(steps, latent_dim)``; row 0 equals ``start`` and the last row equals ``end`` exactly.
@@ -128,6 +151,16 @@ def interpolate_latents(
             sin_omega = torch.sin(omega)
             frames = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / sin_omega
     frames = frames.to(start.dtype)
+    if code_components:
+        half = (steps + 1) // 2  # frames 0..half-1 are i < steps / 2
+        frames[:half, :code_components] = start[:code_components]
+        frames[half:, :code_components] = end[:code_components]
     # The ends are pinned to the inputs so they match the seed images bit for bit.
     frames[0], frames[-1] = start, end
     return frames
+
+
+def code_components(config: ModelConfig) -> int:
+    """How many leading latent components carry a categorical code for ``config`` (its
+    ``info_codes``: InfoGAN and self-conditioned models; 0 for every other model)."""
+    return int(getattr(config, "info_codes", 0))
