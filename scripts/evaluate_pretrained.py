@@ -100,6 +100,9 @@ def main() -> None:
     (DOCS / "models.md").write_text(render_markdown(results, args.samples))
 
 
+FIRST_MODEL_SECTION = DOCS / "sections" / "first-model.md"
+
+
 def render_markdown(results: dict[str, Any], samples: int) -> str:
     lines = [
         "# Shipped models and their quality",
@@ -138,6 +141,8 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
             f"{accuracy_text} |"
         )
     lines += ["", "FD is comparable only within one dataset (each has its own classifier).", ""]
+    # Hand-written from bench.first_models' output: what a request naming only a dataset trains.
+    lines += [FIRST_MODEL_SECTION.read_text().strip(), ""]
     missing = sorted(p.stem for p in (PRETRAINED / "configs").glob("*.toml") if p.stem not in results)
     if missing:
         lines += [

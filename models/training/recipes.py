@@ -66,8 +66,16 @@ def _steps_for(image_size: int) -> int:
     return STEPS_LARGER
 
 
-def resolve_recipe(facts: DataFacts, given: Mapping[str, Any], *, max_image_size: int) -> Recipe:
-    """Every spec field: those in ``given`` as they are, the rest chosen for the data.
+def resolve_recipe(
+    facts: DataFacts,
+    given: Mapping[str, Any],
+    *,
+    max_image_size: int,
+    max_steps: int | None = None,
+    max_batch_size: int | None = None,
+) -> Recipe:
+    """Every spec field: those in ``given`` as they are, the rest chosen for the data, within
+    the server's limits (a chosen value never makes a request fail; a given one may).
 
     ``given`` holds only the fields a request set (so a field explicitly set to its engine
     default stays). The result is not yet judged: the caller builds and checks the config.
@@ -94,7 +102,16 @@ def resolve_recipe(facts: DataFacts, given: Mapping[str, Any], *, max_image_size
     choose("d_width", WIDTH, "fast on a CPU; the width of every shipped model")
     image_size = fields.get("image_size")
     if isinstance(image_size, int):
-        choose("steps", _steps_for(image_size), f"a first model at {image_size}x{image_size}")
+        steps = _steps_for(image_size)
+        if max_steps is not None and steps > max_steps:
+            choose(
+                "steps",
+                max_steps,
+                f"this server's limit (a first model at {image_size}x{image_size}: {steps:,})",
+            )
+        choose("steps", steps, f"a first model at {image_size}x{image_size}")
+    if max_batch_size is not None and TrainingSpec().batch_size > max_batch_size:
+        choose("batch_size", max_batch_size, "this server's limit")
     defaults = TrainingSpec()
     for name in TrainingSpec.model_fields:
         if name not in fields:

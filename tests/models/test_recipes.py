@@ -67,3 +67,11 @@ def test_folder_facts_read_headers_by_the_loaders_class_rule(tmp_path: Path) -> 
     assert folder_facts(tmp_path) == DataFacts(image_size=32, channels=1, num_images=5, num_classes=2)
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "squares" / "rgb.png")
     assert folder_facts(tmp_path).channels == 3
+
+
+def test_chosen_values_stay_within_the_servers_limits() -> None:
+    recipe = resolve_recipe(DIGITS, {}, max_image_size=256, max_steps=100, max_batch_size=32)
+    assert (recipe.fields["steps"], recipe.fields["batch_size"]) == (100, 32)
+    assert "this server's limit" in recipe.reasons["steps"] and "10,000" in recipe.reasons["steps"]
+    # What the request set is its own, limit or not: the server judges it afterwards.
+    assert resolve_recipe(DIGITS, {"steps": 500}, max_image_size=256, max_steps=100).fields["steps"] == 500

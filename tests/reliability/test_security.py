@@ -236,7 +236,7 @@ def test_too_many_archive_members_are_refused(data_dir: Path, redis_url: str) ->
 
 # -- the API key ---------------------------------------------------------------------------------
 # Routes that change nothing although their method is POST.
-READ_ONLY_POSTS = {("POST", "/sample")}
+READ_ONLY_POSTS = {("POST", "/sample"), ("POST", "/train/plan")}
 
 
 def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
@@ -521,7 +521,7 @@ LIMITS = {"max_count": 4, "max_frames": 5, "max_train_steps": 100, "max_batch_si
         ("POST", "/train", {"dataset": "digits", "steps": 101}, "steps must be at most 100"),
         ("POST", "/train", {"dataset": "digits", "batch_size": 33}, "batch_size must be at most 32"),
         ("POST", "/train", {"dataset": "shapes", "image_size": 32}, "image_size must be at most 16"),
-        ("POST", "/train", {"dataset": "cifar10"}, "image_size must be at most 16"),
+        ("POST", "/train", {"dataset": "cifar10", "image_size": 32}, "image_size must be at most 16"),
     ],
 )
 def test_work_per_request_is_capped_by_settings(

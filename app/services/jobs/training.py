@@ -81,7 +81,13 @@ def plan_training(
     if request.budget_minutes is not None and "steps" in given:
         problems.append("give steps or budget_minutes, not both")
     if facts is not None:
-        recipe = resolve_recipe(facts.data, given, max_image_size=settings.max_image_size)
+        recipe = resolve_recipe(
+            facts.data,
+            given,
+            max_image_size=settings.max_image_size,
+            max_steps=settings.max_train_steps,
+            max_batch_size=settings.max_batch_size,
+        )
         given, chosen = recipe.fields, recipe.reasons
     fields = {**request.model_dump(exclude={"name", "budget_minutes"}), **given}
     fields["name"] = request.name or default_model_name(dataset, str(fields["architecture"]))
