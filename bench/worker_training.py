@@ -75,10 +75,9 @@ class Row:
 
 
 def train_request(case: Case) -> dict[str, Any]:
-    """The case's config as a POST /train body (fields the API hides left out, name defaulted)."""
-    body = case.config.to_dict()
-    for hidden in ("dataset_path", "extra", "name"):
-        body.pop(hidden)
+    """The case's config as a POST /train body: its job spec (the host's fields are the
+    worker's: its device is GAN_DEVICE), name defaulted."""
+    body = case.config.spec().model_dump()
     body["steps"] = JOB_STEPS
     return body
 
@@ -125,7 +124,8 @@ def worker_run(client: httpx.Client, case: Case, steps: int, worker_log: Path) -
         if event == "end":
             final = job
             break
-        if not job or last is not None:
+        # `source` (where the events come from) and `sample` (a new grid) carry no job view.
+        if event not in ("progress", "state") or last is not None:
             continue
         snapshot = step_snapshot(job)
         if snapshot is None:
