@@ -75,7 +75,7 @@ class GanServeClient(JobRoutes, DatasetRoutes):
         count: int = 1,
         columns: int | None = None,
         truncation: float | None = None,
-        label: int | None = None,
+        label: int | str | None = None,
         format: str = "png",
     ) -> bytes:
         """Generated images for ``seed`` (the same seed always gives the same images).
@@ -99,7 +99,7 @@ class GanServeClient(JobRoutes, DatasetRoutes):
         latents: Sequence[Sequence[float]],
         *,
         model: str | None = None,
-        labels: Sequence[int] | None = None,
+        labels: Sequence[int | str] | None = None,
         columns: int | None = None,
         format: str = "png",
     ) -> bytes:
@@ -126,7 +126,7 @@ class GanServeClient(JobRoutes, DatasetRoutes):
         mode: str = "slerp",
         model: str | None = None,
         truncation: float | None = None,
-        label: int | None = None,
+        label: int | str | None = None,
     ) -> Strip:
         """Frames walking the latent space from seed ``start`` to seed ``end``.
 
