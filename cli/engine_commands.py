@@ -19,7 +19,7 @@ from common.specs import TrainingSpec
 from models.data import DatasetError
 from models.data.facts import DataFacts, folder_facts, native_facts
 from models.training.config import TrainConfig
-from models.training.recipes import resolve_recipe
+from models.training.recipes import CHOSEN_FIELDS, resolve_recipe
 
 
 def _field_type(field: FieldInfo) -> Any:
@@ -63,8 +63,14 @@ def add_train_parser(subparsers: Any) -> None:
             dest=name,
             type=converter,
             default=None,
-            help=(f"{field.description} " if field.description else "") + f"(default: {field.default})",
+            help=(f"{field.description} " if field.description else "") + _default_text(name, field),
         )
+
+
+def _default_text(name: str, field: FieldInfo) -> str:
+    if name in CHOSEN_FIELDS:
+        return f"(default: chosen for the dataset, as POST /train/plan shows; else {field.default})"
+    return f"(default: {field.default})"
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

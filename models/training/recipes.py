@@ -30,6 +30,8 @@ from models.data.facts import DataFacts
 STEPS_BY_SIZE = ((16, 10_000), (32, 6_000), (64, 4_000))
 STEPS_LARGER = 3_000
 WIDTH = 32
+# The fields a recipe may choose; every other field a request leaves out keeps its default.
+CHOSEN_FIELDS = ("architecture", "image_size", "channels", "g_width", "d_width", "steps", "batch_size")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from PIL import Image
 from common.specs import TrainingSpec
 from models.data.facts import DataFacts, folder_facts
 from models.training import TrainConfig
-from models.training.recipes import buildable_size, resolve_recipe
+from models.training.recipes import CHOSEN_FIELDS, buildable_size, resolve_recipe
 
 DIGITS = DataFacts(image_size=8, channels=1, num_images=1797, num_classes=10)
 PHOTOS = DataFacts(image_size=100, channels=3, num_images=400, num_classes=0)
@@ -24,6 +24,7 @@ def test_labelled_data_gets_a_conditional_model_at_its_own_size() -> None:
     assert (fields["g_width"], fields["d_width"], fields["steps"]) == (32, 32, 10_000)
     assert set(recipe.reasons) == {"architecture", "image_size", "channels", "g_width", "d_width", "steps"}
     assert "10 classes" in recipe.reasons["architecture"]
+    assert set(recipe.reasons) <= set(CHOSEN_FIELDS)  # what the CLI's help calls "chosen"
     # A whole spec, which the engine accepts as it is.
     assert set(fields) == set(TrainingSpec.model_fields)
     TrainConfig.from_dict(fields)
