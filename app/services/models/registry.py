@@ -11,9 +11,10 @@ A broken checkpoint (corrupt, tampered with, or not safetensors at all) is recor
 newest checkpoint that loads, while ``name@step`` on a broken one is refused.
 
 Two caches, both bounded LRU maps: what is known of each checkpoint file (its header or why it
-is unreadable, a load error, whether its content hash was verified), and the loaded generators.
-A lookup that may not touch the disk (``cached_only``, for the event loop) answers
-``NEEDS_DISK`` where the caches are not enough, as a value, never as an exception.
+is unreadable, a load error, whether its content hash was verified: ``files.py``), and the
+loaded generators (``loaded.py``). A lookup that may not touch the disk (``cached_only``, for
+the event loop) answers ``NEEDS_DISK`` where the caches are not enough, as a value, never as an
+exception.
 
 ``GET /sample`` acquires on every request, so :meth:`ModelRegistry.acquire` does no more than
 it must: the folder's listing (``run_files``, one ``stat`` while the folder is unchanged) and a
@@ -26,16 +27,11 @@ replaced in place, so it is never skipped. Listings (:meth:`ModelRegistry.list_m
 
 from __future__ import annotations
 
-import enum
 import functools
 import os
-import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Final, Literal, overload
-
-from cachetools import LRUCache
-from torch import nn
+from typing import overload
 
 from app.services.models.entries import (
     CheckpointEntry,
@@ -47,26 +43,15 @@ from app.services.models.entries import (
     parse_model_ref,
 )
 from app.services.models.files import CheckpointFiles
+from app.services.models.loaded import ABSENT, NEEDS_DISK, Absent, LoadedGenerators, NeedsDisk
 from common.names import is_valid_name
 from common.redact import without_root
 from models.checkpoint import CheckpointError, CheckpointInfo, load_checkpoint, read_checkpoint_info
-from models.inference import prepare_for_serving
 from models.training import run_files
 
 # Far above any real number of checkpoints and model names; keeps names asked for once (or
 # files since deleted) from growing the caches for the life of the process.
 _FILES_MAX = 65_536
-
-
-class _Miss(enum.Enum):
-    NEEDS_DISK = enum.auto()
-    ABSENT = enum.auto()  # every checkpoint file listed was gone by the time it was looked at
-
-
-NEEDS_DISK: Final = _Miss.NEEDS_DISK
-NeedsDisk = Literal[_Miss.NEEDS_DISK]
-_ABSENT: Final = _Miss.ABSENT
-_Absent = Literal[_Miss.ABSENT]
 
 
 # (root, name) -> model folder and (model folder, step) -> checkpoint file, built once: in
@@ -83,16 +68,6 @@ def _checkpoint_path(directory: Path, step: int) -> Path:
     return run_files.checkpoint_path(directory, step)
 
 
-def _as_asked(loaded: tuple[LoadedModel, LoadedModel], pinned: bool) -> LoadedModel:
-    by_name, by_step = loaded
-    return by_step if pinned else by_name
-
-
-def _parameter_bytes(module: nn.Module) -> int:
-    tensors = [*module.parameters(), *module.buffers()]
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
 class ModelRegistry:
     """Finds models on disk and keeps a bounded LRU cache of loaded generators."""
 
@@ -104,12 +79,8 @@ class ModelRegistry:
         if pretrained_dir is not None:
             self.roots.append((pretrained_dir, "pretrained"))
         self.device = device
-        self._lock = threading.Lock()
         self._files = CheckpointFiles(maxsize=_FILES_MAX)
-        # File version -> (the model as ``name`` serves it, as ``name@step`` does): both made
-        # once, so a request takes one as it is.
-        self._loaded: LRUCache[FileKey, tuple[LoadedModel, LoadedModel]] = LRUCache(maxsize=cache_size)
-        self._load_locks: dict[FileKey, threading.Lock] = {}  # one loader per file, while it loads
+        self._generators = LoadedGenerators(self._files, cache_size=cache_size, device=device)
 
     # -- discovery -----------------------------------------------------------------------------
     def list_models(self) -> list[ModelEntry]:
@@ -256,20 +227,20 @@ class ModelRegistry:
                 found = self._acquire_step(name, root, directory, steps, step, cached_only=cached_only)
             if found is NEEDS_DISK:
                 return None
-            if found is not _ABSENT:
+            if found is not ABSENT:
                 return found
         raise UnknownModel(f"unknown model {name!r}")
 
     def _acquire_newest(
         self, name: str, root: Path, directory: Path, steps: list[int], *, cached_only: bool
-    ) -> LoadedModel | NeedsDisk | _Absent:
+    ) -> LoadedModel | NeedsDisk | Absent:
         newest_error: str | None = None
         present = False
         for step in reversed(steps):
             key = self._file_key(directory, step)
             if key is None:
                 continue
-            in_memory = self._in_memory(key, pinned=False)
+            in_memory = self._generators.in_memory(key, pinned=False)
             if in_memory is not None:
                 return in_memory  # it loaded, so it serves: the usual request ends here
             checkpoint = self._checkpoint(root, step, key, cached_only=cached_only)
@@ -279,80 +250,32 @@ class ModelRegistry:
                 present, newest_error = True, checkpoint.error
             if checkpoint.error is None:
                 try:
-                    return self._load(name, root, checkpoint, pinned=False, cached_only=cached_only)
+                    return self._generators.load(
+                        name, root, checkpoint, pinned=False, cached_only=cached_only
+                    )
                 except ModelUnavailable:
                     newest_error = newest_error or self._files.state(key).load_error
         if not present:
-            return _ABSENT
+            return ABSENT
         raise ModelUnavailable(f"model {name!r} has no loadable checkpoint: {newest_error}")
 
     def _acquire_step(
         self, name: str, root: Path, directory: Path, steps: list[int], step: int, *, cached_only: bool
-    ) -> LoadedModel | NeedsDisk | _Absent:
+    ) -> LoadedModel | NeedsDisk | Absent:
         key = self._file_key(directory, step) if step in steps else None
         if key is None:
             # As in a listing: a folder whose every file is gone is no model.
             if not any(self._file_key(directory, other) for other in steps):
-                return _ABSENT
+                return ABSENT
             raise UnknownModel(f"model {name!r} has no checkpoint at step {step}")
-        in_memory = self._in_memory(key, pinned=True)
+        in_memory = self._generators.in_memory(key, pinned=True)
         if in_memory is not None:
             return in_memory
         checkpoint = self._checkpoint(root, step, key, cached_only=cached_only)
         if checkpoint is NEEDS_DISK:
             return NEEDS_DISK
-        return self._load(name, root, checkpoint, pinned=True, cached_only=cached_only)
-
-    def _in_memory(self, key: FileKey, *, pinned: bool) -> LoadedModel | None:
-        """The model loaded from this file version, if it is (then it serves: it loaded)."""
-        with self._lock:
-            loaded = self._loaded.get(key)
-        return None if loaded is None else _as_asked(loaded, pinned)
-
-    def _load(
-        self, name: str, root: Path, checkpoint: CheckpointEntry, *, pinned: bool, cached_only: bool
-    ) -> LoadedModel | NeedsDisk:
-        if checkpoint.error is not None:
-            raise ModelUnavailable(f"model {name!r}: {checkpoint.error}")
-        key = checkpoint.file_key
-        with self._lock:
-            loaded = self._loaded.get(key)
-            if loaded is None and cached_only:
-                return NEEDS_DISK
-            if loaded is None:
-                key_lock = self._load_locks.setdefault(key, threading.Lock())
-        if loaded is None:
-            # One loader per file: concurrent first requests wait instead of loading twice.
-            with key_lock:
-                with self._lock:
-                    loaded = self._loaded.get(key)
-                if loaded is None:
-                    loaded = self._load_file(name, root, checkpoint)
-        return _as_asked(loaded, pinned)
-
-    def _load_file(
-        self, name: str, root: Path, checkpoint: CheckpointEntry
-    ) -> tuple[LoadedModel, LoadedModel]:
-        key = checkpoint.file_key
-        try:
-            # Inside the one-loader-per-file lock: the pass-size probe runs once per file, and
-            # the first request does not pay for it (models.inference).
-            generator, info = prepare_for_serving(checkpoint.path, device=self.device)
-        except CheckpointError as error:
-            message = without_root(str(error), root)
-            self._files.update(key, load_error=message)
-            with self._lock:
-                self._load_locks.pop(key, None)
-            raise ModelUnavailable(f"model {name!r}: {message}") from error
-        by_name = LoadedModel(name, checkpoint.step, False, info, generator, _parameter_bytes(generator))
-        loaded = (by_name, replace(by_name, pinned=True))
-        self._files.update(key, verified=True)  # prepare_for_serving checked the content hash
-        with self._lock:
-            self._loaded[key] = loaded
-            self._load_locks.pop(key, None)
-        return loaded
+        return self._generators.load(name, root, checkpoint, pinned=True, cached_only=cached_only)
 
     def loaded_models(self) -> list[LoadedModel]:
         """The generators currently held in memory (for metrics)."""
-        with self._lock:
-            return [by_name for by_name, _ in self._loaded.values()]
+        return self._generators.models()
