@@ -14,7 +14,13 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from cli.model_folders import cli_settings, find_model_folder, import_run, model_folder_for_training
+from cli.model_folders import (
+    add_data_dir_argument,
+    cli_settings,
+    find_model_folder,
+    import_run,
+    model_folder_for_training,
+)
 from common.specs import TrainingSpec
 from models.data import DatasetError
 from models.data.facts import DataFacts, folder_facts, native_facts
@@ -47,7 +53,7 @@ def add_train_parser(subparsers: Any) -> None:
         "by GET /models at once; training again with the same name and config resumes it.",
     )
     parser.add_argument("--config", type=Path, help="TOML or JSON file with training fields")
-    parser.add_argument("--data-dir", type=Path, help="data folder (overrides GAN_DATA_DIR; default: data)")
+    add_data_dir_argument(parser)
     parser.add_argument(
         "-o", "--out", type=Path, help="run folder elsewhere (default: <data dir>/models/<name>)"
     )
@@ -195,7 +201,7 @@ def add_import_parser(subparsers: Any) -> None:
     )
     parser.add_argument("run_folder", type=Path, help="the run folder to copy")
     parser.add_argument("--name", help="model name (default: the run folder's name)")
-    parser.add_argument("--data-dir", type=Path, help="data folder (overrides GAN_DATA_DIR; default: data)")
+    add_data_dir_argument(parser)
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ a run folder from elsewhere (an older version's ``runs/<name>``, another host) i
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import shutil
@@ -15,6 +16,11 @@ from pathlib import Path
 from common.jobs import FINAL_STATUSES, JobStore
 from common.names import NAME_RULE, is_valid_name
 from common.settings import Settings, load_settings
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser, purpose: str = "data folder") -> None:
+    """``--data-dir``, the one way every command names the data folder (over GAN_DATA_DIR)."""
+    parser.add_argument("--data-dir", type=Path, help=f"{purpose} (overrides GAN_DATA_DIR; default: data)")
 
 
 def cli_settings(data_dir: Path | None) -> Settings:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.engine_commands import resolve_checkpoint
+from cli.model_folders import add_data_dir_argument
 
 if TYPE_CHECKING:  # annotations only: the commands import the engine when they run
     import torch
@@ -21,9 +22,7 @@ def add_parsers(subparsers: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("checkpoint", type=Path, help="checkpoint file, run folder or model name")
     common.add_argument("--step", type=int, help="checkpoint step in a run folder")
-    common.add_argument(
-        "--data-dir", type=Path, help="data folder to find a model name in (overrides GAN_DATA_DIR)"
-    )
+    add_data_dir_argument(common, "data folder to find a model name in")
 
     sample = subparsers.add_parser("sample", parents=[common], help="write a PNG of seeded samples")
     sample.add_argument("--seed", type=int, default=0)

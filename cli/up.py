@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from cli.model_folders import add_data_dir_argument
 from cli.redis_server import EmbeddedRedis, die_with_parent, restart_redis, start_redis
 from cli.supervisor import BudgetSpent, RestartPolicy, Supervised, check
 from common.settings import load_settings
@@ -52,7 +53,7 @@ def add_up_parser(subparsers: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="API address (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="API port (default: %(default)s)")
     parser.add_argument("--workers", type=_positive, default=1, help="Celery worker processes (default: 1)")
-    parser.add_argument("--data-dir", type=Path, help="data folder (overrides GAN_DATA_DIR)")
+    add_data_dir_argument(parser)
     parser.add_argument("--no-worker", action="store_true", help="API only (workers run elsewhere)")
     parser.add_argument(
         "--max-restarts",
