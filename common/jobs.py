@@ -19,6 +19,7 @@ from typing import Any, Literal
 from cachetools import LRUCache
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from common.evaluations import JobEvaluation
 from common.fs import create_exclusive, remove_stale_temporaries, write_atomic
 from common.specs import HOST_FIELDS, TrainingSpec
 
@@ -39,6 +40,9 @@ class JobProgress(BaseModel):
     total_steps: int = 0
     images_per_second: float = 0.0
     eta_seconds: float | None = None
+    phase: Literal["training", "evaluating"] = Field(
+        default="training", description="'evaluating': the last step is done and the model is being judged"
+    )
 
 
 class JobRecord(BaseModel):
@@ -61,6 +65,9 @@ class JobRecord(BaseModel):
     progress: JobProgress = Field(default_factory=JobProgress)
     losses: dict[str, float] = Field(default_factory=dict)
     quality: dict[str, Any] | None = None
+    evaluation: JobEvaluation | None = Field(
+        default=None, description="the finished model's quality figures (null until judged)"
+    )
     checkpoint_step: int | None = None
     error: str | None = None
     estimate_seconds: float | None = Field(

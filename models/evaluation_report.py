@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from models.architectures.config import ModelConfig
 from models.data import ImageDataset, load_dataset
+from models.data.transforms import convert_channels_float, resize_float
 from models.evaluation import (
     EVALUATOR_DATASETS,
     Evaluator,
@@ -15,8 +18,9 @@ from models.evaluation import (
     load_evaluator,
     real_floor,
 )
+from models.evaluation.memorization import memorization, reference_subset
 from models.evaluation.metrics import frechet_distance, real_halves
-from models.inference import label_tensor, latents_for_seeds, prepare_for_serving, seed_labels
+from models.inference import generate, label_tensor, latents_for_seeds, prepare_for_serving, seed_labels
 
 
 @torch.no_grad()
@@ -33,7 +37,7 @@ def evaluate_checkpoint(
         seed: picks the real images.
 
     Returns:
-        ``{"checkpoint", "step", "dataset", "samples", "generated": {...}, "floor": {...}}``.
+        ``{"checkpoint", "step", "dataset"}`` and what `judge_generator` returns.
     """
     generator, info = prepare_for_serving(path)
     name = dataset or str(info.train_config.get("dataset", ""))
@@ -42,34 +46,59 @@ def evaluate_checkpoint(
             f"no evaluator for dataset {name!r}; expected one of " + ", ".join(EVALUATOR_DATASETS)
         )
     cfg = info.model_config
-    evaluator = load_evaluator(name)
     data = load_dataset(name, image_size=cfg.image_size, channels=cfg.channels)
     if data.labels is None:
         raise ValueError(f"dataset {name!r} has no labels")
+    report = judge_generator(generator, cfg, data, load_evaluator(name), samples, seed)
+    return {"checkpoint": str(info.path), "step": info.step, "dataset": name, **report}
+
+
+@torch.no_grad()
+def judge_generator(
+    generator: nn.Module,
+    config: ModelConfig,
+    data: ImageDataset,
+    evaluator: Evaluator | None,
+    samples: int,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The figures of a serving generator (eval mode) against the data it learnt.
+
+    N = min(``samples``, half the data) images are drawn at seeds ``0..N-1`` (labels ``i % K``
+    for a conditional model), as users get them. With an evaluator for the data: their figures
+    against N real images, the real-versus-real floor at the same N and the class-mix floor.
+    Always: the memorised share (``models.evaluation.memorization``), in the evaluator's features
+    or, without one, in pixels.
+
+    Returns:
+        ``{"samples", "memorization"}`` and, with an evaluator, ``"generated"``, ``"floor"`` and
+        ``"class_mix_floor_fd"``.
+    """
     count = min(samples, len(data) // 2)
-    seeds = list(range(count))
-    labels = label_tensor(seed_labels(seeds, cfg.num_classes))
-    chunks = []
-    for start in range(0, count, 250):
-        z = latents_for_seeds(seeds[start : start + 250], cfg.latent_dim)
-        batch_labels = None if labels is None else labels[start : start + 250]
-        chunks.append(generator(z, batch_labels) if batch_labels is not None else generator(z))
+    if count < 2:
+        raise ValueError(f"judging needs at least 4 training images, the data has {len(data)}")
+    seeds = range(count)
+    labels = label_tensor(seed_labels(seeds, config.num_classes))
+    images = generate(generator, latents_for_seeds(seeds, config.latent_dim), labels)
+    # The data is at the model's size and channels; shapes differ only for a foreign dataset.
+    images = resize_float(convert_channels_float(images, data.channels), data.image_size)
+    reference, _ = data.batch(reference_subset(len(data), seed))
+    report: dict[str, Any] = {"samples": count}
+    if evaluator is None or data.labels is None:
+        report["memorization"] = memorization(images, reference, "pixels").to_dict()
+        return report
     picker = torch.Generator().manual_seed(seed)
-    real_indices = torch.randperm(len(data), generator=picker)[:count]
-    real, real_labels = data.batch(real_indices)
-    assert real_labels is not None
-    images = torch.cat(chunks)
+    real, real_labels = data.batch(torch.randperm(len(data), generator=picker)[:count])
+    assert real_labels is not None  # labelled, checked above
     generated = evaluate_images(evaluator, images, real, real_labels, labels)
-    floor = real_floor(evaluator, data, count, seed)
     predicted = evaluator.predict(images).argmax(dim=1)
+    copied = memorization(evaluator.features(images), evaluator.features(reference), "evaluator features")
     return {
-        "checkpoint": str(info.path),
-        "step": info.step,
-        "dataset": name,
-        "samples": count,
+        **report,
         "generated": generated.to_dict(),
-        "floor": floor.to_dict(),
+        "floor": real_floor(evaluator, data, count, seed).to_dict(),
         "class_mix_floor_fd": class_mix_floor(evaluator, data, predicted, count, seed),
+        "memorization": copied.to_dict(),
     }
 
 

@@ -13,11 +13,13 @@ checkpoint: the data folder's disk is full ..."), written as soon as there is ro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,13 +27,16 @@ import redis
 from pydantic import ValidationError
 
 from common.disk import disk_full_errno, disk_full_reason
+from common.evaluations import JobEvaluation
 from common.jobs import FINAL_STATUSES, JobRecord, JobStore, is_job_id
 from common.names import is_valid_name
 from common.redact import without_root
 from common.settings import Settings
 from common.throughput import record_job_cost
 from models.data import BUILTIN_DATASETS, DOWNLOADABLE_DATASETS
+from models.evaluation.training import EvaluatorTrainingStopped
 from models.training import TrainConfig, Trainer
+from models.training.judging import judge_run
 from worker import shutdown
 from worker.events import JobEvents
 from worker.lease import Lease
@@ -155,6 +160,8 @@ def _attempt(
     record.started_at = time.time()
     record.finished_at = None
     record.error = None
+    record.evaluation = None
+    record.progress = record.progress.model_copy(update={"phase": "training"})
     if not writer.save(record):
         # Gave up on a full disk: the record still shows the job as it was (queued), true again.
         return _gave_up(writer)
@@ -204,7 +211,16 @@ def _attempt(
     record.progress = record.progress.model_copy(update={"step": result.step})
     if result.status == "completed":
         _measure_cost(lease, record, result.step)
-        record.progress = record.progress.model_copy(update={"eta_seconds": 0.0})
+        record.progress = record.progress.model_copy(update={"eta_seconds": 0.0, "phase": "evaluating"})
+        if writer.save(record):
+            events.state(record)
+        # Stopped for one of the reasons below: a later attempt judges again.
+        with contextlib.suppress(EvaluatorTrainingStopped):
+            record.evaluation = _judge(settings, trainer, result.checkpoint, should_stop)
+        if lease.lost:
+            log.warning("job %s: attempt abandoned while judging its model (lease lost)", record.id)
+            return "abandoned"
+    if result.status == "completed" and record.evaluation is not None:
         outcome = _finish(writer, record, "succeeded", events)
         log.info("job %s succeeded at step %d", record.id, result.step)
         return outcome
@@ -229,6 +245,30 @@ def _measure_cost(lease: Lease, record: JobRecord, steps: int) -> None:
         record_job_cost(lease.client, record.config, time.time() - record.started_at, steps)
     except redis.RedisError as error:
         log.warning("job %s: could not record its cost for plans: %s", record.id, error)
+
+
+def _judge(
+    settings: Settings, trainer: Trainer, checkpoint: Path | None, should_stop: Callable[[], bool]
+) -> JobEvaluation:
+    """The finished model's figures; a failure to judge never fails the job it judges."""
+    started = time.perf_counter()
+    if checkpoint is None:
+        return JobEvaluation(status="skipped", reason="the run saved no checkpoint to judge")
+    try:
+        figures = judge_run(
+            checkpoint,
+            trainer.dataset,
+            settings.cache_dir,
+            trainer.config.eval_samples,
+            should_stop=should_stop,
+        )
+        return JobEvaluation.model_validate(figures)
+    except EvaluatorTrainingStopped:
+        raise
+    except Exception as error:
+        log.exception("judging %s failed", checkpoint)
+        reason = without_root(describe_error(error), settings.data_dir)
+        return JobEvaluation(status="failed", reason=reason, seconds=round(time.perf_counter() - started, 2))
 
 
 def _finish(writer: RecordWriter, record: JobRecord, status: FinalStatus, events: JobEvents) -> Outcome:

@@ -193,6 +193,15 @@ def load_evaluator(dataset: str, weights_dir: str | Path | None = None) -> Evalu
     path = Path(weights_dir or WEIGHTS_DIR) / f"{dataset}.safetensors"
     if not path.is_file():
         raise ValueError(f"evaluator weights {str(path)!r} are missing; run scripts/train_evaluator.py")
+    return load_evaluator_file(path)
+
+
+def load_evaluator_file(path: str | Path) -> Evaluator:
+    """Load an evaluator from its weights file (a shipped one, or one trained for a dataset).
+
+    Raises:
+        ValueError: the file is not an evaluator weights file.
+    """
     with safe_open(str(path), framework="pt") as handle:
         metadata = dict(handle.metadata() or {})
     if metadata.get("format") != FILE_FORMAT:
