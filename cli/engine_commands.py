@@ -155,17 +155,23 @@ def run_train(args: argparse.Namespace) -> int:
     result = trainer.run(resume=not args.fresh)
     if not args.quiet:
         sys.stderr.write("\n")
-    print(
-        json.dumps(
-            {
-                "status": result.status,
-                "model": config.name,
-                "step": result.step,
-                "checkpoint": str(result.checkpoint),
-                "run_dir": str(run_dir),
-            }
+    summary: dict[str, Any] = {
+        "status": result.status,
+        "model": config.name,
+        "step": result.step,
+        "checkpoint": str(result.checkpoint),
+        "run_dir": str(run_dir),
+    }
+    if result.status == "completed" and result.checkpoint is not None:
+        # The figures a worker puts in a job record (common.evaluations), judged the same way.
+        from models.training.judging import judge_run
+
+        if not args.quiet and config.eval_samples > 0:
+            sys.stderr.write("judging the model against its data...\n")
+        summary["evaluation"] = judge_run(
+            result.checkpoint, trainer.dataset, settings.cache_dir, config.eval_samples
         )
-    )
+    print(json.dumps(summary))
     return 0
 
 

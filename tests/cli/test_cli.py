@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,37 +20,53 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A few hundred steps of DCGAN on digits, the acceptance run of the engine issue."""
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A few hundred steps of DCGAN on digits, the acceptance run of the engine issue, and the
+    summary the command printed."""
     folder = tmp_path_factory.mktemp("cli") / "digits-dcgan"
-    code = main(
-        [
-            "train",
-            "--dataset",
-            "digits",
-            "--architecture",
-            "dcgan",
-            "--steps",
-            "300",
-            "--g-width",
-            "32",
-            "--d-width",
-            "32",
-            "--checkpoint-every",
-            "100",
-            "--sample-every",
-            "50",
-            "--eval-samples",
-            "500",
-            "--name",
-            "digits-dcgan",
-            "--out",
-            str(folder),
-            "--quiet",
-        ]
-    )
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--architecture",
+                "dcgan",
+                "--steps",
+                "300",
+                "--g-width",
+                "32",
+                "--d-width",
+                "32",
+                "--checkpoint-every",
+                "100",
+                "--sample-every",
+                "50",
+                "--eval-samples",
+                "500",
+                "--name",
+                "digits-dcgan",
+                "--out",
+                str(folder),
+                "--quiet",
+            ]
+        )
     assert code == 0
-    return folder
+    return folder, json.loads(printed.getvalue())
+
+
+@pytest.fixture(scope="module")
+def run_dir(trained: tuple[Path, dict[str, Any]]) -> Path:
+    return trained[0]
+
+
+def test_training_ends_with_the_job_records_evaluation(trained: tuple[Path, dict[str, Any]]) -> None:
+    evaluation = trained[1]["evaluation"]
+    assert evaluation["status"] == "done" and evaluation["evaluator"]["kind"] == "shipped"
+    assert evaluation["samples"] == 500 and evaluation["num_classes"] == 10
+    assert evaluation["fd_ratio"] == evaluation["frechet_distance"] / evaluation["floor_frechet_distance"]
+    assert evaluation["memorization"]["space"] == "evaluator features"
 
 
 def test_training_writes_checkpoints_grids_and_improving_quality(run_dir: Path) -> None:
