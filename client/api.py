@@ -100,10 +100,12 @@ class GanServeClient(JobRoutes, DatasetRoutes):
         *,
         model: str | None = None,
         labels: Sequence[int | str] | None = None,
+        codes: Sequence[int] | None = None,
         columns: int | None = None,
         format: str = "png",
     ) -> bytes:
-        """Images for explicit latent vectors (one per image, each ``latent_dim`` long).
+        """Images for explicit latent vectors (one per image, each ``latent_dim`` long); ``codes``
+        (models with codes) makes vector ``i`` draw categorical code ``codes[i]``.
 
         Returns:
             The encoded grid, tile ``i`` showing ``latents[i]``.
@@ -112,6 +114,7 @@ class GanServeClient(JobRoutes, DatasetRoutes):
             "latents": [list(row) for row in latents],
             "model": model,
             "labels": None if labels is None else list(labels),
+            "codes": None if codes is None else list(codes),
             "columns": columns,
             "format": format,
         }

@@ -86,6 +86,9 @@ def test_train_wait_and_serve(client: GanServeClient) -> None:
     assert image_size(single) == (strip.frame_width, strip.frame_height)
     latents = client.sample_latents([[0.0] * 16, [0.5] * 16], model=MODEL, columns=2)
     assert image_size(latents) == (2 * strip.frame_width, strip.frame_height)
+    with pytest.raises(ApiError) as no_codes:  # the codes reach the server, which refuses them
+        client.sample_latents([[0.0] * 16], model=MODEL, codes=[0])
+    assert no_codes.value.status_code == 422 and "draws no codes" in no_codes.value.detail
 
     with pytest.raises(ApiError) as finished:
         client.cancel(job["id"])

@@ -34,6 +34,7 @@ from models.inference import (
     latents_for_seeds,
     seed_labels,
     split_passes,
+    with_codes,
 )
 
 
@@ -196,8 +197,10 @@ def plan_latents(
     labels: Sequence[int] | None,
     columns: int | None,
     image_format: str,
+    codes: Sequence[int] | None = None,
 ) -> RenderPlan:
-    """A grid of the images of caller-supplied latent vectors (row ``i`` -> tile ``i``).
+    """A grid of the images of caller-supplied latent vectors (row ``i`` -> tile ``i``), each
+    made to draw ``codes[i]`` when given (``models.inference.with_codes``).
 
     The vectors are converted here, not later, so an overflowing value is refused before the
     request can join a batch. Raises :class:`SamplingError` for a vector or label that does not
@@ -214,6 +217,12 @@ def plan_latents(
     tensor = torch.tensor(latents, dtype=torch.float32)
     if not torch.isfinite(tensor).all():
         raise SamplingError("latents must be finite numbers")  # e.g. 1e39 overflows float32
+    if codes is not None:
+        try:
+            components = code_components(model.info.model_config)
+            tensor = with_codes(tensor, codes, components, subject=_subject(model))
+        except ValueError as error:
+            raise SamplingError(str(error)) from None
     return RenderPlan(GivenRows(tensor), _as_tuple(labels), columns, image_format)
 
 

@@ -25,6 +25,11 @@ class ModelSummary(BaseModel):
     num_classes: int | None = None
     conditional: bool | None = None
     class_names: list[str] | None = None
+    codes: int | None = Field(
+        default=None,
+        description="categorical codes a self-conditioned or InfoGAN model draws from (0: none); "
+        "POST /sample takes one per latent vector as `codes`",
+    )
     dataset: str | None = None
     checkpoints: list[int] = Field(description="steps with a checkpoint file, ascending")
     latest_step: int

@@ -71,6 +71,7 @@ from models.inference.seeds import (
     interpolate_latents,
     latent_for_seed,
     latents_for_seeds,
+    with_codes,
 )
 from models.inference.serving import class_names_of, prepare_for_serving
 
@@ -106,4 +107,5 @@ __all__ = [
     "split_passes",
     "to_uint8",
     "use_inference_kernels",
+    "with_codes",
 ]

@@ -164,3 +164,33 @@ def code_components(config: ModelConfig) -> int:
     """How many leading latent components carry a categorical code for ``config`` (its
     ``info_codes``: InfoGAN and self-conditioned models; 0 for every other model)."""
     return int(getattr(config, "info_codes", 0))
+
+
+def with_codes(
+    latents: torch.Tensor, codes: Sequence[int], components: int, *, subject: str = "this model"
+) -> torch.Tensor:
+    """``latents`` (N, latent_dim) made to draw categorical ``codes`` (one per row).
+
+    A model with codes reads row ``i``'s code as ``argmax(z[:components])``; here the largest of
+    those components swaps places with component ``codes[i]``. A permutation of independent
+    normal draws is still one, so the vector stays a plausible latent, and its other components
+    are untouched.
+
+    Raises:
+        ValueError: the model has no codes, the count differs from the rows, or a code is out
+            of range.
+    """
+    if components == 0:
+        raise ValueError(f"{subject} draws no codes; leave codes out")
+    if len(codes) != len(latents):
+        raise ValueError(f"codes has {len(codes)} entries for {len(latents)} latent vectors")
+    for index, code in enumerate(codes):
+        if not 0 <= code < components:
+            raise ValueError(f"codes[{index}] is {code}; {subject} has codes 0..{components - 1}")
+    result = latents.clone()
+    rows = torch.arange(len(latents))
+    wanted = torch.tensor(list(codes), dtype=torch.int64)
+    largest = latents[:, :components].argmax(dim=1)
+    result[rows, wanted] = latents[rows, largest]
+    result[rows, largest] = latents[rows, wanted]
+    return result

@@ -62,3 +62,41 @@ def test_a_walk_shows_only_its_two_ends_digits(make_client: MakeClient) -> None:
         kept += sum(int(d) in ends for d in digits)
         total += len(digits)
     assert kept / total >= 0.95, kept / total
+
+
+def test_post_sample_draws_the_code_asked_for(make_client: MakeClient) -> None:
+    client = client_for(make_client)
+    summary = client.get(f"/models/{MODEL}").json()
+    assert summary["codes"] == 40
+    latents = latents_for_seeds(range(6), 100)
+    own = latents[:, :40].argmax(dim=1).tolist()
+    body = {"latents": latents.tolist(), "columns": 6}
+    # Asking for the codes the vectors carry changes nothing, byte for byte.
+    assert (
+        client.post("/sample", json={**body, "codes": own}).content
+        == client.post("/sample", json=body).content
+    )
+    # Another code: every tile changes, and each is the image of that code with the same style.
+    other = [(code + 17) % 40 for code in own]
+    moved = client.post("/sample", json={**body, "codes": other}).content
+    swapped = latents.clone()
+    for row, (was, wanted) in enumerate(zip(own, other, strict=True)):
+        swapped[row, [was, wanted]] = latents[row, [wanted, was]]
+    assert moved == client.post("/sample", json={**body, "latents": swapped.tolist()}).content
+    tiles_before, tiles_after = as_batch(client.post("/sample", json=body).content), as_batch(moved)
+    assert not torch.equal(tiles_before, tiles_after)
+
+    refused = client.post("/sample", json={**body, "codes": [40] * 6})
+    assert (
+        refused.status_code == 422 and "codes[0] is 40; model 'mnist-dcgan' has codes 0..39" in refused.text
+    )
+    short = client.post("/sample", json={**body, "codes": [1]})
+    assert short.status_code == 422 and "codes has 1 entries for 6 latent vectors" in short.text
+
+
+def test_codes_are_refused_for_a_model_without_them(make_client: MakeClient) -> None:
+    client = make_client(pretrained_dir=PRETRAINED, default_model="mnist-cdcgan")
+    assert client.get("/models/mnist-cdcgan").json()["codes"] == 0
+    latents = latents_for_seeds(range(2), 100).tolist()
+    refused = client.post("/sample", json={"latents": latents, "codes": [0, 1]})
+    assert refused.status_code == 422 and "model 'mnist-cdcgan' draws no codes" in refused.text

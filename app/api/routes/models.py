@@ -15,7 +15,7 @@ from app.schemas.models import BrokenCheckpoint, CheckpointDetail, ModelSummary
 from app.services.datasets.catalog import DatasetCatalog
 from app.services.models.entries import ModelEntry
 from app.services.models.registry import ModelRegistry
-from models.inference import class_names_of
+from models.inference import class_names_of, code_components
 from models.training import run_files
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -77,6 +77,7 @@ def _build_summary(
         summary.latent_dim = config.latent_dim
         summary.num_classes = config.num_classes
         summary.conditional = config.num_classes > 0
+        summary.codes = code_components(config)
         names = class_names_of(info, catalog.class_names)
         summary.class_names = None if names is None else list(names)
         summary.dataset = info.train_config.get("dataset")

@@ -170,6 +170,12 @@ class LatentsRequest(BaseModel):
         description="one label per vector (conditional models), a class name or an index; "
         "default i % num_classes",
     )
+    codes: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        description="one categorical code per vector (models with `codes` > 0 in GET /models/{name}): "
+        "the vector's code components are reordered so that it draws this code; "
+        "default the code the vector already carries",
+    )
     columns: int | None = Field(default=None, ge=1)
     format: ImageFormat = "png"
 
@@ -190,6 +196,7 @@ async def sample_latents(request: Request, body: LatentsRequest) -> Response:
             loaded,
             body.latents,
             labels=labels,
+            codes=body.codes,
             columns=body.columns,
             image_format=body.format,
         )
