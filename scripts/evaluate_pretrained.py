@@ -1,6 +1,7 @@
 """Measure the shipped models and write `docs/models.md` with their training timelines.
 
     .venv/bin/python scripts/evaluate_pretrained.py [--samples 2000]
+    .venv/bin/python scripts/evaluate_pretrained.py --render-only   # after editing docs/sections/
 
 For each model under `pretrained/`: the quality figures of its generator (seeds 0..N-1) against
 N real images, next to the same figures for two disjoint halves of real data (the floor), and a
@@ -78,7 +79,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("names", nargs="*")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="write docs/models.md again from docs/models.json, measuring nothing",
+    )
     args = parser.parse_args()
+    if args.render_only:
+        results = json.loads((DOCS / "models.json").read_text())
+        samples = next(iter(results.values()))["samples"] if results else args.samples
+        (DOCS / "models.md").write_text(render_markdown(results, samples))
+        return
     names = args.names or sorted(p.name for p in PRETRAINED.iterdir() if (p / "checkpoints").is_dir())
     results: dict[str, Any] = {}
     for name in names:
@@ -121,11 +132,15 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
         "generated images; *KL* is the divergence of their predicted class histogram from the real",
         "labels' histogram. *Class-mix FD* is the FD of real images drawn in the generator's own",
         "predicted class proportions: what perfect images in those proportions would score, the part",
-        "of the FD that comes from class balance alone.",
+        "of the FD that comes from class balance alone. *Memorised* is the share of generated",
+        "images whose nearest training image (in the classifier's features) is no farther than the",
+        "5th percentile of training images' distances to their own nearest neighbour: about 5% for",
+        "a model that draws new images, far more for one that copies (`models/evaluation/memorization.py`;",
+        "every job reports the same figure in its record).",
         "",
         "| model | step shipped / trained | wall time | FD | floor FD | FD / floor | class-mix FD "
-        "| classes | KL | label accuracy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| classes | KL | label accuracy | memorised |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, report in results.items():
         generated, floor = report["generated"], report["floor"]
@@ -138,7 +153,7 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
             f"{generated['frechet_distance'] / floor['frechet_distance']:.2f}× | "
             f"{report['class_mix_floor_fd']:.1f} | "
             f"{generated['classes_present']}/{generated['num_classes']} | {generated['class_kl']:.3f} | "
-            f"{accuracy_text} |"
+            f"{accuracy_text} | {report['memorization']['share']:.1%} |"
         )
     lines += ["", "FD is comparable only within one dataset (each has its own classifier).", ""]
     # Hand-written from bench.first_models' output: what a request naming only a dataset trains.
