@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from models.inference import decode_png
 from tests.support.class_images import class_zip
 from tests.worker.conftest import Cluster
 
@@ -50,6 +51,14 @@ def test_class_folders_get_their_own_evaluator_once_and_every_figure(cluster: Cl
         memorization = first["memorization"]
         assert memorization["space"] == "evaluator features" and memorization["num_reference"] == 120
         assert 0.0 <= memorization["share"] <= 1.0
+
+        # The model samples by folder name.
+        circle = client.get("/sample", params={"model": "first", "seed": 3, "label": "circles"})
+        assert circle.status_code == 200 and decode_png(circle.content).shape == (32, 32, 1)
+        square = client.get("/sample", params={"model": "first", "seed": 3, "label": "squares"})
+        assert square.status_code == 200 and square.content != circle.content
+        unknown = client.get("/sample", params={"model": "first", "label": "stars"})
+        assert unknown.status_code == 422 and "'circles', 'squares'" in unknown.text
 
         # The same data again: the cached evaluator judges, at no training cost.
         second = train(client, cluster, {"dataset": "blobs", "name": "second"})["evaluation"]
