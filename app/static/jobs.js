@@ -2,6 +2,7 @@
 
 import { formatDuration, formatInteger, formatWhen, getJSON, h, messageOf, request,
   showError, writeHash } from "./api.js";
+import { EvaluationSection, isEvaluating } from "./evaluation.js";
 import { JobCharts } from "./history.js";
 import { jobTimelineSource, Timeline } from "./timeline.js";
 
@@ -12,11 +13,17 @@ const STATUS_TEXT = {
   queued: "Queued", running: "Running", succeeded: "Finished", failed: "Failed", cancelled: "Cancelled",
 };
 
+function statusText(job) {
+  return isEvaluating(job) ? "Evaluating" : STATUS_TEXT[job.status];
+}
+
 function progressText(job) {
   const p = job.progress;
   if (job.status === "queued") return "Waiting for a worker";
   const parts = [`step ${formatInteger(p.step)} of ${formatInteger(p.total_steps || job.config.steps)}`];
-  if (job.status === "running") {
+  if (isEvaluating(job)) {
+    parts.push("judging the model");
+  } else if (job.status === "running") {
     if (p.images_per_second) parts.push(`${formatInteger(Math.round(p.images_per_second))} images/s`);
     if (p.eta_seconds !== null && p.eta_seconds !== undefined) parts.push(`${formatDuration(p.eta_seconds)} left`);
   } else if (job.finished_at) {
@@ -72,7 +79,7 @@ export function createJobsView() {
       rows.set(job.id, parts);
     }
     parts.name.textContent = job.model;
-    parts.badge.textContent = STATUS_TEXT[job.status];
+    parts.badge.textContent = statusText(job);
     parts.badge.className = `badge status-${job.status}`;
     parts.bar.value = fraction(job);
     parts.text.textContent = job.status === "failed" ? `failed: ${oneLine(job.error, 80)}` : progressText(job);
@@ -161,6 +168,7 @@ export function createJobsView() {
     const [stepItem, step] = stat("Step");
     const [speedItem, speed] = stat("Speed");
     const [etaItem, eta] = stat("Time left");
+    const [estimateItem, estimate] = stat("Estimated");
     const [elapsedItem, elapsed] = stat("Running for");
     const parts = {
       title: h("h2", { class: "job-title" }),
@@ -168,7 +176,7 @@ export function createJobsView() {
       meta: h("p", { class: "meta" }),
       bar: h("progress", { max: "1", "aria-label": "Training progress" }),
       percent: h("span", { class: "percent" }),
-      step, speed, eta, elapsed, etaLabel: etaItem.querySelector("dt"),
+      step, speed, eta, estimate, elapsed, etaLabel: etaItem.querySelector("dt"),
       speedLabel: speedItem.querySelector("dt"),
       elapsedLabel: elapsedItem.querySelector("dt"),
       error: h("p", { class: "error-box", role: "alert", hidden: true }),
@@ -176,6 +184,7 @@ export function createJobsView() {
       cancel: h("button", { type: "button", class: "danger", onclick: () => cancel(id) }, "Cancel training"),
       sample: h("a", { class: "button primary", hidden: true }),
       model: h("a", { class: "button", hidden: true }, "Model and checkpoints"),
+      evaluation: new EvaluationSection(),
       config: h("pre", { class: "config" }),
     };
     const lossChart = h("div", { class: "chart-box", id: "job-loss-chart" });
@@ -185,9 +194,10 @@ export function createJobsView() {
       h("div", { class: "job-head" }, parts.title, parts.badge),
       parts.meta,
       h("div", { class: "progress-line" }, parts.bar, parts.percent),
-      h("dl", { class: "stats" }, stepItem, speedItem, etaItem, elapsedItem),
+      h("dl", { class: "stats" }, stepItem, speedItem, etaItem, estimateItem, elapsedItem),
       parts.error, parts.note,
       h("div", { class: "actions" }, parts.cancel, parts.sample, parts.model),
+      parts.evaluation.title, parts.evaluation.box,
       h("h3", {}, "Losses"), lossChart,
       h("h3", {}, "Quality"), qualityCharts,
       h("h3", {}, "Timeline: the same noise after more and more training"), timelineBox,
@@ -212,8 +222,9 @@ export function createJobsView() {
     const sampleable = job.checkpoint_step !== null && job.checkpoint_step !== undefined;
     detail.dataset.status = job.status;
     detail.dataset.step = String(job.progress.step);
+    detail.dataset.phase = job.progress.phase || "training";
     parts.title.textContent = job.model;
-    parts.badge.textContent = STATUS_TEXT[job.status];
+    parts.badge.textContent = statusText(job);
     parts.badge.className = `badge status-${job.status}`;
     parts.meta.textContent = [c.dataset, c.architecture, `${c.loss} loss`, `batch ${c.batch_size}`,
       job.started_at ? `started ${formatWhen(job.started_at)}` : `submitted ${formatWhen(job.created_at)}`,
@@ -226,11 +237,16 @@ export function createJobsView() {
     parts.etaLabel.textContent = finished ? "Finished" : "Time left";
     parts.eta.textContent = finished ? formatWhen(job.finished_at)
       : job.status === "queued" ? "waiting for a worker"
-        : job.progress.eta_seconds === null || job.progress.eta_seconds === undefined ? "estimating…"
-          : formatDuration(job.progress.eta_seconds);
+        : isEvaluating(job) ? "training done, judging the model"
+          : job.progress.eta_seconds === null || job.progress.eta_seconds === undefined ? "estimating…"
+            : formatDuration(job.progress.eta_seconds);
     const end = job.finished_at || Date.now() / 1000;
     parts.elapsedLabel.textContent = finished ? "Took" : "Running for";
     parts.elapsed.textContent = job.started_at ? formatDuration(end - job.started_at) : "–";
+    // The plan's figure at submission, beside the actual duration; null: that shape never ran here.
+    parts.estimate.textContent = job.estimate_seconds === null || job.estimate_seconds === undefined
+      ? "not measured yet" : formatDuration(job.estimate_seconds);
+    parts.evaluation.show(job);
     showError(parts.error, job.status === "failed" ? `Training failed: ${oneLine(job.error)}` : "");
     const kept = sampleable ? " The checkpoints it wrote can still be sampled." : "";
     showError(parts.note, job.status === "cancelled"
