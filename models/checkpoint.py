@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ def save_checkpoint(
     train_config: Mapping[str, Any],
     metrics: Mapping[str, Any] | None = None,
     class_names: Sequence[str] | None = None,
+    trained_at: float | None = None,
 ) -> CheckpointInfo:
     """Write a checkpoint atomically: a crash leaves either the old file or the new one.
 
@@ -84,6 +86,8 @@ def save_checkpoint(
         train_config: the training config as a JSON-safe dict.
         metrics: JSON-safe figures to keep with the weights.
         class_names: the training data's class names in label order (None: unlabelled).
+        trained_at: when the state was trained (Unix seconds; default now). A copy keeps its
+            source's. It is the one header field two runs of the same spec differ in.
 
     Returns:
         The :class:`CheckpointInfo` of the written file.
@@ -96,6 +100,7 @@ def save_checkpoint(
     # Copies: safetensors refuses tensors that share storage (e.g. an EMA built from weights).
     cpu_tensors = {name: t.detach().cpu().clone() for name, t in tensors.items()}
     content_hash = tensors_sha256(cpu_tensors)
+    written_at = time.time() if trained_at is None else float(trained_at)
     header = {
         "format": FORMAT_TAG,
         "kind": kind,
@@ -104,6 +109,7 @@ def save_checkpoint(
         "train_config": dict(train_config),
         "metrics": dict(metrics or {}),
         "content_sha256": content_hash,
+        "trained_at": written_at,
     }
     if class_names is not None:
         # Absent rather than null when unknown, so files without names keep their old bytes.
@@ -133,6 +139,7 @@ def save_checkpoint(
         content_sha256=content_hash,
         tensor_names=tuple(sorted(cpu_tensors)),
         class_names=None if class_names is None else tuple(class_names),
+        trained_at=written_at,
     )
 
 
@@ -154,4 +161,5 @@ def export_generator(source: str | Path, destination: str | Path) -> CheckpointI
         train_config=info.train_config,
         metrics=info.metrics,
         class_names=info.class_names,
+        trained_at=info.trained_at,
     )

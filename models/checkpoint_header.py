@@ -43,6 +43,9 @@ class CheckpointInfo:
     # The training data's class names in label order, so a model keeps them wherever the file
     # goes (None: unlabelled data, or a file written before names were stored).
     class_names: tuple[str, ...] | None = None
+    # When the state was trained (Unix seconds); None for files written before it was stored,
+    # whose time is in their run's metrics log (``models.training.run_files.trained_at``).
+    trained_at: float | None = None
 
     @property
     def has_ema(self) -> bool:
@@ -60,6 +63,7 @@ class CheckpointInfo:
             "metrics": self.metrics,
             "content_sha256": self.content_sha256,
             "class_names": None if self.class_names is None else list(self.class_names),
+            "trained_at": self.trained_at,
             "has_ema": self.has_ema,
             "size_bytes": self.path.stat().st_size if self.path.exists() else None,
         }
@@ -95,6 +99,7 @@ def info_from_metadata(path: Path, metadata: Mapping[str, str], names: tuple[str
         metrics = header["metrics"]
         content_hash = str(header["content_sha256"])
         class_names = _class_names(header.get("class_names"))
+        trained_at = None if header.get("trained_at") is None else float(header["trained_at"])
     except (KeyError, ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: checkpoint metadata is invalid ({error})") from error
     if kind not in (KIND_TRAINING, KIND_GENERATOR):
@@ -102,7 +107,7 @@ def info_from_metadata(path: Path, metadata: Mapping[str, str], names: tuple[str
     if not isinstance(train_config, dict) or not isinstance(metrics, dict):
         raise CheckpointError(f"{path}: checkpoint metadata is invalid (configs must be objects)")
     return CheckpointInfo(
-        path, kind, step, model_config, train_config, metrics, content_hash, names, class_names
+        path, kind, step, model_config, train_config, metrics, content_hash, names, class_names, trained_at
     )
 
 

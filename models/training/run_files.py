@@ -115,6 +115,17 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
+def logged_times(run_dir: Path) -> dict[int, float]:
+    """Step -> when its checkpoint was written, from the metrics log (the last record wins):
+    the training time of checkpoints from before their header stored ``trained_at``."""
+    times = {}
+    for record in read_metrics(run_dir):
+        step, when = record.get("step"), record.get("time")
+        if isinstance(step, int) and isinstance(when, int | float) and not isinstance(when, bool):
+            times[step] = float(when)
+    return times
+
+
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
     """Append ``record`` as one JSON line to ``metrics.jsonl`` and fsync it before returning."""
     with open(metrics_path(run_dir), "a") as handle:

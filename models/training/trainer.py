@@ -204,6 +204,7 @@ class Trainer(AdversarialStep):
             self.serving_generator(), self.model_config.latent_dim, self.conditional
         )
         path = run_files.checkpoint_path(self.run_dir, self.step)
+        now = time.time()
         save_checkpoint(
             path,
             self.state_tensors(),
@@ -213,8 +214,9 @@ class Trainer(AdversarialStep):
             train_config=self.config.to_dict(),
             metrics=metrics,
             class_names=self.dataset.class_names if self.dataset.labels is not None else None,
+            trained_at=now,
         )
-        run_files.append_metrics(self.run_dir, {**metrics, "time": time.time()})
+        run_files.append_metrics(self.run_dir, {**metrics, "time": now})
         return path
 
     def run(self, *, resume: bool = True) -> TrainResult:

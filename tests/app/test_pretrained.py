@@ -16,7 +16,7 @@ import torch
 from cli.engine_commands import load_config_file
 from models.evaluation import load_evaluator
 from models.inference import decode_png
-from models.training import TrainConfig
+from models.training import TrainConfig, run_files
 from tests.app.conftest import MakeClient
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
@@ -97,3 +97,8 @@ def test_listing_shows_each_shipped_model_with_its_quality(make_client: MakeClie
     assert entry["source"] == "pretrained"
     quality = entry["quality"]
     assert quality["frechet_distance"] > 0 and quality["classes_present"] >= 2
+    # Created when it was trained (the checkpoint's step in its run's metrics log; the files
+    # predate `trained_at` in the header), not when this checkout wrote the files.
+    folder = PRETRAINED / name
+    step = run_files.checkpoint_steps(folder)[-1]
+    assert entry["created_at"] == run_files.logged_times(folder)[step]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,24 @@ def test_export_keeps_only_generator_weights(tmp_path: Path) -> None:
     assert all(n.startswith("generator_ema.") for n in exported.tensor_names)
     loaded, _ = load_generator(exported.path)
     assert torch.equal(loaded.state_dict()["net.0.weight"], generator.state_dict()["net.0.weight"])
+
+
+def test_the_header_says_when_the_state_was_trained_and_a_copy_keeps_it(tmp_path: Path) -> None:
+    tensors = with_prefix("generator", build_generator(CONFIG).state_dict())
+    before = time.time()
+    source = tmp_path / "full.safetensors"
+    written = save_checkpoint(source, tensors, kind="training", step=3, model_config=CONFIG, train_config={})
+    assert written.trained_at is not None and before <= written.trained_at <= time.time()
+    assert read_checkpoint_info(source).trained_at == written.trained_at
+    os.utime(source, (1.0, 1.0))  # copying a file changes its time, never what it says
+    assert export_generator(source, tmp_path / "copy.safetensors").trained_at == written.trained_at
+    pinned = save_checkpoint(
+        tmp_path / "p.safetensors",
+        tensors,
+        kind="generator",
+        step=3,
+        model_config=CONFIG,
+        train_config={},
+        trained_at=5.0,
+    )
+    assert pinned.trained_at == 5.0 == read_checkpoint_info(pinned.path).trained_at

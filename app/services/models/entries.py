@@ -39,6 +39,13 @@ class CheckpointEntry:
     info: CheckpointInfo | None
     error: str | None
 
+    @property
+    def trained_at(self) -> float:
+        """When this checkpoint was trained, or its file's modification time if unknown."""
+        if self.info is not None and self.info.trained_at is not None:
+            return self.info.trained_at
+        return self.file_key[1] / 1e9
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -65,8 +72,9 @@ class ModelEntry:
 
     @property
     def created_at(self) -> float:
-        """When the oldest checkpoint file was written."""
-        return min(c.file_key[1] for c in self.checkpoints) / 1e9
+        """When the oldest checkpoint was trained (its file's time where nothing says, so a
+        copied or cloned model keeps the day it was trained, not the day it was copied)."""
+        return min(c.trained_at for c in self.checkpoints)
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ class ModelRegistry:
             if cached_only:
                 return NEEDS_DISK
             try:
-                header = read_checkpoint_info(key[0])
+                header = with_training_time(read_checkpoint_info(key[0]))
             except CheckpointError as error:
                 header = without_root(str(error), root)
             self._files.update(key, header=header)
@@ -279,3 +279,14 @@ class ModelRegistry:
     def loaded_models(self) -> list[LoadedModel]:
         """The generators currently held in memory (for metrics)."""
         return self._generators.models()
+
+
+def with_training_time(info: CheckpointInfo) -> CheckpointInfo:
+    """``info`` with its ``trained_at``: the header's, or for a file from before headers stored
+    it (the shipped models' among them), the time its run's metrics log gives its step. Read
+    once per file version, like the header itself."""
+    if info.trained_at is not None:
+        return info
+    # <model>/checkpoints/step-N.safetensors: the run folder is two levels up.
+    logged = run_files.logged_times(info.path.parent.parent).get(info.step)
+    return info if logged is None else replace(info, trained_at=logged)
