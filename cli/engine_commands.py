@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import signal
 import sys
-import time
 import tomllib
 import types
 import typing
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import click
 from pydantic.fields import FieldInfo
 
 from cli.model_folders import (
-    add_data_dir_argument,
     cli_settings,
     find_model_folder,
     import_run,
     model_folder_for_training,
 )
+from cli.options import INTERRUPTED, OK, F, data_dir_option, fails_cleanly
+from cli.progress import Progress
 from common.specs import TrainingSpec
 from models.data import DatasetError
 from models.data.facts import DataFacts, folder_facts, native_facts
@@ -35,48 +37,38 @@ def _field_type(field: FieldInfo) -> Any:
     return hint
 
 
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def add_train_parser(subparsers: Any) -> None:
-    """Register ``train``: ``--config``, ``--out``, ``--fresh``, ``--quiet`` and a flag per config field."""
-    parser = subparsers.add_parser(
-        "train",
-        help="train a GAN from a config file and/or flags",
-        description="Train a model into the data folder that `ganserve up` serves, so it is listed "
-        "by GET /models at once; training again with the same name and config resumes it.",
-    )
-    parser.add_argument("--config", type=Path, help="TOML or JSON file with training fields")
-    add_data_dir_argument(parser)
-    parser.add_argument(
-        "-o", "--out", type=Path, help="run folder elsewhere (default: <data dir>/models/<name>)"
-    )
-    parser.add_argument("--fresh", action="store_true", help="do not resume from the run folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
-    for name, field in TrainConfig.model_fields.items():
-        if name == "extra":
-            continue
-        kind = _field_type(field)
-        converter = _bool if kind is bool else kind
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=name,
-            type=converter,
-            default=None,
-            help=(f"{field.description} " if field.description else "") + _default_text(name, field),
-        )
+# Field types as flag values; a bool takes true/false, 1/0, yes/no or on/off.
+_PARAM_TYPES: dict[Any, click.ParamType[Any]] = {
+    int: click.INT,
+    float: click.FLOAT,
+    str: click.STRING,
+    bool: click.BOOL,
+}
 
 
 def _default_text(name: str, field: FieldInfo) -> str:
     if name in CHOSEN_FIELDS:
         return f"(default: chosen for the dataset, as POST /train/plan shows; else {field.default})"
     return f"(default: {field.default})"
+
+
+def config_field_options(function: F) -> F:
+    """A flag per TrainConfig field (``--g-width`` for ``g_width``), its description as help.
+
+    Generated from the pydantic model, so a new field is a new flag with no change here.
+    """
+    for name, field in reversed(TrainConfig.model_fields.items()):
+        if name == "extra":  # free-form; only a config file can hold a table
+            continue
+        description = f"{field.description[0].upper()}{field.description[1:]} " if field.description else ""
+        function = click.option(
+            "--" + name.replace("_", "-"),
+            name,
+            type=_PARAM_TYPES[_field_type(field)],
+            default=None,
+            help=description + _default_text(name, field),
+        )(function)
+    return function
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -88,12 +80,14 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def train_config_from_args(args: argparse.Namespace, max_image_size: int) -> TrainConfig:
+def train_config_from_flags(
+    config_file: Path | None, flags: dict[str, Any], max_image_size: int
+) -> TrainConfig:
     """The TrainConfig from ``--config``, with the flags given on the command line overriding it
     and every field neither sets chosen for the dataset by the service's own recipe."""
-    values: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    values: dict[str, Any] = load_config_file(config_file) if config_file else {}
     for name in TrainConfig.model_fields:
-        given = getattr(args, name, None)
+        given = flags.get(name)
         if given is not None:
             values[name] = given
     facts = _dataset_facts(values)
@@ -117,44 +111,80 @@ def _dataset_facts(values: dict[str, Any]) -> DataFacts | None:
         return None
 
 
-class ProgressLine:
-    """One status line, rewritten in place: step, losses, images/s and ETA."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.last = 0.0
-
-    def __call__(self, progress: Any) -> None:
-        """Redraw the line on stderr for ``progress``, at most every 0.2 s (always at the last step)."""
-        now = time.monotonic()
-        if self.quiet or (now - self.last < 0.2 and progress.step != progress.total_steps):
-            return
-        self.last = now
-        width = 24
-        done = int(width * progress.step / progress.total_steps)
-        bar = "#" * done + "-" * (width - done)
-        losses = " ".join(f"{k}={v:.3f}" for k, v in progress.losses.items())
-        eta = f"{progress.eta_seconds:.0f}s" if progress.eta_seconds is not None else "?"
-        line = (
-            f"\r[{bar}] {progress.step}/{progress.total_steps} {losses} "
-            f"{progress.images_per_second:.0f} img/s eta {eta}"
-        )
-        sys.stderr.write(line)
-        sys.stderr.flush()
+def _losses_text(losses: dict[str, float]) -> str:
+    return " ".join(f"{key}={value:.3f}" for key, value in losses.items())
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """Run ``ganserve train`` (resuming unless ``--fresh``) and print the result as JSON; returns 0."""
+class _StopOnCtrlC:
+    """The first Ctrl-C asks the trainer to stop after this step (it checkpoints); the second
+    interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopOnCtrlC:
+        self.previous = signal.signal(signal.SIGINT, self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+
+@click.command(
+    "train",
+    epilog="Every field of the training config is a flag; the first Ctrl-C stops after the current "
+    "step and keeps a checkpoint, and the same command resumes from it.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="TOML or JSON file with training fields (flags win over it).",
+)
+@data_dir_option
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path, file_okay=False),
+    help="Run folder elsewhere (default: <data dir>/models/<name>).",
+)  # fmt: skip
+@click.option("--fresh", is_flag=True, help="Start over instead of resuming from the run folder.")
+@click.option("--quiet", is_flag=True, help="No progress bar or lines on stderr.")
+@config_field_options
+@fails_cleanly
+def train_command(
+    config_file: Path | None, data_dir: Path | None, out: Path | None, fresh: bool, quiet: bool, **fields: Any
+) -> int:
+    """Train a GAN into the data folder that `ganserve up` serves.
+
+    The model is listed by GET /models at once; training again with the same name and config
+    resumes it. Ends with one JSON line on stdout: the model, its last checkpoint and the
+    `evaluation` a job record would carry.
+    """
     from models.training import Trainer
 
-    settings = cli_settings(args.data_dir)
-    config = train_config_from_args(args, settings.max_image_size)
-    run_dir = args.out or model_folder_for_training(settings, config.name)
-    progress = ProgressLine(args.quiet)
-    trainer = Trainer(config, run_dir, on_progress=progress, cache_dir=settings.cache_dir)
-    result = trainer.run(resume=not args.fresh)
-    if not args.quiet:
-        sys.stderr.write("\n")
+    settings = cli_settings(data_dir)
+    config = train_config_from_flags(config_file, fields, settings.max_image_size)
+    run_dir = out or model_folder_for_training(settings, config.name)
+    steps_per_image = 1 / (config.batch_size * config.d_steps)
+    with Progress("train", config.steps, quiet=quiet) as bar, _StopOnCtrlC() as ctrl_c:
+
+        def on_progress(progress: Any) -> None:
+            rate = progress.images_per_second * steps_per_image
+            bar.update(progress.step, _losses_text(progress.losses), rate=rate, eta=progress.eta_seconds)
+
+        trainer = Trainer(
+            config,
+            run_dir,
+            on_progress=on_progress,
+            should_stop=lambda: ctrl_c.requested,
+            cache_dir=settings.cache_dir,
+        )
+        result = trainer.run(resume=not fresh)
     summary: dict[str, Any] = {
         "status": result.status,
         "model": config.name,
@@ -162,17 +192,35 @@ def run_train(args: argparse.Namespace) -> int:
         "checkpoint": str(result.checkpoint),
         "run_dir": str(run_dir),
     }
-    if result.status == "completed" and result.checkpoint is not None:
+    if result.status == "stopped":
+        print(json.dumps(summary))
+        how = "the same command" if out is None else f"the same command (with -o {out})"
+        print(
+            f"ganserve train: interrupted: paused at step {result.step} (checkpoint saved); "
+            f"{how} resumes it, --fresh starts over",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    if result.checkpoint is not None:
         # The figures a worker puts in a job record (common.evaluations), judged the same way.
         from models.training.judging import judge_run
 
-        if not args.quiet and config.eval_samples > 0:
-            sys.stderr.write("judging the model against its data...\n")
-        summary["evaluation"] = judge_run(
-            result.checkpoint, trainer.dataset, settings.cache_dir, config.eval_samples
-        )
+        if not quiet and config.eval_samples > 0:
+            sys.stderr.write(f"judging the model against its data ({config.eval_samples} samples)...\n")
+        try:
+            summary["evaluation"] = judge_run(
+                result.checkpoint, trainer.dataset, settings.cache_dir, config.eval_samples
+            )
+        except KeyboardInterrupt:
+            print(json.dumps(summary))
+            print(
+                f"ganserve train: interrupted while judging; the model is trained (step {result.step}), "
+                "its evaluation is skipped",
+                file=sys.stderr,
+            )
+            return INTERRUPTED
     print(json.dumps(summary))
-    return 0
+    return OK
 
 
 def resolve_checkpoint(target: Path, step: int | None = None, data_dir: Path | None = None) -> Path:
@@ -197,22 +245,23 @@ def resolve_checkpoint(target: Path, step: int | None = None, data_dir: Path | N
     raise ValueError(f"{target}: no such checkpoint file, run folder or model")
 
 
-def add_import_parser(subparsers: Any) -> None:
-    """Register ``import``: copy a run folder into the data folder as a served model."""
-    parser = subparsers.add_parser(
-        "import",
-        help="copy a run folder into the data folder, where `ganserve up` serves it",
-        description="Copy a run folder (checkpoints/step-*.safetensors and what came with them) "
-        "into <data dir>/models/<name>. An existing model is never overwritten.",
-    )
-    parser.add_argument("run_folder", type=Path, help="the run folder to copy")
-    parser.add_argument("--name", help="model name (default: the run folder's name)")
-    add_data_dir_argument(parser)
+@click.command("import")
+@click.argument("run_folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--name", help="Model name (default: the run folder's name).")
+@data_dir_option
+@fails_cleanly
+def import_command(run_folder: Path, name: str | None, data_dir: Path | None) -> int:
+    """Copy RUN_FOLDER into the data folder, where `ganserve up` serves it.
 
-
-def run_import(args: argparse.Namespace) -> int:
-    """Run ``ganserve import`` and print the new model's name and folder as JSON; returns 0."""
-    name = args.name or args.run_folder.resolve().name
-    folder = import_run(cli_settings(args.data_dir), args.run_folder, name)
-    print(json.dumps({"model": name, "run_dir": str(folder)}))
-    return 0
+    RUN_FOLDER holds checkpoints/step-*.safetensors and what came with them (an older version's
+    runs/<name>, a run from another host); it lands in <data dir>/models/<name>. An existing
+    model is never overwritten. Prints the model's name and folder as one JSON line.
+    """
+    model = name or run_folder.resolve().name
+    files = sum(1 for path in run_folder.rglob("*") if path.is_file())
+    with Progress("import", files, unit="files") as bar:
+        folder = import_run(
+            cli_settings(data_dir), run_folder, model, on_file=lambda: bar.update(bar.done + 1)
+        )
+    print(json.dumps({"model": model, "run_dir": str(folder)}))
+    return OK

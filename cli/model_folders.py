@@ -7,20 +7,15 @@ a run folder from elsewhere (an older version's ``runs/<name>``, another host) i
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from common.jobs import FINAL_STATUSES, JobStore
 from common.names import NAME_RULE, is_valid_name
 from common.settings import Settings, load_settings
-
-
-def add_data_dir_argument(parser: argparse.ArgumentParser, purpose: str = "data folder") -> None:
-    """``--data-dir``, the one way every command names the data folder (over GAN_DATA_DIR)."""
-    parser.add_argument("--data-dir", type=Path, help=f"{purpose} (overrides GAN_DATA_DIR; default: data)")
 
 
 def cli_settings(data_dir: Path | None) -> Settings:
@@ -62,7 +57,9 @@ def find_model_folder(settings: Settings, name: str) -> Path | None:
     return trained if trained.is_dir() else _shipped_folder(settings, name)
 
 
-def import_run(settings: Settings, source: Path, name: str) -> Path:
+def import_run(
+    settings: Settings, source: Path, name: str, on_file: Callable[[], None] | None = None
+) -> Path:
     """Copy the run folder ``source`` into the data folder as model ``name``; returns its folder.
 
     The copy is made beside its destination and renamed into place, so the service never lists
@@ -70,6 +67,8 @@ def import_run(settings: Settings, source: Path, name: str) -> Path:
 
     Raises:
         ValueError: the name is invalid or taken, or ``source`` holds no checkpoint.
+
+    ``on_file`` is called after each file is copied (a progress bar's tick).
     """
     from models.checkpoint import read_checkpoint_info
     from models.training import run_files
@@ -87,7 +86,14 @@ def import_run(settings: Settings, source: Path, name: str) -> Path:
     # A dot name is never a valid model name, so the registry ignores the copy while it grows.
     staging = settings.models_dir / f".import-{secrets.token_hex(4)}"
     try:
-        shutil.copytree(source, staging)
+
+        def copy(src: str, dst: str) -> object:
+            copied = shutil.copy2(src, dst)
+            if on_file is not None:
+                on_file()
+            return copied
+
+        shutil.copytree(source, staging, copy_function=copy)
         # rename() would replace an empty folder made meanwhile; a second check keeps it.
         if destination.exists():
             raise ValueError(f"model {name!r} exists already; choose another --name")

@@ -10,7 +10,6 @@ has spent its restart budget is everything stopped, with exit code 1.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -24,11 +23,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import click
 import httpx
 
-from cli.model_folders import add_data_dir_argument
+from cli.options import FAILURE, data_dir_option
 from cli.redis_server import EmbeddedRedis, die_with_parent, restart_redis, start_redis
 from cli.supervisor import BudgetSpent, RestartPolicy, Supervised, check
+from common.jobs import JobStore
 from common.settings import load_settings
 
 log = logging.getLogger("ganserve.up")
@@ -42,25 +43,42 @@ REDIS_STOP_TIMEOUT = 30.0
 POLL_SECONDS = 0.2
 
 
-def add_up_parser(subparsers: Any) -> None:
-    """Register `up` on the `ganserve` sub-command parsers."""
-    parser = subparsers.add_parser(
-        "up",
-        help="run Redis, the worker(s) and the API together",
-        description="Run Redis (embedded unless GAN_REDIS_URL is set), the Celery worker(s) and "
-        "the API. Ctrl-C stops them in order; a second Ctrl-C kills them.",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="API address (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="API port (default: %(default)s)")
-    parser.add_argument("--workers", type=_positive, default=1, help="Celery worker processes (default: 1)")
-    add_data_dir_argument(parser)
-    parser.add_argument("--no-worker", action="store_true", help="API only (workers run elsewhere)")
-    parser.add_argument(
-        "--max-restarts",
-        type=_non_negative,
-        default=RestartPolicy.max_restarts,
-        help="restarts a child may need within 10 minutes before the stack stops (default: %(default)s)",
-    )
+@dataclass(frozen=True)
+class UpOptions:
+    """What `ganserve up` was asked to run."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path | None = None
+    no_worker: bool = False
+    max_restarts: int = RestartPolicy.max_restarts
+
+
+@click.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port the API listens on."
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Celery worker processes (each trains one job at a time).",
+)  # fmt: skip
+@data_dir_option
+@click.option("--no-worker", is_flag=True, help="Run the API only (workers run elsewhere).")
+@click.option(
+    "--max-restarts", type=click.IntRange(min=0), default=RestartPolicy.max_restarts, show_default=True,
+    help="Restarts a child may need within 10 minutes before the whole stack stops (exit code 1).",
+)  # fmt: skip
+def up_command(
+    host: str, port: int, workers: int, data_dir: Path | None, no_worker: bool, max_restarts: int
+) -> int:
+    """Run Redis (embedded unless GAN_REDIS_URL is set), the Celery worker(s) and the API.
+
+    A child that dies is started again with backoff. Ctrl-C stops them in order: a training job
+    is checkpointed and paused, and resumes on the next start; a second Ctrl-C kills at once.
+    """
+    return run_up(UpOptions(host, port, workers, data_dir, no_worker, max_restarts))
 
 
 @dataclass
@@ -97,7 +115,7 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-def run_up(args: argparse.Namespace) -> int:
+def run_up(args: UpOptions) -> int:
     """Start the stack described by ``args`` and supervise it until stopped; returns the code."""
     environ = dict(os.environ)
     if args.data_dir is not None:
@@ -106,7 +124,7 @@ def run_up(args: argparse.Namespace) -> int:
         settings = load_settings(environ)
     except ValueError as error:  # pydantic's ValidationError is one
         print(f"ganserve up: invalid settings: {error}", file=sys.stderr)
-        return 2
+        return FAILURE
     # Absolute, so children started elsewhere (or chdir-ing) agree on the folder.
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -134,10 +152,31 @@ def run_up(args: argparse.Namespace) -> int:
         return _supervise(children, policy, signals, _public_url(args.host, args.port))
     except RuntimeError as error:  # no redis-server binary, or it would not start
         print(f"ganserve up: error: {error}", file=sys.stderr)
-        return 1
+        return FAILURE
     finally:
+        jobs = JobStore(settings.jobs_dir)
+        running = {record.id for record in jobs.list() if record.status == "running"}
         _stop_all(children, signals)
         _Signals.restore(previous_handlers)
+        if signals.received:
+            print(paused_jobs_line(jobs, running), file=sys.stderr, flush=True)
+
+
+def paused_jobs_line(jobs: JobStore, running: set[str]) -> str:
+    """The line a stop by signal ends with: what became of the jobs that were training."""
+    paused, other = [], []
+    for record in jobs.list():
+        if record.id not in running:
+            continue
+        if record.status == "queued":
+            step = record.checkpoint_step if record.checkpoint_step is not None else record.progress.step
+            paused.append(f"job {record.id} ({record.model}) paused at step {step}")
+        else:
+            other.append(f"job {record.id} ({record.model}) {record.status}")
+    if not paused and not other:
+        return "ganserve stopped; no job was training"
+    said = "; ".join(paused + other)
+    return f"ganserve stopped; {said}" + ("; it resumes on the next start" if paused else "")
 
 
 def child_env(environ: Mapping[str, str], data_dir: Path, redis_url: str) -> dict[str, str]:
@@ -244,27 +283,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be at least 0")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m cli.up`: the same command without the rest of the `ganserve` CLI."""
-    parser = argparse.ArgumentParser(prog="ganserve")
-    add_up_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return run_up(args)
+    from cli.main import main as ganserve
+
+    return ganserve(["up", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -25,23 +25,28 @@ class TrainingSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-    architecture: str = "dcgan"
+    architecture: str = Field(
+        default="dcgan", description="'gan' (MLP), 'dcgan', or the conditional 'cgan' / 'cdcgan'"
+    )
     dataset: str = Field(default="digits", description="a builtin, downloadable or uploaded dataset's name")
     image_size: int | None = Field(default=None, description="side in pixels; null: the dataset's own")
     channels: int | None = Field(default=None, description="1 or 3; null: the dataset's own")
     num_images: int | None = Field(default=None, description="use at most this many images; null: all")
-    latent_dim: int = 100
-    g_width: int = 64
-    d_width: int = 64
+    latent_dim: int = Field(default=100, description="length of the latent vector z")
+    g_width: int = Field(default=64, description="width of G (ngf: channels of its last hidden layer)")
+    d_width: int = Field(default=64, description="width of D (ndf: channels of its first layer)")
     steps: int = Field(default=1000, description="generator updates")
-    batch_size: int = 64
+    batch_size: int = Field(default=64, description="images per minibatch")
     d_steps: int = Field(default=1, description="discriminator updates per generator update (k)")
-    loss: str = "nonsaturating"
+    loss: str = Field(
+        default="nonsaturating",
+        description="'nonsaturating', 'minimax', 'lsgan', 'hinge', 'wgan-gp' or 'fgan' (with divergence)",
+    )
     divergence: str | None = Field(default=None, description="the f-divergence, with loss 'fgan' only")
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    lr_g: float = Field(default=2e-4, description="Adam learning rate of G")
+    lr_d: float = Field(default=2e-4, description="Adam learning rate of D")
+    beta1: float = Field(default=0.5, description="Adam beta1 of both players")
+    beta2: float = Field(default=0.999, description="Adam beta2 of both players")
     gp_weight: float = Field(default=10.0, description="gradient penalty weight of loss 'wgan-gp'")
     r1_weight: float = Field(
         default=0.0,
@@ -72,7 +77,7 @@ class TrainingSpec(BaseModel):
             "both players minimise info_weight * cross_entropy(Q(G(z)), code) (0: none)"
         ),
     )
-    info_weight: float = 1.0
+    info_weight: float = Field(default=1.0, description="weight of the InfoGAN code loss (info_codes)")
     clusters: int = Field(
         default=0,
         description=(
@@ -86,10 +91,12 @@ class TrainingSpec(BaseModel):
         default="", description="DiffAugment policy for what D sees, e.g. 'translation,cutout'"
     )
     ema: bool = Field(default=True, description="serve an exponential moving average of G")
-    ema_decay: float = 0.999
-    seed: int = 0
+    ema_decay: float = Field(default=0.999, description="decay of the EMA of G's weights per step")
+    seed: int = Field(
+        default=0, description="seeds the weights, data order and noise: same spec, same checkpoints"
+    )
     amp: bool = Field(default=False, description="mixed precision on CUDA")
-    channels_last: bool = False
+    channels_last: bool = Field(default=False, description="channels-last memory layout for convolutions")
     checkpoint_every: int | None = Field(
         default=None, description="null: every tenth of the run, at most 1,000 steps"
     )

@@ -22,10 +22,12 @@ from models.evaluation.memorization import memorization, reference_subset
 from models.evaluation.metrics import frechet_distance, real_halves
 from models.inference import generate, label_tensor, latents_for_seeds, prepare_for_serving, seed_labels
 
+DEFAULT_SAMPLES = 2000
+
 
 @torch.no_grad()
 def evaluate_checkpoint(
-    path: str | Path, *, dataset: str | None = None, samples: int = 2000, seed: int = 0
+    path: str | Path, *, dataset: str | None = None, samples: int | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """Quality figures of a checkpoint's generator and of real data against itself.
 
@@ -33,11 +35,15 @@ def evaluate_checkpoint(
         path: checkpoint file.
         dataset: evaluator to use (default: the dataset the model was trained on).
         samples: N generated images (seeds ``0..N-1``) against N real images; the floor uses
-            two disjoint halves of N real images each.
+            two disjoint sets of N real images each, so N is at most half the data. Exactly N
+            are used; None: ``DEFAULT_SAMPLES`` or half the data, whichever is fewer.
         seed: picks the real images.
 
     Returns:
         ``{"checkpoint", "step", "dataset"}`` and what `judge_generator` returns.
+
+    Raises:
+        ValueError: no evaluator for the dataset, or more samples than half the data.
     """
     generator, info = prepare_for_serving(path)
     name = dataset or str(info.train_config.get("dataset", ""))
@@ -49,7 +55,14 @@ def evaluate_checkpoint(
     data = load_dataset(name, image_size=cfg.image_size, channels=cfg.channels)
     if data.labels is None:
         raise ValueError(f"dataset {name!r} has no labels")
-    report = judge_generator(generator, cfg, data, load_evaluator(name), samples, seed)
+    most = len(data) // 2
+    if samples is not None and samples > most:
+        raise ValueError(
+            f"cannot judge {samples} samples: dataset {name!r} has {len(data)} images and the "
+            f"real-versus-real floor needs two disjoint sets of as many real images; at most {most}"
+        )
+    count = min(DEFAULT_SAMPLES, most) if samples is None else samples
+    report = judge_generator(generator, cfg, data, load_evaluator(name), count, seed)
     return {"checkpoint": str(info.path), "step": info.step, "dataset": name, **report}
 
 

@@ -26,8 +26,10 @@ from pathlib import Path
 import torch
 
 from cli.engine_commands import load_config_file
+from cli.progress import Progress
 from models.checkpoint import export_generator
 from models.training import TrainConfig, Trainer, run_files
+from models.training.reports import Progress as TrainProgress
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "pretrained" / "configs"
@@ -55,7 +57,15 @@ def build(name: str, runs_dir: Path) -> dict[str, object]:
         raise SystemExit(f"{name}: export must be one of {', '.join(EXPORT_CHOICES)}")
     run_dir = runs_dir / name
     started = time.perf_counter()
-    result = Trainer(config, run_dir, cache_dir=ROOT / "data" / "cache").run()
+    # The same bar as `ganserve train` (plain lines when stderr is a log file).
+    with Progress(f"build {name}", config.steps) as bar:
+
+        def on_progress(progress: TrainProgress) -> None:
+            losses = " ".join(f"{key}={value:.3f}" for key, value in progress.losses.items())
+            rate = progress.images_per_second / (config.batch_size * config.d_steps)
+            bar.update(progress.step, losses, rate=rate, eta=progress.eta_seconds)
+
+        result = Trainer(config, run_dir, on_progress=on_progress, cache_dir=ROOT / "data" / "cache").run()
     wall = time.perf_counter() - started
     target = ROOT / "pretrained" / name
     shutil.rmtree(target, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 import redis
@@ -90,15 +92,24 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def test_parser_options_and_wiring_into_the_cli() -> None:
-    main = pytest.importorskip("cli.main", reason="cli/main.py (the lead's) is not importable")
-    args = main.build_parser().parse_args(
-        ["up", "--host", "0.0.0.0", "--port", "9001", "--workers", "2", "--data-dir", "d"]
+def test_options_and_wiring_into_the_cli() -> None:
+    from cli.main import ganserve
+
+    command = ganserve.commands["up"]
+    assert command is up.up_command
+    context = command.make_context(
+        "up", ["--host", "0.0.0.0", "--port", "9001", "--workers", "2", "--data-dir", "d"]
     )
-    assert (args.host, args.port, args.workers, args.no_worker) == ("0.0.0.0", 9001, 2, False)
-    assert args.data_dir == Path("d")
-    with pytest.raises(SystemExit):
-        main.build_parser().parse_args(["up", "--workers", "0"])
+    params = context.params
+    assert (params["host"], params["port"], params["workers"], params["no_worker"]) == (
+        "0.0.0.0",
+        9001,
+        2,
+        False,
+    )
+    assert params["data_dir"] == Path("d")
+    with pytest.raises(click.BadParameter):
+        command.make_context("up", ["--workers", "0"])
     assert up._public_url("0.0.0.0", 9001) == "http://127.0.0.1:9001/"
 
 
@@ -259,3 +270,63 @@ def test_children_die_with_a_killed_launcher(tmp_path: Path) -> None:
     process.kill()  # no chance to clean up: the kernel's parent-death signal must do it
     process.wait()
     wait_until(lambda: not processes_using(str(tmp_path / "data")), 30, "orphans to exit", interval=0.1)
+
+
+def _job_step(base: str, job_id: str) -> int:
+    record = httpx.get(f"{base}/jobs/{job_id}", timeout=10).json()
+    return int(record["progress"]["step"]) if record["status"] == "running" else 0
+
+
+@needs_stack
+def test_ctrl_c_during_a_job_says_it_is_paused_and_the_next_start_resumes_it(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start_up(tmp_path, "--port", str(port), "--workers", "1")
+    try:
+        wait_until(lambda: log_match(tmp_path, r"ganserve is up"), 120, "the API", interval=0.2)
+        spec = {
+            "dataset": "digits",
+            "architecture": "gan",
+            "steps": 100_000,
+            "batch_size": 16,
+            "eval_samples": 0,
+        }
+        job = httpx.post(f"{base}/train", json=spec, timeout=30)
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+        wait_until(lambda: _job_step(base, job_id) >= 5, 120, "the job to train", interval=0.2)
+        os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C
+        assert process.wait(150) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    log = (tmp_path / "up.log").read_text()
+    assert "Traceback" not in log, log
+    said = re.findall(r"ganserve stopped; .*", log)
+    assert len(said) == 1, log
+    match = re.fullmatch(
+        rf"ganserve stopped; job {job_id} \(\S+\) paused at step ([0-9]+); it resumes on the next start",
+        said[0],
+    )
+    assert match, said
+    record = json.loads((tmp_path / "data" / "jobs" / f"{job_id}.json").read_text())
+    assert record["status"] == "queued" and record["checkpoint_step"] == int(match.group(1))
+
+    # The next start picks the job up from that checkpoint.
+    process = start_up(tmp_path, "--port", str(port), "--workers", "1")
+    try:
+        wait_until(
+            lambda: log_match(tmp_path, rf"job {job_id}: training attempt 2"),
+            180,
+            "the resumed job",
+            interval=0.2,
+        )
+        wait_until(lambda: _job_step(base, job_id) > int(match.group(1)), 120, "a step past it", interval=0.2)
+        httpx.post(f"{base}/jobs/{job_id}/cancel", timeout=10)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(150)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

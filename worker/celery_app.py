@@ -9,6 +9,7 @@ from typing import Any
 import redis
 import torch
 from celery import signals
+from celery.exceptions import Reject
 
 from common.cpus import usable_cores
 from common.queue import make_celery
@@ -17,6 +18,20 @@ from worker import shutdown
 from worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
+
+
+class _PlannedRequeueWithoutTraceback(logging.Filter):
+    """Celery logs every ``Reject`` with its traceback, as if it were an error. Ours
+    (``worker.tasks``: a job checkpointed for a shutdown goes back to the queue) is planned and
+    its message says so; the traceback only alarms whoever pressed Ctrl-C."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], Reject) and record.exc_info[1].requeue:
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("celery.app.trace").addFilter(_PlannedRequeueWithoutTraceback())
 
 settings = load_settings()
 app = make_celery(settings)

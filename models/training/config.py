@@ -28,9 +28,9 @@ class TrainConfig(TrainingSpec):
     accepted, without checking it again.
     """
 
-    name: str = "model"
-    dataset_path: str | None = None
-    device: str = "auto"
+    name: str = Field(default="model", description="model name: its folder under <data dir>/models")
+    dataset_path: str | None = Field(default=None, description="image folder of dataset 'folder'")
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'mps'")
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -175,7 +175,7 @@ def test_errors_are_one_clear_line(
 ) -> None:
     if argv[0] == "train":
         argv = [*argv, "--out", str(tmp_path / "run")]
-    assert main(argv) == 2
+    assert main(argv) == 1  # a failure, not a usage error (2)
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
@@ -183,7 +183,7 @@ def test_errors_are_one_clear_line(
 def test_corrupt_checkpoint_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 64)
-    assert main(["sample", str(bad), "-o", str(tmp_path / "x.png")]) == 2
+    assert main(["sample", str(bad), "-o", str(tmp_path / "x.png")]) == 1
     assert str(bad) in capsys.readouterr().err
 
 

@@ -66,12 +66,12 @@ def test_a_trained_model_is_served_at_once_and_nothing_lands_in_the_working_fold
 def test_train_refuses_a_shipped_name_and_a_name_a_job_is_training(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert train(data_dir, "mnist-dcgan") == 2
+    assert train(data_dir, "mnist-dcgan") == 1
     assert "shipped model" in capsys.readouterr().err
     store = JobStore(data_dir / "jobs")
     job_id = new_job_id()
     store.create(JobRecord(id=job_id, model="busy", config={}, status="running"))
-    assert train(data_dir, "busy") == 2
+    assert train(data_dir, "busy") == 1
     assert job_id in capsys.readouterr().err
     assert not (data_dir / "models" / "busy").exists()
 
@@ -96,12 +96,12 @@ def test_import_copies_a_run_folder_in_and_never_overwrites(
     )
     before = {p: p.read_bytes() for p in imported.iterdir()}
 
-    assert main(["import", str(run), "--data-dir", str(data_dir)]) == 2
+    assert main(["import", str(run), "--data-dir", str(data_dir)]) == 1
     assert "exists already" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in imported.iterdir()} == before
-    assert main(["import", str(tmp_path / "runs"), "--name", "x", "--data-dir", str(data_dir)]) == 2
+    assert main(["import", str(tmp_path / "runs"), "--name", "x", "--data-dir", str(data_dir)]) == 1
     assert "not a run folder" in capsys.readouterr().err
-    assert main(["import", str(run), "--name", "../up", "--data-dir", str(data_dir)]) == 2
+    assert main(["import", str(run), "--name", "../up", "--data-dir", str(data_dir)]) == 1
     assert "model name must be" in capsys.readouterr().err
     # No staging copy is left behind by the refusals.
     assert sorted(p.name for p in (data_dir / "models").iterdir()) == ["old-run"]
