@@ -20,7 +20,7 @@ from app.api.errors import (
     unexpected_error,
     validation_error_handler,
 )
-from app.api.main import api_router
+from app.api.main import API_ROUTES, api_router
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.wiring import build_runtime, lifespan
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.metrics.watch(app.state.runtime)
     app.include_router(api_router)
-    openapi.install(app, settings)
+    openapi.install(app, settings, API_ROUTES)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)  # 405 included
     app.add_exception_handler(ClientDisconnect, client_disconnected_handler)

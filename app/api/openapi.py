@@ -11,14 +11,18 @@ reads exactly the bounds the server enforces.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from app.api.errors import PROBLEM_MEDIA_TYPE
 from app.core.bounds import SERVER_LIMITS
 from common.settings import Settings
 
+BOUND_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 PROBLEM_SCHEMA_NAME = "Problem"
 PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -99,19 +103,41 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any
 
 def _set_bound(target: dict[str, Any], keyword: str, value: int, env_name: str) -> None:
     # A nullable field is anyOf [the type, null]: the bound belongs to the non-null branch.
-    branches = [b for b in target.get("anyOf", [target]) if b.get("type") != "null"]
-    for branch in branches:
+    for branch in _branches(target):
         branch[keyword] = value
     target["description"] = (target.get("description", "") + f" (at most {value} here: {env_name})").strip()
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def exact_bounds(schema: dict[str, Any], routes: Iterable[APIRoute]) -> dict[str, Any]:
+    """Put the request bodies' bounds back as pydantic states them.
+
+    FastAPI's OpenAPI model holds ``minimum``/``maximum`` as floats, so 2**63 - 1 (the seed's
+    bound) came out as 9.223372036854776e18, one above the bound the code enforces.
+    """
+    components = schema.get("components", {}).get("schemas", {})
+    for route in routes:
+        model = route.body_field.field_info.annotation if route.body_field is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or model.__name__ not in components:
+            continue
+        exact = model.model_json_schema()["properties"]
+        for name, target in components[model.__name__].get("properties", {}).items():
+            for ours, theirs in zip(_branches(target), _branches(exact.get(name, {})), strict=False):
+                ours.update({key: theirs[key] for key in BOUND_KEYS if key in theirs})
+    return schema
+
+
+def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b for b in schema.get("anyOf", [schema]) if b.get("type") != "null"]
+
+
+def install(app: FastAPI, settings: Settings, routes: Iterable[APIRoute]) -> None:
     """Make ``app.openapi()`` return the completed document (built once, then cached)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_limits(document_errors(generate()), settings)
+            document = exact_bounds(document_errors(generate()), routes)
+            app.openapi_schema = document_limits(document, settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

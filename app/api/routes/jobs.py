@@ -37,7 +37,14 @@ def _record(store: JobStore, job_id: str) -> JobRecord:
 def _refused(error: TrainRequestError) -> Exception:
     """The 422 of a body that cannot train: one error per problem, each naming its field."""
     fields = TrainRequest.model_fields
-    return invalid([field_error("body", named_field(p, fields), p) for p in error.problems])
+    problems: list[str] = []
+    for part in error.problems:
+        # The engine joins its messages with "; ", and some messages hold one themselves.
+        if problems and part.startswith("expected one of"):
+            problems[-1] += f"; {part}"
+        else:
+            problems.append(part)
+    return invalid([field_error("body", named_field(p, fields), p) for p in problems])
 
 
 @router.post(
