@@ -8,18 +8,19 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
 from app.api import openapi
 from app.api.errors import (
     client_disconnected_handler,
-    method_not_allowed_handler,
+    http_error_handler,
     os_error_handler,
     unexpected_error,
     validation_error_handler,
 )
-from app.api.main import api_router
+from app.api.main import API_ROUTES, api_router
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.wiring import build_runtime, lifespan
@@ -73,9 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.metrics.watch(app.state.runtime)
     app.include_router(api_router)
-    openapi.install(app)
+    openapi.install(app, settings, API_ROUTES)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    app.add_exception_handler(405, method_not_allowed_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)  # 405 included
     app.add_exception_handler(ClientDisconnect, client_disconnected_handler)
     app.add_exception_handler(OSError, os_error_handler)  # a full disk: 507 on every route
     app.add_exception_handler(Exception, unexpected_error)

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.specs import MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_STEPS
+
 ENV_PREFIX = "GAN_"
 # Models shipped with the repository (read-only), served next to the ones trained here.
 PACKAGED_MODELS_DIR = Path(__file__).resolve().parent.parent / "pretrained"
@@ -52,9 +54,10 @@ class Settings(BaseSettings):
 
     max_count: int = Field(default=64, ge=1, le=1024)
     max_frames: int = Field(default=64, ge=2, le=1024)
-    max_train_steps: int = Field(default=200_000, ge=1)
-    max_batch_size: int = Field(default=512, ge=1)
-    max_image_size: int = Field(default=128, ge=8, le=512)
+    # A server may lower the engine's bounds (common/specs.py), never raise them.
+    max_train_steps: int = Field(default=200_000, ge=1, le=MAX_STEPS)
+    max_batch_size: int = Field(default=512, ge=1, le=MAX_BATCH_SIZE)
+    max_image_size: int = Field(default=128, ge=8, le=MAX_IMAGE_SIZE)
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
     max_archive_members: int = Field(default=100_000, ge=1)

@@ -15,6 +15,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The engine's bounds, each defined here once: pydantic enforces them wherever a spec is built
+# (``POST /train`` and the CLI alike) and the OpenAPI schema shows them. They keep a config from
+# asking for a model that cannot fit in memory and sit well above anything the project trains;
+# a server may lower some of them (GAN_MAX_TRAIN_STEPS, ...; app/core/bounds.py).
+MAX_STEPS = 10_000_000
+MAX_BATCH_SIZE = 4096
+MAX_LATENT_DIM = 4096
+MAX_WIDTH = 1024
+MAX_PACK = 16
+MAX_SEED = 2**63 - 1
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 512
+
 
 class TrainingSpec(BaseModel):
     """What a training job is asked to do. Same spec and seed: same checkpoints.
@@ -29,27 +41,39 @@ class TrainingSpec(BaseModel):
         default="dcgan", description="'gan' (MLP), 'dcgan', or the conditional 'cgan' / 'cdcgan'"
     )
     dataset: str = Field(default="digits", description="a builtin, downloadable or uploaded dataset's name")
-    image_size: int | None = Field(default=None, description="side in pixels; null: the dataset's own")
+    image_size: int | None = Field(
+        default=None,
+        ge=MIN_IMAGE_SIZE,
+        le=MAX_IMAGE_SIZE,
+        description="side in pixels; null: the dataset's own",
+    )
     channels: int | None = Field(default=None, description="1 or 3; null: the dataset's own")
-    num_images: int | None = Field(default=None, description="use at most this many images; null: all")
-    latent_dim: int = Field(default=100, description="length of the latent vector z")
-    g_width: int = Field(default=64, description="width of G (ngf: channels of its last hidden layer)")
-    d_width: int = Field(default=64, description="width of D (ndf: channels of its first layer)")
-    steps: int = Field(default=1000, description="generator updates")
-    batch_size: int = Field(default=64, description="images per minibatch")
-    d_steps: int = Field(default=1, description="discriminator updates per generator update (k)")
+    num_images: int | None = Field(default=None, ge=1, description="use at most this many images; null: all")
+    latent_dim: int = Field(default=100, ge=1, le=MAX_LATENT_DIM, description="length of the latent vector z")
+    g_width: int = Field(
+        default=64, ge=1, le=MAX_WIDTH, description="width of G (ngf: channels of its last hidden layer)"
+    )
+    d_width: int = Field(
+        default=64, ge=1, le=MAX_WIDTH, description="width of D (ndf: channels of its first layer)"
+    )
+    steps: int = Field(default=1000, ge=1, le=MAX_STEPS, description="generator updates")
+    batch_size: int = Field(default=64, ge=1, le=MAX_BATCH_SIZE, description="images per minibatch")
+    d_steps: int = Field(
+        default=1, ge=1, le=100, description="discriminator updates per generator update (k)"
+    )
     loss: str = Field(
         default="nonsaturating",
         description="'nonsaturating', 'minimax', 'lsgan', 'hinge', 'wgan-gp' or 'fgan' (with divergence)",
     )
     divergence: str | None = Field(default=None, description="the f-divergence, with loss 'fgan' only")
-    lr_g: float = Field(default=2e-4, description="Adam learning rate of G")
-    lr_d: float = Field(default=2e-4, description="Adam learning rate of D")
-    beta1: float = Field(default=0.5, description="Adam beta1 of both players")
-    beta2: float = Field(default=0.999, description="Adam beta2 of both players")
-    gp_weight: float = Field(default=10.0, description="gradient penalty weight of loss 'wgan-gp'")
+    lr_g: float = Field(default=2e-4, gt=0, le=1, description="Adam learning rate of G")
+    lr_d: float = Field(default=2e-4, gt=0, le=1, description="Adam learning rate of D")
+    beta1: float = Field(default=0.5, ge=0, lt=1, description="Adam beta1 of both players")
+    beta2: float = Field(default=0.999, ge=0, lt=1, description="Adam beta2 of both players")
+    gp_weight: float = Field(default=10.0, ge=0, description="gradient penalty weight of loss 'wgan-gp'")
     r1_weight: float = Field(
         default=0.0,
+        ge=0,
         description=(
             # Mescheder et al. 2018: a zero-centred penalty on real images that keeps D from
             # growing sharp around the training data, as it does on small datasets.
@@ -68,18 +92,24 @@ class TrainingSpec(BaseModel):
             "MLP, per-sample 'layer' under WGAN-GP); 'none' and 'layer' judge each image alone"
         ),
     )
-    pack: int = Field(default=1, description="PacGAN: D judges this many samples at once")
+    pack: int = Field(default=1, ge=1, le=MAX_PACK, description="PacGAN: D judges this many samples at once")
     info_codes: int = Field(
         default=0,
+        ge=0,
+        le=MAX_LATENT_DIM,
         description=(
             # Chen et al. 2016 (InfoGAN), weight 1 in the paper.
             "InfoGAN categorical code with this many values, drawn from z as argmax(z[:k]); "
             "both players minimise info_weight * cross_entropy(Q(G(z)), code) (0: none)"
         ),
     )
-    info_weight: float = Field(default=1.0, description="weight of the InfoGAN code loss (info_codes)")
+    info_weight: float = Field(
+        default=1.0, ge=0, le=100, description="weight of the InfoGAN code loss (info_codes)"
+    )
     clusters: int = Field(
         default=0,
+        ge=0,
+        le=MAX_LATENT_DIM,
         description=(
             # Liu et al. 2020 (self-conditioned GAN): no labels are used, and the generated mix
             # of clusters is the data's.
@@ -91,20 +121,27 @@ class TrainingSpec(BaseModel):
         default="", description="DiffAugment policy for what D sees, e.g. 'translation,cutout'"
     )
     ema: bool = Field(default=True, description="serve an exponential moving average of G")
-    ema_decay: float = Field(default=0.999, description="decay of the EMA of G's weights per step")
+    ema_decay: float = Field(
+        default=0.999, ge=0, lt=1, description="decay of the EMA of G's weights per step"
+    )
     seed: int = Field(
-        default=0, description="seeds the weights, data order and noise: same spec, same checkpoints"
+        default=0,
+        ge=0,
+        le=MAX_SEED,
+        description="seeds the weights, data order and noise: same spec, same checkpoints",
     )
     amp: bool = Field(default=False, description="mixed precision on CUDA")
     channels_last: bool = Field(default=False, description="channels-last memory layout for convolutions")
     checkpoint_every: int | None = Field(
-        default=None, description="null: every tenth of the run, at most 1,000 steps"
+        default=None, ge=1, le=MAX_STEPS, description="null: every tenth of the run, at most 1,000 steps"
     )
     sample_every: int | None = Field(
-        default=None, description="null: every twentieth of the run, at most 500 steps"
+        default=None, ge=1, le=MAX_STEPS, description="null: every twentieth of the run, at most 500 steps"
     )
-    sample_count: int = Field(default=64, description="images in each fixed-noise grid")
-    eval_samples: int = Field(default=1000, description="samples for the final quality figures (0: none)")
+    sample_count: int = Field(default=64, ge=1, le=256, description="images in each fixed-noise grid")
+    eval_samples: int = Field(
+        default=1000, ge=0, le=100_000, description="samples for the final quality figures (0: none)"
+    )
 
 
 # Fields a spec leaves to the host, present in the configs of records before schema version 3.

@@ -11,6 +11,7 @@ route's own ``ModelField``, so the endpoint gets the same values) and calls the 
 cut the event loop's CPU per ``GET /sample`` by a third (docs/benchmarks.md, "Per-request
 overhead").
 
+Unknown and repeated query keys are refused first, as on every route (app/api/strict.py).
 Everything else goes to FastAPI's own handler, unchanged: a request with a value that fails
 validation or without a required parameter (so every 422 body is FastAPI's), and every route
 whose parameters are not all plain (dependencies, including a router's, a body, models, lists,
@@ -27,10 +28,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import Request, Response, params, routing
+from fastapi import Request, Response, params
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from pydantic import Json
+
+from app.api.strict import StrictRoute, effective_dependant
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _SCALARS = (int, float, str, bool)
@@ -48,22 +50,25 @@ class _Param:
     field: Any  # FastAPI's ModelField: validate(value, values, loc=...) -> (value, errors)
 
 
-class PlainParamsRoute(APIRoute):
-    """An ``APIRoute`` that validates plain query and header parameters itself (module doc)."""
+class PlainParamsRoute(StrictRoute):
+    """A ``StrictRoute`` that validates plain query and header parameters itself (module doc)."""
 
     def get_route_handler(self) -> Handler:
         """FastAPI's handler, or one that validates the plain query and header parameters itself."""
-        handler = super().get_route_handler()
-        dependant = _effective_dependant(self)
+        handler = super().get_route_handler()  # the strict check, then FastAPI's
+        dependant = effective_dependant(self)
         plan = None if dependant is None else _plan(dependant)
         if plan is None or dependant is None or dependant.call is None:
             return handler
         endpoint = dependant.call
         request_name, fields = plan
+        rule = self.query_rule()
 
         async def plain_params_handler(request: Request) -> Response:
             values: dict[str, Any] = {request_name: request}
             query, headers = request.query_params, request.headers
+            if request.scope["query_string"]:
+                rule.check(query)
             for param in fields:
                 raw = headers.get(param.key) if param.in_header else query.get(param.key)
                 if raw is None:
@@ -81,24 +86,6 @@ class PlainParamsRoute(APIRoute):
             return response
 
         return plain_params_handler
-
-
-def _effective_dependant(route: APIRoute) -> Dependant | None:
-    """The dependant FastAPI's own handler for this route uses, or None if it cannot be told.
-
-    A route included in a router is served through an "effective" copy that may carry the
-    including router's dependencies; FastAPI builds that copy's handler with the copy in a
-    context variable, and its ``get_route_handler`` reads it from there. So do we. Should a
-    FastAPI release move it, the fast path switches off rather than skip a dependency.
-    """
-    context_var = getattr(routing, "_effective_route_context_var", None)
-    if context_var is None:
-        return None
-    context = context_var.get()
-    if context is not None and getattr(context, "original_route", None) is route:
-        dependant = getattr(context, "dependant", None)
-        return dependant if isinstance(dependant, Dependant) else None
-    return route.dependant
 
 
 def _plan(dependant: Dependant) -> tuple[str, list[_Param]] | None:

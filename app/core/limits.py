@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from fastapi import HTTPException, status
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import problem_response
 from common.names import parse_ascii_int
 
 
@@ -23,7 +23,7 @@ class RequestTooLarge(HTTPException):
 
 
 class BodySizeLimitMiddleware:
-    """Reject bodies over ``limit_for(scope)`` bytes with a JSON 413.
+    """Reject bodies over ``limit_for(scope)`` bytes with a problem+json 413.
 
     A declared Content-Length over the limit is refused before the app runs; a body that
     grows past it (chunked or lying) fails while it is being read.
@@ -43,9 +43,7 @@ class BodySizeLimitMiddleware:
         length = parse_ascii_int(declared) if declared is not None else None
         if length is not None and length > limit:
             error = RequestTooLarge(limit)
-            response = JSONResponse(
-                {"detail": error.detail}, status_code=error.status_code, headers={"Connection": "close"}
-            )
+            response = problem_response(error.status_code, error.detail, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
         received = 0

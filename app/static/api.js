@@ -3,42 +3,37 @@
 
 const KEY_STORAGE = "ganserve.apiKey";
 
-/** An API answer that was not 2xx; `message` is fit to show, `detail` is the raw `detail`. */
+/** An API answer that was not 2xx; `message` is fit to show, `detail` is the problem's `detail`
+ * and `errors` its located problems (a 422's `{location, field, message}` items). */
 export class ApiError extends Error {
-  constructor(status, detail, message) {
+  constructor(status, detail, message, errors) {
     super(message || describeDetail(detail, status));
     this.status = status;
     this.detail = detail;
+    this.errors = Array.isArray(errors) ? errors : [];
   }
 }
 
-/** FastAPI's `detail`: a string from our handlers, or a list of validation problems. */
+/** A problem's `detail` (a sentence), or a sentence for the status when there is none. */
 export function describeDetail(detail, status) {
   if (typeof detail === "string" && detail) return detail;
-  if (Array.isArray(detail) && detail.length) {
-    return detail.map((item) => {
-      const field = fieldOfProblem(item);
-      return (field ? `${field}: ` : "") + (item && item.msg ? item.msg : "invalid value");
-    }).join("; ");
-  }
   if (status === 0) return "Could not reach the server. Check the connection and try again.";
   if (status >= 500) return `The server could not answer (HTTP ${status}). Try again in a moment.`;
   return `The request was refused (HTTP ${status}).`;
 }
 
-/** The request field a validation problem is about, e.g. `steps` for loc ["body", "steps"]. */
+/** The request field a validation problem is about, e.g. `steps` (or "" for the whole request). */
 export function fieldOfProblem(item) {
-  const loc = (item && Array.isArray(item.loc) ? item.loc : []).filter(
-    (part) => part !== "body" && part !== "query" && part !== "path");
-  return loc.length ? loc.join(".") : "";
+  return item && typeof item.field === "string" ? item.field : "";
 }
 
-async function readDetail(response) {
+/** The problem+json body of an error answer, or {} (e.g. a proxy's HTML page: never shown raw). */
+async function readProblem(response) {
   try {
     const body = await response.json();
-    return body && body.detail !== undefined ? body.detail : null;
+    return body && typeof body === "object" ? body : {};
   } catch {
-    return null; // not JSON (e.g. a proxy's HTML error page): never shown raw
+    return {};
   }
 }
 
@@ -91,7 +86,7 @@ export async function request(path, { method = "GET", json, body, signal } = {})
       throw new ApiError(0, null);
     }
     if (response.status === 401) {
-      const detail = await readDetail(response);
+      const { detail } = await readProblem(response);
       const entered = await askForKey(detail, Boolean(key));
       if (entered === null) {
         throw new ApiError(401, detail, "An API key is needed for this; nothing was changed.");
@@ -99,7 +94,10 @@ export async function request(path, { method = "GET", json, body, signal } = {})
       sessionStorage.setItem(KEY_STORAGE, entered);
       continue;
     }
-    if (!response.ok) throw new ApiError(response.status, await readDetail(response));
+    if (!response.ok) {
+      const problem = await readProblem(response);
+      throw new ApiError(response.status, problem.detail ?? null, undefined, problem.errors);
+    }
     return response;
   }
 }

@@ -192,13 +192,10 @@ export function createTrainView(ctx) {
   }
 
   function problemsOf(error) {
-    if (Array.isArray(error.detail)) {
-      return error.detail.map((item) => ({
-        field: fieldOfProblem(item).split(".")[0] || null, message: item.msg || "invalid value",
+    if (error.errors && error.errors.length) {
+      return error.errors.map((item) => ({
+        field: fieldOfProblem(item).split(".")[0] || null, message: item.message || "invalid value",
       }));
-    }
-    if (error.status === 422 && typeof error.detail === "string") {
-      return error.detail.split("; ").map((message) => ({ field: null, message }));
     }
     return [{ field: null, message: error.message }];
   }

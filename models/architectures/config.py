@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from common.specs import MAX_LATENT_DIM, MAX_PACK, MAX_WIDTH
+
 ARCHITECTURES = ("gan", "cgan", "dcgan", "cdcgan")
 CONDITIONAL_ARCHITECTURES = ("cgan", "cdcgan")
 MLP_ARCHITECTURES = ("gan", "cgan")
@@ -22,14 +24,12 @@ DCGAN_BASES = (4, 7)
 DCGAN_MAX_IMAGE_SIZE = 256
 
 # Upper bounds keep a config that arrives over HTTP from asking for a model that cannot fit
-# in memory; they sit well above anything the project trains.
-MAX_LATENT_DIM = 4096
+# in memory; they sit well above anything the project trains. Those a training spec also has
+# (latent size, width, pack) come from the spec's bounds.
 MAX_NUM_CLASSES = 10_000
 MAX_EMBED_DIM = 1024
 MAX_HIDDEN = 8192
 MAX_HIDDEN_LAYERS = 8
-MAX_WIDTH = 1024
-MAX_PACK = 16
 
 # Fields added after checkpoints were first written, with the value that rebuilds the networks
 # those older checkpoints were trained with. Every other field must be stored.

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.specs import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from models.data.builtin import load_digits, load_mnist5k
 from models.data.dataset import DatasetError, ImageDataset
 from models.data.download import load_remote
@@ -53,7 +54,6 @@ NATIVE_COUNTS = {
 }
 FOLDER_DEFAULT_FORMAT = (64, 3)
 DEFAULT_SHAPES_IMAGES = NATIVE_COUNTS["shapes"]
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 512
 
 
 def native_format(name: str) -> tuple[int, int]:

@@ -40,6 +40,7 @@ with other requests, ``ganserve sample`` and ``ganserve interpolate``, under the
 ``tests/golden`` pins them (docs/golden-hashes.md).
 """
 
+from common.specs import MAX_SEED
 from models.inference.images import (
     decode_png,
     encode_image,
@@ -61,7 +62,6 @@ from models.inference.labels import (
 )
 from models.inference.passes import MAX_PASS_ROWS, PassSizes, pass_sizes, split_passes
 from models.inference.seeds import (
-    MAX_SEED,
     MIN_TRUNCATION,
     InterpolationMode,
     check_seed,

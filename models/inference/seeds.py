@@ -8,9 +8,9 @@ from typing import Literal
 
 import torch
 
+from common.specs import MAX_SEED
 from models.architectures import ModelConfig
 
-MAX_SEED = 2**63 - 1
 MIN_TRUNCATION = 0.05
 # A truncated normal with psi >= 0.05 keeps ~4% of draws; 200 rounds leave a component
 # unresolved with probability ~0.96**200 ≈ 3e-4, and those are clamped (deterministically).

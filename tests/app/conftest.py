@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from common.settings import Settings, load_settings
 from tests.app.tiny_models import write_tiny_model
+from tests.support.problems import checking_problems
 from tests.support.processes import RedisServer
 
 MakeClient = Callable[..., TestClient]
@@ -43,7 +44,7 @@ def make_client(data_dir: Path) -> Iterator[MakeClient]:
     clients: list[TestClient] = []
 
     def factory(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(make_settings(data_dir, **overrides)))
+        client = checking_problems(TestClient(create_app(make_settings(data_dir, **overrides))))
         client.__enter__()  # runs the lifespan: thread pool, data folders
         clients.append(client)
         return client

@@ -15,6 +15,7 @@ from models.inference import decode_png, encode_image
 from models.training import run_files
 from tests.app.conftest import MakeClient
 from tests.app.tiny_models import write_tampered_model, write_tiny_model, write_truncated_model
+from tests.support.problems import problem
 
 
 class Tripwire:
@@ -46,7 +47,10 @@ def test_listing_describes_models(make_client: MakeClient, data_dir: Path) -> No
     assert listing["cond"]["class_names"] == [str(d) for d in range(10)]
     assert client.get("/models/cond").json() == listing["cond"]
     assert client.get("/models/shipped").status_code == 200
-    assert client.get("/models/nope").json() == {"detail": "unknown model 'nope'"}
+    missing = problem(client.get("/models/nope"), 404)
+    assert missing["type"] == "/problems/unknown-model"
+    assert missing["detail"] == "unknown model 'nope'; available: cond, shipped, tiny (GET /models)"
+    assert missing["available"] == ["cond", "shipped", "tiny"] and missing["available_count"] == 3
     assert client.get("/models/nope").status_code == 404
     assert client.get("/models/..%2Fjobs").status_code == 404
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from models.inference import MAX_SEED, decode_png
 from tests.app.conftest import MakeClient
 from tests.app.tiny_models import write_tiny_model
+from tests.support.problems import fields_of, problem
 
 
 def image(response) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -204,7 +205,10 @@ def test_invalid_interpolation_parameters_are_422(client: TestClient, params: di
 def test_unknown_model_is_404(client: TestClient) -> None:
     response = client.get("/sample", params={"seed": 1, "model": "nope"})
     assert response.status_code == 404
-    assert response.json() == {"detail": "unknown model 'nope'"}
+    body = problem(response, 404)
+    assert body["type"] == "/problems/unknown-model"
+    assert body["detail"] == "unknown model 'nope'; available: tiny (GET /models)"
+    assert body["available"] == ["tiny"] and body["available_count"] == 1
     missing_step = client.get("/sample", params={"seed": 1, "model": "tiny@99"})
     assert missing_step.status_code == 404
     assert client.post("/sample", json={"latents": [[0.0] * 8], "model": "nope"}).status_code == 404
@@ -244,7 +248,8 @@ def test_post_sample_validation(client: TestClient, body: str, fragment: str) ->
 def test_post_sample_too_many_vectors(client: TestClient) -> None:
     response = client.post("/sample", json={"latents": [[0.0] * 8] * 65})
     assert response.status_code == 422
-    assert response.json() == {"detail": "at most 64 latent vectors per request"}
+    assert response.json()["detail"] == "latents takes at most 64 items on this server, got 65"
+    assert fields_of(response) == {"latents"}
 
 
 def test_post_sample_labels_for_conditional(conditional: TestClient) -> None:

@@ -145,7 +145,7 @@ def test_request_bodies_over_the_limit_are_413(client: TestClient) -> None:
     assert len(big) > 1024 * 1024
     response = client.post("/sample", content=big, headers={"content-type": "application/json"})
     assert response.status_code == 413
-    assert response.json() == {"detail": "request body too large (limit 1048576 bytes)"}
+    assert response.json()["detail"] == "request body too large (limit 1048576 bytes)"
 
     def chunks():  # type: ignore[no-untyped-def]
         for start in range(0, len(big), 65536):
@@ -210,4 +210,4 @@ def test_405_names_every_method_of_the_path(make_client: MakeClient) -> None:
         response = client.request(method, url)
         assert response.status_code == 405
         assert response.headers["Allow"] == allowed
-        assert response.json() == {"detail": "Method Not Allowed"}
+        assert response.json()["detail"] == f"{method} is not allowed here; allowed: {allowed}"

@@ -286,7 +286,7 @@ def test_bad_config_shows_the_servers_message_by_the_field(page: Any, stack: Sta
     page.get_by_label("Batch size").fill("0")
     page.get_by_label("Model name").fill("")
     page.get_by_role("button", name="Start training").click()
-    page.wait_for_selector("#train-batch_size-error:has-text('batch_size must be an integer')")
+    page.wait_for_selector("#train-batch_size-error:has-text('greater than or equal to 1')")
     assert page.locator("#train-name-error").is_hidden()
 
 

@@ -10,14 +10,22 @@ import anyio
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from app.api.deps import DatasetsDep, JobStoreDep, SettingsDep, WriteAccess
-from app.api.errors import not_found, unprocessable
+from app.api.errors import field_error, invalid, not_found, unprocessable
+from app.api.strict import StrictRoute
 from app.schemas.datasets import DatasetInfo
 from app.services.datasets.archives import ArchiveError
 from app.services.datasets.catalog import RESERVED_NAMES, DatasetCatalog, DatasetExists
-from app.services.datasets.uploads import UploadError, UploadStalled, UploadTooLarge, receive_upload
+from app.services.datasets.uploads import (
+    FILE_FIELD,
+    UploadedForm,
+    UploadError,
+    UploadStalled,
+    UploadTooLarge,
+    receive_upload,
+)
 from common.jobs import FINAL_STATUSES
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=StrictRoute)
 
 # What the file part may be; the server reads the type from the first bytes, not from these.
 ARCHIVE_MEDIA_TYPES = "application/zip, application/x-tar, application/gzip"
@@ -92,9 +100,10 @@ async def upload_dataset(
             max_file_bytes=settings.max_upload_bytes,
             idle_seconds=settings.upload_idle_seconds,
         )
+        _check_form(form)
         name = form.fields.get("name") or name
         if not name:
-            raise unprocessable("the form field 'name' is required")
+            raise unprocessable("the form field 'name' is required", location="form", field="name")
         _check_name(datasets, name)
         assert form.file_path is not None
         install = functools.partial(
@@ -116,7 +125,7 @@ async def upload_dataset(
     except UploadError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error)) from None
     except ArchiveError as error:
-        raise unprocessable(str(error)) from None
+        raise unprocessable(str(error), location="form", field="file") from None
     except DatasetExists as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
     finally:
@@ -132,7 +141,19 @@ def _check_name(datasets: DatasetCatalog, name: str) -> None:
     except DatasetExists as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
     except ValueError as error:
-        raise unprocessable(str(error)) from None
+        raise unprocessable(str(error), location="form", field="name") from None
+
+
+def _check_form(form: UploadedForm) -> None:
+    """The strict-inputs rule for the form (app/api/strict.py does the query): no field but
+    the text field ``name`` (beside the file part), and that one once."""
+    errors = [
+        field_error("form", key[:64], f"unknown form field {key[:64]!r}; accepted: {FILE_FIELD}, name")
+        for key in form.fields
+        if key != "name"
+    ] + [field_error("form", key, "given more than once; give it once") for key in form.repeated]
+    if errors:
+        raise invalid(errors)
 
 
 @router.delete(

@@ -8,12 +8,14 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import RuntimeDep
+from app.api.errors import problem_response
+from app.api.strict import StrictRoute
 from app.services.jobs.queue import QueueUnavailable
 from app.services.models.entries import InvalidModelRef, ModelUnavailable, UnknownModel
 from common.disk import MIB, low_disks
 from common.settings import Settings
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictRoute)
 
 
 @router.get("/healthz")
@@ -24,7 +26,12 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "Not ready: `detail` says what is missing or broken."}},
+    responses={
+        503: {
+            "description": "Not ready: `detail` says what is missing or broken; `checks` and "
+            "`broken_models` as when ready."
+        }
+    },
 )
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready when the default model loads, Redis answers a ping and every filesystem of the
@@ -69,7 +76,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {"checks": checks, "broken_models": broken}
     if problems:
         detail = "; ".join(problems + [f"broken model {entry}" for entry in broken])
-        return JSONResponse({"detail": detail, **body}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return problem_response(status.HTTP_503_SERVICE_UNAVAILABLE, detail, extensions=body)
     if broken:
         # Ready to serve, but an operator should hear about the models that are not.
         body["detail"] = "ready; these models cannot be served: " + "; ".join(broken)

@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import DatasetsDep, JobServiceDep, JobStoreDep, SettingsDep, WriteAccess
-from app.api.errors import not_found, unprocessable
+from app.api.errors import field_error, invalid, named_field, not_found, unprocessable
 from app.api.pagination import PAGE_HEADERS, PageDep, paginate
 from app.api.routes.samples import IMAGE_RESPONSES
+from app.api.strict import StrictRoute
 from app.schemas.jobs import JobView, SampleLink, TrainPlan, TrainRequest
 from app.services.jobs.events import job_events
 from app.services.jobs.queue import QueueUnavailable
@@ -21,7 +22,7 @@ from app.services.jobs.training import TrainRequestError, plan_training
 from common.jobs import JobRecord, JobStore
 from models.training import run_files
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=StrictRoute)
 
 UNKNOWN_JOB: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown (or malformed) job id."}}
 
@@ -31,6 +32,19 @@ def _record(store: JobStore, job_id: str) -> JobRecord:
     if record is None:
         raise not_found(f"unknown job {job_id[:64]!r}")
     return record
+
+
+def _refused(error: TrainRequestError) -> Exception:
+    """The 422 of a body that cannot train: one error per problem, each naming its field."""
+    fields = TrainRequest.model_fields
+    problems: list[str] = []
+    for part in error.problems:
+        # The engine joins its messages with "; ", and some messages hold one themselves.
+        if problems and part.startswith("expected one of"):
+            problems[-1] += f"; {part}"
+        else:
+            problems.append(part)
+    return invalid([field_error("body", named_field(p, fields), p) for p in problems])
 
 
 @router.post(
@@ -60,7 +74,7 @@ def train(
         plan = plan_training(body, settings, datasets, jobs.queue.seconds_per_step)
         record = jobs.submit(plan.config.name, plan.config.spec(), plan.estimate_seconds)
     except TrainRequestError as error:
-        raise unprocessable(str(error)) from None
+        raise _refused(error) from None
     except NameTaken as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
     except QueueUnavailable as error:
@@ -84,7 +98,7 @@ def train_plan(
     try:
         plan = plan_training(body, settings, datasets, jobs.queue.seconds_per_step)
     except TrainRequestError as error:
-        raise unprocessable(str(error)) from None
+        raise _refused(error) from None
     return TrainPlan(
         config=plan.config.spec(),
         name=body.name,
@@ -201,7 +215,7 @@ def get_job_sample(job_id: str, step: int, store: JobStoreDep, settings: Setting
     """One timeline grid as PNG."""
     record = _record(store, job_id)
     if step < 0:
-        raise unprocessable("step must be a non-negative integer")
+        raise unprocessable("step must be a non-negative integer", location="path", field="step")
     try:
         content = run_files.sample_path(settings.models_dir / record.model, step).read_bytes()
     except OSError:

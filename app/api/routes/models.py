@@ -8,9 +8,10 @@ from cachetools import LRUCache
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import DatasetsDep, RegistryDep, SettingsDep
-from app.api.errors import not_found
+from app.api.errors import not_found, unknown_model
 from app.api.pagination import PAGE_HEADERS, PageDep, paginate
 from app.api.routes.samples import IMAGE_RESPONSES
+from app.api.strict import StrictRoute
 from app.schemas.models import BrokenCheckpoint, CheckpointDetail, ModelSummary
 from app.services.datasets.catalog import DatasetCatalog
 from app.services.models.entries import ModelEntry
@@ -18,7 +19,7 @@ from app.services.models.registry import ModelRegistry
 from models.inference import class_names_of, code_components
 from models.training import run_files
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], route_class=StrictRoute)
 
 
 # Summaries by everything they are made of: listings ask for every model's summary on every call,
@@ -90,7 +91,7 @@ def _build_summary(
 def _find(registry: ModelRegistry, name: str) -> ModelEntry:
     entry = registry.find(name)
     if entry is None:
-        raise not_found(f"unknown model {name!r}")
+        raise unknown_model(f"unknown model {name[:64]!r}", registry)
     return entry
 
 

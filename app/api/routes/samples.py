@@ -12,8 +12,9 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import runtime_of
-from app.api.errors import sampling_errors, unprocessable
+from app.api.errors import check_limit, sampling_errors, unprocessable
 from app.api.plain_params import PlainParamsRoute
+from app.core.bounds import INTERPOLATE_STEPS, SAMPLE_COUNT, SAMPLE_LATENTS
 from app.rendering.caching import cache_control, etag_matches, image_etag
 from app.rendering.execute import RenderedImage
 from app.rendering.plans import plan_interpolation, plan_latents, plan_seeds
@@ -36,7 +37,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The image (PNG unless `format` says otherwise).",
     },
     304: {"description": "Not modified: the If-None-Match ETag still matches."},
-    404: {"description": "Unknown model or checkpoint."},
+    404: {"description": "Unknown model or checkpoint; `available` lists (up to 20 of) the models."},
     503: {"description": "The model cannot be loaded, or the server is busy."},
 }
 
@@ -69,9 +70,9 @@ FormatParam = Annotated[ImageFormat, Query(alias="format", description="png, web
 IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
 
 
-async def _acquire(runtime: Runtime, model: str | None) -> LoadedModel:
+async def _acquire(runtime: Runtime, model: str | None, location: str = "query") -> LoadedModel:
     ref = model or runtime.settings.default_model
-    with sampling_errors():
+    with sampling_errors(runtime.registry, location):
         # A model already in memory resolves with a directory scan, cheaper than a thread hop;
         # anything that would read a file (a new header, the weights) goes to the pool.
         loaded = runtime.registry.acquire(ref, cached_only=True)
@@ -96,12 +97,14 @@ def _image(rendered: RenderedImage, headers: dict[str, str]) -> Response:
     return Response(rendered.content, media_type=rendered.media_type, headers=headers)
 
 
-def _label(runtime: Runtime, loaded: LoadedModel, label: str | int | None) -> int | None:
+def _label(
+    runtime: Runtime, loaded: LoadedModel, label: str | int | None, location: str = "query"
+) -> int | None:
     """The class index ``label`` names for ``loaded`` (a name or an index), or a 422 that lists
     the valid ones."""
     if label is None:  # the common case skips the context manager (a hot path)
         return None
-    with sampling_errors():
+    with sampling_errors(location=location):
         names = class_names_of(loaded.info, runtime.datasets.class_names)
         num_classes = loaded.info.model_config.num_classes
         return label_index(label, names, num_classes, subject=f"model {loaded.name!r}")
@@ -123,13 +126,11 @@ async def sample(
 ) -> Response:
     """One image, or a grid whose tile ``i`` is the image of seed ``seed + i``."""
     runtime = runtime_of(request)
-    max_count = runtime.settings.max_count
-    if count > max_count:
-        raise unprocessable(f"count must be between 1 and {max_count}, got {count}")
+    check_limit(SAMPLE_COUNT, runtime.settings, count)
     try:
         seeds = grid_seeds(seed, count)
     except ValueError as error:
-        raise unprocessable(str(error)) from None
+        raise unprocessable(str(error), location="query", field="seed") from None
     loaded = await _acquire(runtime, model)
     index = _label(runtime, loaded, label)
     parameters = {
@@ -184,12 +185,12 @@ class LatentsRequest(BaseModel):
 async def sample_latents(request: Request, body: LatentsRequest) -> Response:
     """A grid of the images of the given latent vectors (read-only: no API key needed)."""
     runtime = runtime_of(request)
-    max_count = runtime.settings.max_count
-    if len(body.latents) > max_count:
-        raise unprocessable(f"at most {max_count} latent vectors per request")
-    loaded = await _acquire(runtime, body.model)
-    labels = None if body.labels is None else [_label(runtime, loaded, label) for label in body.labels]
-    with sampling_errors():
+    check_limit(SAMPLE_LATENTS, runtime.settings, body.latents)
+    loaded = await _acquire(runtime, body.model, "body")
+    labels = (
+        None if body.labels is None else [_label(runtime, loaded, label, "body") for label in body.labels]
+    )
+    with sampling_errors(location="body"):
         # In the pool: converting up to max_count vectors to a tensor is not free.
         plan = await runtime.pool.run(
             plan_latents,
@@ -232,9 +233,7 @@ async def interpolate(
     ``X-Frame-Count``, ``X-Frame-Width`` and ``X-Frame-Height``.
     """
     runtime = runtime_of(request)
-    max_frames = runtime.settings.max_frames
-    if steps > max_frames:
-        raise unprocessable(f"steps must be between 2 and {max_frames}, got {steps}")
+    check_limit(INTERPOLATE_STEPS, runtime.settings, steps)
     loaded = await _acquire(runtime, model)
     index = _label(runtime, loaded, label)
     parameters = {

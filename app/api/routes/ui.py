@@ -16,12 +16,13 @@ from fastapi.responses import FileResponse
 
 from app.api.deps import SettingsDep
 from app.api.errors import not_found
+from app.api.strict import StrictRoute
 from common.specs import TrainingSpec
 from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from models.inference import MAX_SEED, MIN_TRUNCATION
 from models.losses import F_DIVERGENCES, LOSSES
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=StrictRoute)
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 MEDIA_TYPES = {

@@ -39,6 +39,7 @@ class UploadedForm:
     """Text fields and the one file part of a multipart request."""
 
     fields: dict[str, str] = field(default_factory=dict)
+    repeated: set[str] = field(default_factory=set)  # text fields sent more than once
     file_path: Path | None = None
     file_name: str | None = None
     file_bytes: int = 0
@@ -111,6 +112,8 @@ class _Collector:
         if self.part.is_file:
             self.close()
         else:
+            if self.part.name in self.form.fields:
+                self.form.repeated.add(self.part.name)
             self.form.fields[self.part.name] = self.part.data.decode("utf-8", "replace")
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.bounds import TRAIN_BATCH_SIZE, TRAIN_IMAGE_SIZE, TRAIN_STEPS
 from app.schemas.jobs import TrainRequest
 from app.services.datasets.catalog import DatasetCatalog, DatasetFacts
 from app.services.jobs.queue import QueueUnavailable
@@ -25,7 +26,12 @@ from models.training.recipes import resolve_recipe
 
 
 class TrainRequestError(ValueError):
-    """The config cannot train; the message names every offending field ('; '-joined)."""
+    """The config cannot train; the message names every offending field ('; '-joined), and
+    ``problems`` holds the messages one by one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 def default_model_name(dataset: str, architecture: str) -> str:
@@ -95,8 +101,10 @@ def plan_training(
     rate, note = _measured(measure, config.spec())
     if request.budget_minutes is not None and not problems:
         if rate is None:
-            raise TrainRequestError(f"budget_minutes cannot be turned into steps: {note}; give steps instead")
-        steps = max(1, min(settings.max_train_steps, int(request.budget_minutes * 60 / rate)))
+            raise TrainRequestError(
+                [f"budget_minutes cannot be turned into steps: {note}; give steps instead"]
+            )
+        steps = max(1, min(TRAIN_STEPS.value(settings), int(request.budget_minutes * 60 / rate)))
         config = _judged({**config.to_dict(), "steps": steps}, facts, settings, problems)
         chosen["steps"] = f"{request.budget_minutes:g} minutes at the measured {rate:.4f} s per step"
     return TrainingPlan(config, chosen, rate, note)
@@ -137,16 +145,15 @@ def _judged(
         config = TrainConfig.from_dict(fields)
     except ValueError as error:
         problems.extend(str(error).split("; "))
-        raise TrainRequestError("; ".join(problems)) from None
+        raise TrainRequestError(problems) from None
 
     if facts is not None and config.architecture in ARCHITECTURES:
         image_size = config.image_size or facts.image_size
         channels = config.channels or facts.channels
         conditional = config.architecture in CONDITIONAL_ARCHITECTURES
-        if image_size > settings.max_image_size:
-            problems.append(
-                f"image_size must be at most {settings.max_image_size} on this server, got {image_size}"
-            )
+        too_large = TRAIN_IMAGE_SIZE.problem(settings, image_size)
+        if too_large:
+            problems.append(too_large)
         elif conditional and facts.num_classes < 2:
             problems.append(
                 f"architecture {config.architecture!r} is class-conditional but dataset "
@@ -155,17 +162,14 @@ def _judged(
         else:
             problems.extend(_build_problems(config, image_size, channels, facts.num_classes))
     if problems:
-        raise TrainRequestError("; ".join(problems))
+        raise TrainRequestError(problems)
     return config
 
 
 def _limit_problems(fields: dict[str, Any], settings: Settings) -> list[str]:
-    problems = []
-    for name, limit in (("steps", settings.max_train_steps), ("batch_size", settings.max_batch_size)):
-        value = fields.get(name)
-        if isinstance(value, int) and value > limit:
-            problems.append(f"{name} must be at most {limit} on this server, got {value}")
-    return problems
+    # image_size is judged below, as the size the model will have (the dataset's when unset).
+    found = (limit.problem(settings, fields.get(limit.field)) for limit in (TRAIN_STEPS, TRAIN_BATCH_SIZE))
+    return [problem for problem in found if problem]
 
 
 def _build_problems(config: TrainConfig, image_size: int, channels: int, num_classes: int) -> list[str]:
