@@ -242,9 +242,8 @@ def test_training_does_not_depend_on_the_ambient_kernel_flag(tmp_path: Path) -> 
         train(config(steps=3, checkpoint_every=3), tmp_path / "served")
     finally:
         torch.backends.mkldnn.enabled = True
-    assert (
-        run_files.checkpoint_path(tmp_path / "default", 3).read_bytes()
-        == run_files.checkpoint_path(tmp_path / "served", 3).read_bytes()
+    assert without_training_time(run_files.checkpoint_path(tmp_path / "default", 3)) == without_training_time(
+        run_files.checkpoint_path(tmp_path / "served", 3)
     )
 
 
