@@ -12,7 +12,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar
 
 import httpx
 
@@ -22,16 +22,24 @@ from client.errors import error_from
 P = ParamSpec("P")
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 
-class Connection:
-    """Where the server is and how to speak to it; the arguments are documented on
-    :class:`client.GanServeClient`."""
+class Connection(Generic[H]):
+    """Where the server is, how to speak to it, and the HTTP client ``H`` that does; the
+    arguments are documented on :class:`client.GanServeClient`."""
 
-    def __init__(self, base_url: str, api_key: str | None, timeout: float) -> None:
+    def __init__(
+        self, base_url: str, api_key: str | None = None, timeout: float = 30.0, http_client: H | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = timeout
+        self._owns_http = http_client is None
+        self._http: H = http_client or self._new_http(timeout)
+
+    def _new_http(self, timeout: float) -> H:
+        raise NotImplementedError
 
     def _args(self, call: Call[Any], timeout: float | httpx.Timeout | None = None) -> Any:
         """``request_args`` of ``call`` for this server (a context manager)."""
@@ -41,19 +49,11 @@ class Connection:
         return httpx.Timeout(self._timeout, read=read)
 
 
-class Transport(Connection):
+class Transport(Connection[httpx.Client]):
     """One ``httpx.Client`` to one ganserve server."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(base_url, api_key, timeout)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
+    def _new_http(self, timeout: float) -> httpx.Client:
+        return httpx.Client(timeout=timeout)
 
     def close(self) -> None:
         """Close the HTTP connection pool if this client made it (a passed-in ``http_client`` stays open)."""
@@ -94,19 +94,11 @@ class Transport(Connection):
             yield response
 
 
-class AsyncTransport(Connection):
+class AsyncTransport(Connection[httpx.AsyncClient]):
     """One ``httpx.AsyncClient`` to one ganserve server."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(base_url, api_key, timeout)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=timeout)
+    def _new_http(self, timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=timeout)
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool if this client made it (a passed-in ``http_client`` stays open)."""

@@ -7,13 +7,13 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from client import waiting
 from client import (
     ApiError,
     Conflict,
@@ -23,6 +23,7 @@ from client import (
     Unauthorized,
     ValidationFailed,
     parse_sse,
+    waiting,
 )
 from tests.support.configs import TINY_TRAINING
 from tests.support.processes import running_service
@@ -34,12 +35,19 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY: dict[str, Any] = {**TINY_TRAINING, "steps": 40}
 
 
+@contextmanager
+def client_service(factory: pytest.TempPathFactory, name: str, api_key: str, model: str) -> Iterator[str]:
+    """The URL of a private service (Redis, a worker, the API) whose write key is ``api_key``
+    and whose default model is ``model``."""
+    extra = {"GAN_API_KEY": api_key, "GAN_DEFAULT_MODEL": model, "GAN_DEVICE": "cpu"}
+    with running_service(factory.mktemp(name), name, extra) as api:
+        yield api.url
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("client")
-    extra = {"GAN_API_KEY": API_KEY, "GAN_DEFAULT_MODEL": MODEL, "GAN_DEVICE": "cpu"}
-    with running_service(root, "client", extra) as api:
-        yield api.url
+    with client_service(tmp_path_factory, "client", API_KEY, MODEL) as url:
+        yield url
 
 
 @pytest.fixture

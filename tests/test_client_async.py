@@ -10,7 +10,7 @@ import pytest
 
 from client import AsyncGanServeClient, Conflict, ModelNotFound, ValidationFailed
 from tests.support.configs import TINY_TRAINING
-from tests.support.processes import running_service
+from tests.test_client import client_service
 
 API_KEY = "async-client-key"
 MODEL = "async-client"
@@ -20,10 +20,8 @@ TINY: dict[str, Any] = {**TINY_TRAINING, "steps": 20, "checkpoint_every": 10}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("async-client")
-    extra = {"GAN_API_KEY": API_KEY, "GAN_DEFAULT_MODEL": MODEL, "GAN_DEVICE": "cpu"}
-    with running_service(root, "async-client", extra) as api:
-        yield api.url
+    with client_service(tmp_path_factory, "async-client", API_KEY, MODEL) as url:
+        yield url
 
 
 async def train_wait_and_serve(server: str) -> None:
