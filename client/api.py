@@ -1,40 +1,30 @@
-"""The client class: one method per route of the ganserve HTTP API.
+"""The synchronous client: one method per route of the ganserve HTTP API.
 
     with GanServeClient("http://127.0.0.1:8000") as client:
         job = client.train({"dataset": "digits", "steps": 200})
-        client.wait(job["id"])
+        client.wait(job["id"], on_progress=lambda job: print(job["progress"]))
         png = client.sample(seed=7, model=job["model"], count=16)
 
-Every non-2xx answer raises ``ApiError`` with the server's ``detail``.
-
-This module has the service, model and sampling routes; the job routes are in ``client.jobs``,
-the dataset routes in ``client.datasets``, and the HTTP plumbing they share in
-``client.transport``.
+The routes themselves (what each sends, what it returns) are the functions of
+``client.sampling``, ``client.jobs`` and ``client.datasets``, shared with
+:class:`client.AsyncGanServeClient`; this class sends them over an ``httpx.Client``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
-from client.datasets import DatasetRoutes
-from client.jobs import JobRoutes
-from client.transport import without_unset
-
-
-@dataclass
-class Strip:
-    """An interpolation: all frames side by side in one PNG."""
-
-    png: bytes
-    frame_count: int
-    frame_width: int
-    frame_height: int
+from client import datasets as dataset_routes
+from client import jobs as job_routes
+from client import sampling
+from client.sse import parse_sse
+from client.transport import Transport, sync_route
+from client.waiting import OnProgress, Waiter
 
 
-class GanServeClient(JobRoutes, DatasetRoutes):
+class GanServeClient(Transport):
     """Client for one ganserve server.
 
     Args:
@@ -43,114 +33,67 @@ class GanServeClient(JobRoutes, DatasetRoutes):
         timeout: seconds for each request (event streams wait on reads forever).
         http_client: an ``httpx.Client`` to use instead of a new one (e.g. Starlette's
             ``TestClient``); it is not closed by this client.
+
+    Every error answer raises an :class:`client.ApiError` subclass (``ModelNotFound``,
+    ``ValidationFailed``, ``Unauthorized``, ...; see ``client.errors``).
     """
 
-    # -- service ----------------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        """Liveness: the API process answers (``GET /healthz``)."""
-        return self._object("GET", "/healthz")
+    health = sync_route(sampling.health)
+    ready = sync_route(sampling.ready)
+    models = sync_route(sampling.models)
+    model = sync_route(sampling.model)
+    sample = sync_route(sampling.sample)
+    sample_latents = sync_route(sampling.sample_latents)
+    interpolate = sync_route(sampling.interpolate)
+    train = sync_route(job_routes.train)
+    plan = sync_route(job_routes.plan)
+    job = sync_route(job_routes.job)
+    jobs = sync_route(job_routes.jobs)
+    cancel = sync_route(job_routes.cancel)
+    upload_dataset = sync_route(dataset_routes.upload_dataset)
+    datasets = sync_route(dataset_routes.datasets)
 
-    def ready(self) -> dict[str, Any]:
-        """Readiness: the default model loads and Redis answers (``GET /readyz``).
+    def events(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Server-sent events of a job, as ``{"event": name, "data": parsed JSON}`` (plus
+        ``"id"`` for events that carry one).
+
+        The server sends ``source`` (``redis`` or ``record``), the job as ``progress``, then
+        ``progress`` and ``state`` with the job and ``sample`` with a new grid's step and URL
+        as they happen, and ``end`` with the final job; the iterator ends when the stream
+        closes after that.
+
+        Args:
+            job_id: the job.
+            last_event_id: an ``id`` seen before: the stream resumes right after that event.
+        """
+        # Progress can pause for long (a checkpoint, a slow step): no read timeout.
+        with self._stream(job_routes.events(job_id, last_event_id), self._stream_timeout(None)) as response:
+            yield from parse_sse(response.iter_lines())
+
+    def wait(
+        self, job_id: str, timeout: float = 600, poll: float = 0.5, on_progress: OnProgress | None = None
+    ) -> dict[str, Any]:
+        """Follow a job until it is succeeded, failed or cancelled; returns its final record.
+
+        Args:
+            job_id: the job.
+            timeout: seconds to wait at most.
+            poll: seconds between reads of the record, when the event stream is unavailable.
+            on_progress: called with the job record at each ``progress`` and ``state`` event
+                (at each change of the record, when polling).
+
+        Returns:
+            The stored record (``GET /jobs/{id}``), with its final ``evaluation``.
 
         Raises:
-            ApiError: 503 with what is missing, when not ready.
+            TimeoutError: the job was still unfinished after ``timeout`` seconds.
         """
-        return self._object("GET", "/readyz")
-
-    # -- models and sampling ----------------------------------------------------------------
-    def models(self) -> list[dict[str, Any]]:
-        """All servable models, packaged and trained."""
-        return self._all_pages("/models", "models")
-
-    def model(self, name: str) -> dict[str, Any]:
-        """One model's card: architecture, training config, quality figures."""
-        return self._object("GET", f"/models/{quote(name, safe='@')}")
-
-    def sample(
-        self,
-        seed: int = 0,
-        *,
-        model: str | None = None,
-        count: int = 1,
-        columns: int | None = None,
-        truncation: float | None = None,
-        label: int | str | None = None,
-        format: str = "png",
-    ) -> bytes:
-        """Generated images for ``seed`` (the same seed always gives the same images).
-
-        Returns:
-            The encoded image (a grid when ``count`` > 1) in ``format``.
-        """
-        params = {
-            "seed": seed,
-            "model": model,
-            "count": count,
-            "columns": columns,
-            "truncation": truncation,
-            "label": label,
-            "format": format,
-        }
-        return self._request("GET", "/sample", params=params).content
-
-    def sample_latents(
-        self,
-        latents: Sequence[Sequence[float]],
-        *,
-        model: str | None = None,
-        labels: Sequence[int | str] | None = None,
-        codes: Sequence[int] | None = None,
-        columns: int | None = None,
-        format: str = "png",
-    ) -> bytes:
-        """Images for explicit latent vectors (one per image, each ``latent_dim`` long); ``codes``
-        (models with codes) makes vector ``i`` draw categorical code ``codes[i]``.
-
-        Returns:
-            The encoded grid, tile ``i`` showing ``latents[i]``.
-        """
-        body = {
-            "latents": [list(row) for row in latents],
-            "model": model,
-            "labels": None if labels is None else list(labels),
-            "codes": None if codes is None else list(codes),
-            "columns": columns,
-            "format": format,
-        }
-        return self._request("POST", "/sample", json=without_unset(body)).content
-
-    def interpolate(
-        self,
-        start: int,
-        end: int,
-        *,
-        steps: int = 8,
-        mode: str = "slerp",
-        model: str | None = None,
-        truncation: float | None = None,
-        label: int | str | None = None,
-    ) -> Strip:
-        """Frames walking the latent space from seed ``start`` to seed ``end``.
-
-        Returns:
-            One PNG strip; its first and last frames equal ``sample(start)`` and
-            ``sample(end)``, and its geometry comes from the ``X-Frame-*`` headers.
-        """
-        params = {
-            "start": start,
-            "end": end,
-            "steps": steps,
-            "mode": mode,
-            "model": model,
-            "truncation": truncation,
-            "label": label,
-        }
-        response = self._request("GET", "/interpolate", params=params)
-        headers = response.headers
-        return Strip(
-            png=response.content,
-            frame_count=int(headers["X-Frame-Count"]),
-            frame_width=int(headers["X-Frame-Width"]),
-            frame_height=int(headers["X-Frame-Height"]),
-        )
+        waiter = Waiter(job_id, timeout, poll, on_progress)
+        while waiter.streaming:
+            with waiter.reading(), self._stream(*waiter.next_stream(self._timeout)) as response:
+                for line in response.iter_lines():
+                    if waiter.line(line):
+                        break
+        while (pause := waiter.polled(self.job(job_id))) is not None:
+            time.sleep(pause)
+        return waiter.record

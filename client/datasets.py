@@ -1,23 +1,22 @@
-"""The client's dataset routes: upload an archive of images, list the uploaded datasets."""
+"""The dataset routes, as calls: upload an archive of images, list the uploaded datasets."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from client.transport import Transport, listed_items
+from client.calls import Call, json_object, listing
 
 
-class DatasetRoutes(Transport):
-    """``/datasets``: the methods of :class:`client.GanServeClient` for uploaded datasets."""
+def upload_dataset(name: str, path: str | Path) -> Call[dict[str, Any]]:
+    """Upload a .zip/.tar/.tar.gz of images (class folders become labels).
 
-    def upload_dataset(self, name: str, path: str | Path) -> dict[str, Any]:
-        """Upload a .zip/.tar/.tar.gz of images (class folders become labels)."""
-        path = Path(path)
-        with path.open("rb") as file:
-            files = {"file": (path.name, file, "application/octet-stream")}
-            return self._object("POST", "/datasets", data={"name": name}, files=files)
+    Returns:
+        What the upload found: ``images``, ``class_names``, ``skipped`` and more.
+    """
+    return Call("POST", "/datasets", json_object, form={"name": name}, upload=Path(path))
 
-    def datasets(self) -> list[dict[str, Any]]:
-        """Uploaded datasets."""
-        return listed_items(self._json("GET", "/datasets"), "datasets")
+
+def datasets() -> Call[list[dict[str, Any]]]:
+    """Uploaded datasets."""
+    return listing("GET", "/datasets", "datasets")

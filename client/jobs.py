@@ -1,85 +1,58 @@
-"""The client's training-job routes: submit, read, list, cancel, wait for and follow jobs."""
+"""The training-job routes, as calls: submit, plan, read, list and cancel jobs, follow their events."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from client.errors import error_from
-from client.sse import parse_sse
-from client.transport import Transport
+from client.calls import Call, json_object, listing
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 
-class JobRoutes(Transport):
-    """``/train`` and ``/jobs``: the methods of :class:`client.GanServeClient` for jobs."""
+def train(config: Mapping[str, Any] | None = None, **fields: Any) -> Call[dict[str, Any]]:
+    """Submit a training job; ``fields`` override keys of ``config``. Returns the job.
 
-    def train(self, config: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-        """Submit a training job; ``fields`` override keys of ``config``. Returns the job."""
-        body = {**(config or {}), **fields}
-        return self._object("POST", "/train", json=body)
+    Raises:
+        ValidationFailed: a config that cannot train; ``fields`` names what is wrong.
+    """
+    return Call("POST", "/train", json_object, json={**(config or {}), **fields})
 
-    def plan(self, config: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-        """What ``train`` would queue for the same fields: the complete spec, why each field
-        chosen for the data has its value, and the measured duration (``estimate_seconds``)."""
-        body = {**(config or {}), **fields}
-        return self._object("POST", "/train/plan", json=body)
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        """One job's record: status, progress, losses, error."""
-        return self._object("GET", f"/jobs/{quote(job_id)}")
+def plan(config: Mapping[str, Any] | None = None, **fields: Any) -> Call[dict[str, Any]]:
+    """What ``train`` would queue for the same fields: the complete spec, why each field
+    chosen for the data has its value, and the measured duration (``estimate_seconds``)."""
+    return Call("POST", "/train/plan", json_object, json={**(config or {}), **fields})
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """All jobs, as the server orders them."""
-        return self._all_pages("/jobs", "jobs")
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        """Cancel a job (a running one stops at its next step); returns the job.
+def job(job_id: str) -> Call[dict[str, Any]]:
+    """One job's record: status, progress, losses, the final ``evaluation``, error."""
+    return Call("GET", f"/jobs/{quote(job_id)}", json_object)
 
-        Raises:
-            ApiError: 409 when the job has already finished, 404 when it is unknown.
-        """
-        return self._object("POST", f"/jobs/{quote(job_id)}/cancel")
 
-    def wait(self, job_id: str, timeout: float = 600, poll: float = 0.5) -> dict[str, Any]:
-        """Poll until the job is succeeded, failed or cancelled; returns the final record.
+def jobs() -> Call[list[dict[str, Any]]]:
+    """All jobs, as the server orders them (newest first)."""
+    return listing("GET", "/jobs", "jobs")
 
-        Raises:
-            TimeoutError: the job was still unfinished after ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            record = self.job(job_id)
-            if record.get("status") in FINAL_STATUSES:
-                return record
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job_id} still {record.get('status')} after {timeout:g} s")
-            time.sleep(poll)
 
-    def events(self, job_id: str, last_event_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """Server-sent events of a job, as ``{"event": name, "data": parsed JSON}`` (plus
-        ``"id"`` for events that carry one).
+def cancel(job_id: str) -> Call[dict[str, Any]]:
+    """Cancel a job (a running one stops at its next step); returns the job.
 
-        The server sends ``source`` (``redis`` or ``record``), the job as ``progress``, then
-        ``progress`` and ``state`` with the job and ``sample`` with a new grid's step and URL
-        as they happen, and ``end`` with the final job; the iterator ends when the stream
-        closes after that.
+    Raises:
+        Conflict: 409 when the job has already finished.
+        NotFound: 404 when it is unknown.
+    """
+    return Call("POST", f"/jobs/{quote(job_id)}/cancel", json_object)
 
-        Args:
-            job_id: the job.
-            last_event_id: an ``id`` seen before: the stream resumes right after that event.
-        """
-        url = self.base_url + f"/jobs/{quote(job_id)}/events"
-        # Progress can pause for long (a checkpoint, a slow step): no read timeout.
-        timeout = httpx.Timeout(self._timeout, read=None)
-        headers = {**self._headers, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
-        with self._http.stream("GET", url, headers=headers, timeout=timeout) as response:
-            if response.is_error:
-                response.read()
-                raise error_from(response)
-            yield from parse_sse(response.iter_lines())
+
+def events(job_id: str, last_event_id: str | None = None) -> Call[httpx.Response]:
+    """The request of a job's event stream, resuming after ``last_event_id`` when given."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    return Call("GET", f"/jobs/{quote(job_id)}/events", _streamed, headers=headers)
+
+
+def _streamed(response: httpx.Response) -> httpx.Response:
+    return response  # a stream is read line by line, by the client's own loop
