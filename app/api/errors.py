@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
-from app.core.bounds import ServerLimit
+from app.core.bounds import SERVER_LIMITS, ServerLimit
 from app.rendering.pool import PoolBusy
 from app.services.models.entries import InvalidModelRef, ModelUnavailable, UnknownModel
 from app.services.models.registry import ModelRegistry
@@ -253,20 +253,42 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def validation_errors(error: RequestValidationError) -> list[dict[str, str]]:
+# Pydantic's error types for a value above a field's static maximum.
+_TOO_BIG = frozenset({"less_than_equal", "less_than", "too_long"})
+
+
+def validation_errors(
+    error: RequestValidationError, settings: Settings | None = None
+) -> list[dict[str, str]]:
     """FastAPI's validation list as ``{location, field, message}`` items: ``loc`` is
-    ``(location, field, index...)``, e.g. ``("body", "latents", 0, 3)`` -> ``latents.0.3``."""
+    ``(location, field, index...)``, e.g. ``("body", "latents", 0, 3)`` -> ``latents.0.3``.
+
+    A value above both a field's static maximum and this server's lower one (``settings``) gets
+    the server's message, so a field has one stated limit whatever the value.
+    """
     items = []
     for problem in jsonable_encoder(_json_safe(list(error.errors()))):
         location, *path = [str(part) for part in problem.get("loc") or ("request",)]
-        items.append(field_error(location, ".".join(path), str(problem.get("msg", "invalid value"))))
+        field = ".".join(path)
+        message = str(problem.get("msg", "invalid value"))
+        if settings is not None and problem.get("type") in _TOO_BIG:
+            message = _server_limit_message(location, field, problem.get("input"), settings) or message
+        items.append(field_error(location, field, message))
     return items
+
+
+def _server_limit_message(location: str, field: str, value: Any, settings: Settings) -> str | None:
+    for limit in SERVER_LIMITS:
+        if (limit.location, limit.field) == (location, field):
+            return limit.problem(settings, value)
+    return None
 
 
 async def validation_error_handler(request: Request, error: Exception) -> ProblemResponse:
     """A malformed request's 422: every problem FastAPI found, located and named."""
     assert isinstance(error, RequestValidationError)
-    errors = validation_errors(error)
+    runtime = getattr(request.app.state, "runtime", None)
+    errors = validation_errors(error, getattr(runtime, "settings", None))
     return problem_response(status.HTTP_422_UNPROCESSABLE_CONTENT, describe(errors), errors=errors)
 
 

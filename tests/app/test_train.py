@@ -37,6 +37,9 @@ def unlabelled_dataset(data_dir: Path) -> str:
         ({"architecture": "vae"}, "unknown architecture 'vae'"),
         ({"loss": "magic"}, "unknown loss 'magic'"),
         ({"steps": 200_001}, "steps must be at most 200000 on this server, got 200001"),
+        # Past the engine's own maximum too: still the one limit this server states.
+        ({"steps": 10_000_001}, "steps must be at most 200000 on this server, got 10000001"),
+        ({"batch_size": 100_000}, "batch_size must be at most 512 on this server, got 100000"),
         ({"batch_size": 513}, "batch_size must be at most 512 on this server, got 513"),
         ({"image_size": 256}, "image_size must be at most 128 on this server, got 256"),
         ({"image_size": 12}, "image_size 12 cannot be built by dcgan"),
