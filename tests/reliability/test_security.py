@@ -514,9 +514,14 @@ LIMITS = {"max_count": 4, "max_frames": 5, "max_train_steps": 100, "max_batch_si
 @pytest.mark.parametrize(
     "method,url,body,fragment",
     [
-        ("GET", "/sample?count=5", None, "count must be between 1 and 4, got 5"),
-        ("GET", "/interpolate?start=1&end=2&steps=6", None, "steps must be between 2 and 5, got 6"),
-        ("POST", "/sample", {"latents": [[0.0] * 8] * 5}, "at most 4 latent vectors"),
+        ("GET", "/sample?count=5", None, "count must be at most 4 on this server, got 5"),
+        ("GET", "/interpolate?start=1&end=2&steps=6", None, "steps must be at most 5 on this server, got 6"),
+        (
+            "POST",
+            "/sample",
+            {"latents": [[0.0] * 8] * 5},
+            "latents takes at most 4 items on this server, got 5",
+        ),
         ("POST", "/sample", {"latents": [[0.0] * 20_000]}, "expects 8"),
         ("POST", "/train", {"dataset": "digits", "steps": 101}, "steps must be at most 100"),
         ("POST", "/train", {"dataset": "digits", "batch_size": 33}, "batch_size must be at most 32"),
