@@ -40,8 +40,9 @@ class JobProgress(BaseModel):
     total_steps: int = 0
     images_per_second: float = 0.0
     eta_seconds: float | None = None
-    phase: Literal["training", "evaluating"] = Field(
-        default="training", description="'evaluating': the last step is done and the model is being judged"
+    phase: Literal["training", "evaluating", "done"] = Field(
+        default="training",
+        description="'evaluating': the last step is done and the model is being judged; 'done': judged",
     )
 
 

@@ -221,6 +221,7 @@ def _attempt(
             log.warning("job %s: attempt abandoned while judging its model (lease lost)", record.id)
             return "abandoned"
     if result.status == "completed" and record.evaluation is not None:
+        record.progress = record.progress.model_copy(update={"phase": "done"})
         outcome = _finish(writer, record, "succeeded", events)
         log.info("job %s succeeded at step %d", record.id, result.step)
         return outcome

@@ -30,6 +30,7 @@ def train(client: TestClient, cluster: Cluster, body: dict[str, object]) -> dict
     assert record.status == "succeeded", record
     shown = client.get(f"/jobs/{record.id}").json()
     assert shown["config"]["image_size"] == 32 and shown["config"]["architecture"] == "cdcgan"
+    assert shown["progress"]["phase"] == "done"
     return shown
 
 
