@@ -21,7 +21,7 @@ from app.api.errors import (
     validation_error_handler,
 )
 from app.api.main import API_ROUTES, api_router
-from app.core.limits import BodySizeLimitMiddleware
+from app.core.limits import BodySizeLimitMiddleware, body_limit_bytes
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.wiring import build_runtime, lifespan
 from common.settings import Settings, load_settings
@@ -37,17 +37,13 @@ EXPOSED_HEADERS = [
     "X-Frame-Width",
     "X-Frame-Height",
 ]
-# Room for the multipart boundaries and the `name` field around an upload's file part.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def body_limit(settings: Settings) -> Callable[[Scope], int]:
-    """The body-size cap for a request: uploads get theirs, everything else the default."""
+    """The body-size cap for a request (``app.core.limits.body_limit_bytes``)."""
 
     def limit_for(scope: Scope) -> int:
-        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/datasets":
-            return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
-        return settings.max_request_bytes
+        return body_limit_bytes(settings, scope["method"], scope["path"])
 
     return limit_for
 

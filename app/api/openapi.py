@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from app.api.errors import PROBLEM_MEDIA_TYPE
 from app.core.bounds import SERVER_LIMITS
+from app.core.limits import body_limit_bytes
 from common.settings import Settings
 
 BOUND_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
@@ -58,6 +59,8 @@ INVALID = (
 UNAUTHORIZED = "The API key is missing or wrong (GAN_API_KEY is set on this server)."
 UNPARSABLE = "The body cannot be parsed (e.g. it is not UTF-8 text where JSON is expected)."
 TOO_LARGE = "The request body is larger than the server accepts."
+# Where each operation with a body declares this server's cap on its size, in bytes.
+MAX_BODY_KEY = "x-max-body-bytes"
 DISK_FULL = "The data folder's disk is full; nothing was left half-made. Free space and retry."
 
 
@@ -98,6 +101,12 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any
                 targets = [p["schema"] for p in parameters if p["in"] == "query" and p["name"] == limit.field]
             for target in targets:
                 _set_bound(target, limit.keyword, value, limit.env_name())
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if operation.get("requestBody"):
+                most = body_limit_bytes(settings, method, path)
+                operation[MAX_BODY_KEY] = most
+                operation["responses"]["413"]["description"] = f"{TOO_LARGE} (at most {most} bytes here)"
     return schema
 
 

@@ -10,6 +10,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import problem_response
 from common.names import parse_ascii_int
+from common.settings import Settings
+
+# Room for the multipart boundaries and the `name` field around an upload's file part.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def body_limit_bytes(settings: Settings, method: str, path: str) -> int:
+    """The most bytes a request body may have: an upload's (``GAN_MAX_UPLOAD_BYTES`` plus the
+    multipart framing) on ``POST /datasets``, ``GAN_MAX_REQUEST_BYTES`` everywhere else. The one
+    rule, for the check and for what /openapi.json declares (``x-max-body-bytes``)."""
+    if method.upper() == "POST" and path.rstrip("/") == "/datasets":
+        return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    return settings.max_request_bytes
 
 
 class RequestTooLarge(HTTPException):
