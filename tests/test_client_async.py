@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,4 +64,7 @@ async def train_wait_and_serve(server: str) -> None:
 
 
 def test_async_client_trains_waits_and_serves(server: str) -> None:
-    asyncio.run(train_wait_and_serve(server))
+    # On a thread of its own: in a full run the browser tests' session-scoped Playwright (its
+    # sync API) keeps an event loop running on the main thread, where asyncio.run refuses to.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, train_wait_and_serve(server)).result()
