@@ -77,6 +77,7 @@ def run_one(
         "ratio": generated["frechet_distance"] / floor["frechet_distance"],
         "classes": f"{generated['classes_present']}/{generated['num_classes']}",
         "all_classes": generated["classes_present"] == generated["num_classes"],
+        "label_accuracy": generated.get("label_accuracy"),
     }
 
 
@@ -95,12 +96,14 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], help="FIELD=VALUE over the recipe (experiments)"
     )
+    parser.add_argument("--keep", type=Path, help="folder to keep the runs in (default: a temporary one)")
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.set)
     overrides = {key: _value(value) for key, value in overrides.items()}
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     rows = []
-    with tempfile.TemporaryDirectory(prefix="first-models-") as folder:
+    with tempfile.TemporaryDirectory(prefix="first-models-") as scratch:
+        folder = args.keep or scratch
         for dataset, given, minutes, ratio in TARGETS:
             if args.only and dataset not in args.only:
                 continue

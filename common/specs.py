@@ -92,6 +92,23 @@ class TrainingSpec(BaseModel):
             "MLP, per-sample 'layer' under WGAN-GP); 'none' and 'layer' judge each image alone"
         ),
     )
+    spectral_norm: bool = Field(
+        default=False,
+        description=(
+            # Miyato et al. 2018.
+            "spectral normalisation of every weight of D: each layer 1-Lipschitz, so D cannot "
+            "grow sharp enough to leave G without a gradient"
+        ),
+    )
+    d_conditioning: str | None = Field(
+        default=None,
+        description=(
+            # Miyato and Koyama 2018 for the projection.
+            "how D reads the label of a conditional DCGAN (or the cluster of a self-conditioned "
+            "one): 'map', an extra input channel; 'projection', a class embedding's inner "
+            "product with D's last features; null: 'map'"
+        ),
+    )
     pack: int = Field(default=1, ge=1, le=MAX_PACK, description="PacGAN: D judges this many samples at once")
     info_codes: int = Field(
         default=0,

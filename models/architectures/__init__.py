@@ -12,6 +12,7 @@ from torch import nn
 from models.architectures.config import (
     ARCHITECTURES,
     CONDITIONAL_ARCHITECTURES,
+    D_CONDITIONINGS,
     D_NORMS,
     DCGAN_ARCHITECTURES,
     MLP_ARCHITECTURES,
@@ -27,12 +28,14 @@ from models.architectures.config import (
 from models.architectures.dcgan import DCGANDiscriminator, DCGANGenerator
 from models.architectures.init import dcgan_init_
 from models.architectures.mlp import MLPDiscriminator, MLPGenerator
+from models.architectures.spectral import apply_spectral_norm_
 from models.architectures.tensors import info_code
 
 __all__ = [
     "ARCHITECTURES",
     "CONDITIONAL_ARCHITECTURES",
     "DCGAN_ARCHITECTURES",
+    "D_CONDITIONINGS",
     "D_NORMS",
     "MLP_ARCHITECTURES",
     "DCGANConfig",
@@ -86,4 +89,7 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised discriminator for ``cfg`` (in training mode, on the CPU)."""
     _, discriminator_class = _network_classes(cfg)
-    return discriminator_class(cfg)
+    discriminator: nn.Module = discriminator_class(cfg)
+    if cfg.d_spectral_norm:
+        apply_spectral_norm_(discriminator)
+    return discriminator

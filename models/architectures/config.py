@@ -17,6 +17,10 @@ CONDITIONAL_ARCHITECTURES = ("cgan", "cdcgan")
 MLP_ARCHITECTURES = ("gan", "cgan")
 DCGAN_ARCHITECTURES = ("dcgan", "cdcgan")
 D_NORMS = ("batch", "layer", "none")
+# How a DCGAN discriminator reads the label (or cluster) beside an image: "map", one extra input
+# channel projected from the label embedding; "projection" (Miyato and Koyama 2018), the inner
+# product of a class embedding with D's last features, added to its logit.
+D_CONDITIONINGS = ("map", "projection")
 
 MLP_MIN_IMAGE_SIZE = 4
 MLP_MAX_IMAGE_SIZE = 128
@@ -34,7 +38,13 @@ MAX_HIDDEN_LAYERS = 8
 # Fields added after checkpoints were first written, with the value that rebuilds the networks
 # those older checkpoints were trained with. Every other field must be stored.
 # Only the fields a family has are filled in (``info_codes`` exists on the DCGAN config alone).
-LATER_FIELDS: dict[str, Any] = {"d_pack": 1, "info_codes": 0, "self_conditioned": False}
+LATER_FIELDS: dict[str, Any] = {
+    "d_pack": 1,
+    "info_codes": 0,
+    "self_conditioned": False,
+    "d_conditioning": "map",
+    "d_spectral_norm": False,
+}
 
 # Architectures whose generator can draw an InfoGAN categorical code from its latent vector.
 INFO_CODE_ARCHITECTURES = ("dcgan",)
@@ -118,6 +128,8 @@ def _check_common(cfg: MLPGANConfig | DCGANConfig, allowed: tuple[str, ...]) -> 
     _check_int("embed_dim", cfg.embed_dim, 0, MAX_EMBED_DIM)
     _check_int("d_pack", cfg.d_pack, 1, MAX_PACK)
     _check_str("d_norm", cfg.d_norm, D_NORMS)
+    if not isinstance(cfg.d_spectral_norm, bool):
+        raise ValueError(f"d_spectral_norm must be true or false, got {cfg.d_spectral_norm!r}")
     _check_is_int("image_size", cfg.image_size)
 
 
@@ -140,6 +152,8 @@ class _GANConfig:
     # (the DCGAN) or features (the MLP), which makes a generator that drops or over-produces
     # modes easier to tell apart. 1 is the ordinary one-sample discriminator.
     d_pack: int = 1
+    # Spectral normalisation of every weight of D (Miyato et al. 2018).
+    d_spectral_norm: bool = False
 
     @property
     def conditional(self) -> bool:
@@ -192,6 +206,11 @@ class DCGANConfig(_GANConfig):
     # a training image or the code G drew, through the cDCGAN's label map, instead of a head Q
     # that guesses G's code. Needs info_codes (the number of clusters).
     self_conditioned: bool = False
+    # How D reads its label (D_CONDITIONINGS). A label map is one more pixel-aligned input
+    # channel, which suits classes told apart by where strokes are (digits); the projection
+    # compares the label with what D has seen anywhere in the image, which suits classes that
+    # move and turn (shapes at any place and angle).
+    d_conditioning: str = "map"
 
     @property
     def d_label_classes(self) -> int:
@@ -221,6 +240,10 @@ class DCGANConfig(_GANConfig):
             raise ValueError(f"self_conditioned must be true or false, got {self.self_conditioned!r}")
         if self.self_conditioned and not self.info_codes:
             raise ValueError("self_conditioned needs info_codes (the number of clusters)")
+        _check_str("d_conditioning", self.d_conditioning, D_CONDITIONINGS)
+        if self.d_conditioning == "projection" and self.d_pack > 1:
+            # A packed D judges several images, of several labels, from one feature vector.
+            raise ValueError("d_conditioning 'projection' needs d_pack 1 (one label per judged image)")
 
 
 ModelConfig = MLPGANConfig | DCGANConfig

@@ -13,8 +13,11 @@ channels on its 4x4 map, its first doubling alone carrying 16 times the weights 
 net's largest layer: growth in memory and CPU time that the paper never showed to pay off.
 
 Conditioning: G concatenates a learnt label embedding to z (both enter the first transposed
-convolution as a 1x1 map). D projects the embedding with a Linear layer to one extra
-H x W input channel, so the label is visible to every convolution from the first.
+convolution as a 1x1 map). D reads the label in one of two ways (``d_conditioning``): "map"
+projects the embedding with a Linear layer to one extra H x W input channel, so the label is
+visible to every convolution from the first; "projection" (Miyato and Koyama 2018, "cGANs with
+Projection Discriminator") adds to D's logit the inner product of a class embedding with the
+features its output layer reads, so D scores how well the whole image fits the class.
 
 InfoGAN codes (``info_codes = k > 0``, Chen et al. 2016): G replaces z[:, :k] by the one-hot
 of ``argmax(z[:, :k])``, so the code is drawn from the seed, uniformly over k values. D keeps
@@ -34,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.architectures.config import DCGANConfig, dcgan_base_and_depth
-from models.architectures.init import dcgan_init_
+from models.architectures.init import DCGAN_INIT_STD, dcgan_init_
 from models.architectures.tensors import (
     check_codes,
     check_images,
@@ -121,7 +124,7 @@ class DCGANDiscriminator(nn.Module):
         self.label_embedding: nn.Embedding | None = None
         self.label_projection: nn.Linear | None = None
         in_channels = cfg.channels
-        if cfg.d_label_classes:
+        if cfg.d_label_classes and cfg.d_conditioning == "map":
             label_dim = cfg.label_dim or cfg.embed_dim or cfg.d_label_classes
             self.label_embedding = nn.Embedding(cfg.d_label_classes, label_dim)
             self.label_projection = nn.Linear(label_dim, cfg.image_size * cfg.image_size)
@@ -150,7 +153,15 @@ class DCGANDiscriminator(nn.Module):
         self.code_head: nn.Conv2d | None = None
         if cfg.info_codes and not cfg.self_conditioned:
             self.code_head = nn.Conv2d(ndf * mults[-1], cfg.d_pack * cfg.info_codes, base, 1, 0)
+        # The projection's class vectors: one weight per feature the output layer reads, like a
+        # row of that layer, so they start at its N(0, 0.02) scale (PyTorch's N(0, 1) default
+        # would give the label term a thousand times the logit's size at the first step).
+        self.class_projection: nn.Embedding | None = None
+        if cfg.d_label_classes and cfg.d_conditioning == "projection":
+            self.class_projection = nn.Embedding(cfg.d_label_classes, ndf * mults[-1] * base * base)
         dcgan_init_(self)
+        if self.class_projection is not None:
+            nn.init.normal_(self.class_projection.weight, 0.0, DCGAN_INIT_STD)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(N / d_pack,)`` for images ``x`` ``(N, C, H, W)``; Q's code logits are dropped."""
@@ -172,9 +183,14 @@ class DCGANDiscriminator(nn.Module):
             label_map = label_map.view(x.shape[0], 1, cfg.image_size, cfg.image_size)
             x = torch.cat([x, label_map], dim=1)
         x = pack_samples(x, cfg.d_pack)
-        if self.code_head is None:
+        if self.code_head is None and self.class_projection is None:
             return self.net(x).view(x.shape[0]), None
         features = self.net[:-1](x)
         logits = self.net[-1](features).view(x.shape[0])
+        if self.class_projection is not None:
+            assert labels is not None  # checked above; a projecting D has d_pack 1
+            logits = logits + (self.class_projection(labels.long()) * features.flatten(1)).sum(dim=1)
+        if self.code_head is None:
+            return logits, None
         code_logits = self.code_head(features).view(x.shape[0], -1)
         return logits, unpack_code_logits(code_logits, cfg.d_pack, cfg.info_codes)

@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from common.names import NAME_RULE, is_valid_name
 from common.specs import TrainingSpec
-from models.architectures import ARCHITECTURES, D_NORMS
+from models.architectures import ARCHITECTURES, D_CONDITIONINGS, D_NORMS
 from models.architectures.config import INFO_CODE_ARCHITECTURES
 from models.losses import F_DIVERGENCES, LOSSES
 from models.training.augment import parse_policy
@@ -64,6 +64,7 @@ class TrainConfig(TrainingSpec):
                 "d_norm 'batch' cannot be used with loss 'wgan-gp': its gradient penalty is "
                 "per sample, and BatchNorm mixes samples (use 'layer' or 'none')"
             )
+        out.extend(self._conditioning_problems())
         if isinstance(self.pack, int) and isinstance(self.batch_size, int) and self.pack > 1:
             if self.batch_size % self.pack:
                 out.append(f"batch_size ({self.batch_size}) must be divisible by pack ({self.pack})")
@@ -85,6 +86,24 @@ class TrainConfig(TrainingSpec):
         if self.channels is not None and self.channels not in (1, 3):
             out.append(f"channels must be 1 or 3, got {self.channels}")
         return out
+
+    def _conditioning_problems(self) -> list[str]:
+        if self.d_conditioning is None:
+            return []
+        if self.d_conditioning not in D_CONDITIONINGS:
+            return [
+                f"unknown d_conditioning {self.d_conditioning!r}; expected one of "
+                + ", ".join(D_CONDITIONINGS)
+            ]
+        if self.architecture != "cdcgan" and not (self.architecture == "dcgan" and self.clusters):
+            return [
+                "d_conditioning is for a DCGAN whose D reads a label: architecture 'cdcgan', "
+                f"or 'dcgan' with clusters (got {self.architecture!r}"
+                + (")" if self.architecture != "dcgan" else " without clusters)")
+            ]
+        if self.d_conditioning == "projection" and isinstance(self.pack, int) and self.pack > 1:
+            return ["d_conditioning 'projection' needs pack 1 (one label per judged image)"]
+        return []
 
     def _code_problems(self, name: str) -> list[str]:
         """What rules out ``name`` (info_codes or clusters): a categorical code drawn from z."""

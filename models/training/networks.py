@@ -43,6 +43,7 @@ def build_model_config(config: TrainConfig, image_size: int, channels: int, num_
         "latent_dim": config.latent_dim,
         "num_classes": num_classes if conditional else 0,
         "d_pack": config.pack,
+        "d_spectral_norm": config.spectral_norm,
     }
     if config.architecture in ("dcgan", "cdcgan"):
         fields.update(g_width=config.g_width, d_width=config.d_width)
@@ -55,4 +56,6 @@ def build_model_config(config: TrainConfig, image_size: int, channels: int, num_
         fields["d_norm"] = "layer" if config.loss == "wgan-gp" else "batch"
     if config.d_norm is not None:
         fields["d_norm"] = config.d_norm
+    if config.d_conditioning is not None:
+        fields["d_conditioning"] = config.d_conditioning
     return make_model_config(config.architecture, **fields)

@@ -242,6 +242,16 @@ def test_unconditional_models_refuse_labels_and_bad_shapes(architecture: str) ->
         ("cdcgan", {"num_classes": 10, "info_codes": 10}, "info_codes needs architecture dcgan"),
         ("dcgan", {"self_conditioned": True}, "self_conditioned needs info_codes"),
         ("dcgan", {"info_codes": 4, "self_conditioned": 1}, "self_conditioned must be true or false"),
+        (
+            "cdcgan",
+            {"num_classes": 3, "d_conditioning": "concat"},
+            "d_conditioning must be one of map, projection",
+        ),
+        (
+            "cdcgan",
+            {"num_classes": 3, "d_conditioning": "projection", "d_pack": 2},
+            "d_conditioning 'projection' needs d_pack 1",
+        ),
     ],
 )
 def test_invalid_configs_name_the_problem(architecture: str, fields: dict[str, object], message: str) -> None:
@@ -412,3 +422,65 @@ def test_self_conditioned_d_reads_each_images_code_instead_of_guessing_it() -> N
         assert netG(latents_for_seeds(range(3), 8)).shape == (3, 1, 16, 16)
     restored = model_config_from_dict(model_config_to_dict(cfg))
     assert restored == cfg and restored.self_conditioned
+
+
+def test_projection_d_adds_the_class_vectors_inner_product_with_its_last_features() -> None:
+    cfg = tiny_config("cdcgan", image_size=16, channels=3, d_conditioning="projection", d_norm="none")
+    netD = build_discriminator(cfg)
+    # No label map: D's body sees the image alone, and the label enters at the end only.
+    assert netD.label_embedding is None and netD.label_projection is None
+    assert netD.class_projection is not None
+    assert netD.class_projection.weight.std() < 0.05  # the output layer's scale, not N(0, 1)
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    labels = torch.tensor([0, 1, 2, 0])
+    with torch.no_grad():
+        features = netD.net[:-1](x)
+        unconditional = netD.net[-1](features).view(4)
+        expected = unconditional + (netD.class_projection.weight[labels] * features.flatten(1)).sum(dim=1)
+        torch.testing.assert_close(netD(x, labels), expected)
+        assert not torch.equal(netD(x, torch.tensor([1, 2, 0, 1])), netD(x, labels))
+    with pytest.raises(ValueError, match="labels"):
+        netD(x)
+    restored = model_config_from_dict(model_config_to_dict(cfg))
+    assert restored == cfg and restored.d_conditioning == "projection"
+    build_discriminator(restored).load_state_dict(netD.state_dict())
+
+
+def test_config_written_before_d_conditioning_reads_its_label_as_a_map() -> None:
+    data = model_config_to_dict(tiny_config("cdcgan"))
+    del data["d_conditioning"]
+    restored = model_config_from_dict(data)
+    assert isinstance(restored, DCGANConfig) and restored.d_conditioning == "map"
+    assert build_discriminator(restored).label_projection is not None
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_spectral_norm_bounds_every_weight_of_d_by_one(architecture: str) -> None:
+    cfg = tiny_config(architecture, image_size=16, channels=1, d_spectral_norm=True, d_norm="none")
+    netD = build_discriminator(cfg)
+    weighted = [m for m in netD.modules() if isinstance(m, nn.Conv2d | nn.Linear | nn.Embedding)]
+    assert weighted and all(hasattr(m, "parametrizations") for m in weighted)
+    x = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(6))
+    labels = labels_for(cfg, 4)
+    for _ in range(30):  # each training-mode pass is one step of power iteration
+        netD(x, labels)
+    for layer in weighted:
+        # What SN bounds: the weight as a (out, everything else) matrix.
+        matrix = layer.weight.detach().flatten(1)
+        torch.testing.assert_close(
+            torch.linalg.matrix_norm(matrix, ord=2), torch.tensor(1.0), rtol=0.02, atol=0
+        )
+    plain = build_discriminator(tiny_config(architecture, image_size=16, channels=1, d_norm="none"))
+    assert not any(hasattr(m, "parametrizations") for m in plain.modules())
+    restored = model_config_from_dict(model_config_to_dict(cfg))
+    assert restored == cfg
+    build_discriminator(restored).load_state_dict(netD.state_dict())
+
+
+def test_config_written_before_spectral_norm_loads_without_it() -> None:
+    for architecture in ("gan", "dcgan"):
+        data = model_config_to_dict(make_model_config(architecture))
+        del data["d_spectral_norm"]
+        assert model_config_from_dict(data) == make_model_config(architecture)
+    with pytest.raises(ValueError, match="d_spectral_norm must be true or false"):
+        make_model_config("dcgan", d_spectral_norm=1)

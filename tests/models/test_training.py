@@ -191,6 +191,13 @@ def test_wgan_gp_critic_has_no_batchnorm(tmp_path: Path) -> None:
         ({"clusters": 4, "architecture": "cdcgan"}, "clusters needs architecture dcgan"),
         ({"clusters": 4, "info_codes": 4}, "clusters and info_codes cannot be used together"),
         ({"r1_weight": float("inf")}, "r1_weight: Input should be a finite number"),
+        ({"d_conditioning": "concat", "architecture": "cdcgan"}, "unknown d_conditioning 'concat'"),
+        ({"d_conditioning": "projection"}, "d_conditioning is for a DCGAN whose D reads a label"),
+        ({"d_conditioning": "map", "architecture": "cgan"}, "got 'cgan'"),
+        (
+            {"d_conditioning": "projection", "architecture": "cdcgan", "pack": 2},
+            "d_conditioning 'projection' needs pack 1",
+        ),
     ],
 )
 def test_bad_configs_give_clear_errors(tmp_path: Path, fields: dict[str, object], message: str) -> None:
@@ -352,3 +359,21 @@ def test_self_conditioned_run_uses_balanced_clusters_and_resumes_exactly(tmp_pat
 def test_more_clusters_than_images_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"clusters \(12\) must be at most the number of images"):
         Trainer(config(clusters=12, num_images=10), tmp_path)
+
+
+def test_spectral_norm_and_projection_train_and_resume_exactly(tmp_path: Path) -> None:
+    fields = {
+        "architecture": "cdcgan",
+        "spectral_norm": True,
+        "d_conditioning": "projection",
+        "loss": "hinge",
+    }
+    result = train(config(**fields), tmp_path / "whole")
+    cfg = result.model_config
+    assert result.status == "completed"
+    assert cfg.d_spectral_norm and cfg.d_conditioning == "projection"  # type: ignore[union-attr]
+    tensors = tensors_at(tmp_path / "whole", 12)
+    # The power iteration's vectors are saved with D, so a resumed run normalises as before.
+    assert "discriminator.net.0.parametrizations.weight.0._u" in tensors
+    assert "discriminator.class_projection.parametrizations.weight.original" in tensors
+    assert_resumes_exactly(config(**fields), tmp_path / "whole", tmp_path / "resumed")
