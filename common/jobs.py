@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from common.evaluations import JobEvaluation
 from common.fs import create_exclusive, remove_stale_temporaries, write_atomic
-from common.specs import HOST_FIELDS, TrainingSpec
+from common.specs import HOST_FIELDS, TrainingSpec, upgrade_stored_spec
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -30,7 +30,8 @@ JOB_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 # Version 1: records written before the version field existed (same fields, no `kind`).
 # Version 2: `schema_version` and `kind`; messages carry the job id alone.
 # Version 3: `config` is the typed spec of its kind (common.specs), without the host's fields.
-SCHEMA_VERSION = 3
+# Version 4: `precision` (fp32, bf16, fp16) in place of the spec's `amp` (true: fp16).
+SCHEMA_VERSION = 4
 JobKind = Literal["training"]
 PARSED_RECORDS = 20_000
 
@@ -95,7 +96,11 @@ class JobRecord(BaseModel):
             config = data.get("config")
             if isinstance(config, dict):
                 config = {key: value for key, value in config.items() if key not in HOST_FIELDS}
-            data = {**data, "schema_version": SCHEMA_VERSION, "kind": "training", "config": config}
+            data = {**data, "kind": "training", "config": config}
+        if version < 4 and isinstance(data.get("config"), dict):
+            data = {**data, "config": upgrade_stored_spec(data["config"])}
+        if version < SCHEMA_VERSION:
+            data = {**data, "schema_version": SCHEMA_VERSION}
         return data
 
     @model_validator(mode="after")

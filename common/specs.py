@@ -13,6 +13,9 @@ Training is the only kind today; a new kind (projection, say) adds its spec mode
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 # The engine's bounds, each defined here once: pydantic enforces them wherever a spec is built
@@ -147,7 +150,14 @@ class TrainingSpec(BaseModel):
         le=MAX_SEED,
         description="seeds the weights, data order and noise: same spec, same checkpoints",
     )
-    amp: bool = Field(default=False, description="mixed precision on CUDA")
+    precision: str = Field(
+        default="fp32",
+        description=(
+            "'fp32'; 'bf16': autocast to bfloat16 (CUDA with bfloat16, or a CPU with AVX512-BF16 "
+            "or AMX); 'fp16': autocast to float16 with a gradient scaler (CUDA). The worker "
+            "refuses one its device cannot run fast, before the first step"
+        ),
+    )
     channels_last: bool = Field(default=False, description="channels-last memory layout for convolutions")
     checkpoint_every: int | None = Field(
         default=None, ge=1, le=MAX_STEPS, description="null: every tenth of the run, at most 1,000 steps"
@@ -163,3 +173,15 @@ class TrainingSpec(BaseModel):
 
 # Fields a spec leaves to the host, present in the configs of records before schema version 3.
 HOST_FIELDS = frozenset({"name", "device", "dataset_path", "extra"})
+# Fields that were renamed, with what their old name now means; `upgrade_stored_spec` applies it.
+REPLACED_FIELDS = {"amp": "precision ('fp16' for what \"amp\": true did)"}
+
+
+def upgrade_stored_spec(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec stored by an earlier version (a job record, a checkpoint's training config) with
+    its fields under their current names: ``amp`` (mixed precision on CUDA, before there was
+    ``precision``) becomes ``precision = 'fp16'`` when it was on, and goes when it was off."""
+    upgraded = {key: value for key, value in config.items() if key != "amp"}
+    if config.get("amp") is True and "precision" not in config:
+        upgraded["precision"] = "fp16"
+    return upgraded

@@ -9,11 +9,12 @@ from typing import Any
 from pydantic import Field, ValidationError, model_validator
 
 from common.names import NAME_RULE, is_valid_name
-from common.specs import TrainingSpec
+from common.specs import REPLACED_FIELDS, TrainingSpec
 from models.architectures import ARCHITECTURES, D_CONDITIONINGS, D_NORMS
 from models.architectures.config import INFO_CODE_ARCHITECTURES
 from models.losses import F_DIVERGENCES, LOSSES
 from models.training.augment import parse_policy
+from models.training.precision import PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_DECAYS = ("none", "linear")
@@ -81,6 +82,8 @@ class TrainConfig(TrainingSpec):
                 parse_policy(self.augment)
             except ValueError as error:
                 out.append(str(error))
+        if self.precision not in PRECISIONS:
+            out.append(f"unknown precision {self.precision!r}; expected one of " + ", ".join(PRECISIONS))
         if self.device not in DEVICES:
             out.append(f"unknown device {self.device!r}; expected one of " + ", ".join(DEVICES))
         if self.channels is not None and self.channels not in (1, 3):
@@ -159,9 +162,12 @@ class TrainConfig(TrainingSpec):
         Raises:
             ValueError: every problem, '; '-joined, each naming its field.
         """
-        unknown = sorted(set(data) - set(cls.model_fields))
+        replaced = [f"{old} was replaced by {new}" for old, new in REPLACED_FIELDS.items() if old in data]
+        unknown = sorted(set(data) - set(cls.model_fields) - set(REPLACED_FIELDS))
         if unknown:
-            raise ValueError("unknown training config field(s): " + ", ".join(unknown))
+            replaced.append("unknown training config field(s): " + ", ".join(unknown))
+        if replaced:
+            raise ValueError("; ".join(replaced))
         try:
             return cls.model_validate(data)
         except ValidationError as error:

@@ -7,6 +7,7 @@ data these methods use, and owns the loop, checkpoints and the run folder.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import cast
 
 import torch
@@ -39,7 +40,7 @@ class AdversarialStep:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     ema: ExponentialMovingAverage | None
-    amp: bool
+    autocast: AbstractContextManager[object]
     scaler: torch.amp.GradScaler
     sampler: EpochSampler
     noise: torch.Generator
@@ -100,7 +101,7 @@ class AdversarialStep:
 
     def train_step(self) -> dict[str, float]:
         """One generator update preceded by ``d_steps`` discriminator updates."""
-        autocast = torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
+        autocast = self.autocast
         # Set from the step alone, so a resumed run follows the schedule it left.
         factor = self.config.lr_factor(self.step)
         for optimizer, base in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
@@ -119,7 +120,9 @@ class AdversarialStep:
                     real = real.detach().requires_grad_(True)
                 real_logits = self._d(real, real_labels)
                 fake_logits, code_logits = self._d_with_codes(fake, self._fake_d_labels(z, labels))
-                loss_d = self.loss.discriminator_loss(real_logits, fake_logits)
+                # The losses in float32 whatever the precision: their logs and exponentials are
+                # where bfloat16's 8-bit mantissa would cost most.
+                loss_d = self.loss.discriminator_loss(real_logits.float(), fake_logits.float())
                 info_d = self._info_loss(code_logits, z)
             if self.config.r1_weight > 0:
                 loss_d = loss_d + r1_penalty(real_logits, real, self.config.r1_weight)
@@ -142,7 +145,7 @@ class AdversarialStep:
         labels = self._random_labels(self.config.batch_size)
         with autocast:
             fake_logits, code_logits = self._d_with_codes(self._g(z, labels), self._fake_d_labels(z, labels))
-            loss_g = self.loss.generator_loss(fake_logits)
+            loss_g = self.loss.generator_loss(fake_logits.float())
             info_g = self._info_loss(code_logits, z)
             total_g = loss_g if info_g is None else loss_g + self.config.info_weight * info_g
         self.opt_g.zero_grad(set_to_none=True)

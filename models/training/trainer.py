@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from common.fs import write_atomic
+from common.specs import upgrade_stored_spec
 from models.architectures import (
     build_discriminator,
     build_generator,
@@ -38,6 +39,7 @@ from models.training.clusters import balanced_kmeans, features
 from models.training.config import TrainConfig
 from models.training.ema import ExponentialMovingAverage
 from models.training.networks import model_config_for, resolve_device
+from models.training.precision import autocast_for, precision_problem, scaler_for
 from models.training.quality import QualityProbe
 from models.training.reports import Progress, TrainResult
 from models.training.state import (
@@ -70,6 +72,10 @@ class Trainer(AdversarialStep):
         self.on_progress = on_progress or (lambda progress: None)
         self.should_stop = should_stop or (lambda: False)
         self.device = resolve_device(config.device)
+        # A host's limit, so judged here, on the worker, before anything is loaded.
+        unfit = precision_problem(config.precision, self.device)
+        if unfit is not None:
+            raise ValueError(unfit)
         self.dataset = dataset or load_dataset(
             config.dataset,
             image_size=config.image_size,
@@ -111,9 +117,8 @@ class Trainer(AdversarialStep):
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas)
         self.ema = ExponentialMovingAverage(self.generator, config.ema_decay) if config.ema else None
-        # Mixed precision only where it pays (CUDA); on the CPU the flag is accepted and ignored.
-        self.amp = config.amp and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.autocast = autocast_for(config.precision, self.device)
+        self.scaler = scaler_for(config.precision, self.device)
         self.sampler = EpochSampler(len(self.dataset), config.batch_size, config.seed)
         self.noise = torch.Generator(device="cpu").manual_seed(config.seed + 1)
         self.augment = DiffAugment(config.augment, config.seed + 2)
@@ -169,7 +174,7 @@ class Trainer(AdversarialStep):
                 continue
             if info.kind != "training":
                 continue
-            saved = TrainConfig.from_dict(info.train_config)
+            saved = TrainConfig.from_dict(upgrade_stored_spec(info.train_config))
             if not saved.same_run_as(self.config):
                 raise ValueError(f"{self.run_dir} holds a run with a different config; choose another name")
             self.load_state_tensors(tensors)

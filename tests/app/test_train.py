@@ -78,6 +78,15 @@ def test_unknown_fields_and_wrong_types_name_the_field(
     assert [(error["location"], error["field"]) for error in errors] == [("body", field)]
 
 
+def test_a_replaced_field_says_what_replaced_it(make_client: MakeClient) -> None:
+    for route in ("/train", "/train/plan"):
+        response = make_client().post(route, json={**MINIMAL, "amp": True})
+        errors = problem(response, 422)["errors"]
+        assert [(error["field"], error["message"]) for error in errors] == [
+            ("amp", "replaced by precision ('fp16' for what \"amp\": true did)")
+        ]
+
+
 def test_redis_down_is_a_quick_503_and_leaves_nothing(make_client: MakeClient, data_dir: Path) -> None:
     client = make_client()
     started = time.monotonic()
