@@ -188,10 +188,12 @@ def unknown_model(detail: str, registry: ModelRegistry) -> Problem:
 
 
 @contextmanager
-def sampling_errors(registry: ModelRegistry | None = None, location: str = "query") -> Iterator[None]:
+def sampling_errors(
+    registry: ModelRegistry | None = None, location: str = "query", field: str = ""
+) -> Iterator[None]:
     """Translate what resolving a model and rendering can raise into 4xx/503 responses
     (an unknown model's 404 lists ``registry``'s models, when given; a 422 is about the
-    parameters at ``location``)."""
+    parameters at ``location``, and about ``field`` when the caller knows which one)."""
     try:
         yield
     except UnknownModel as error:
@@ -199,7 +201,7 @@ def sampling_errors(registry: ModelRegistry | None = None, location: str = "quer
     except InvalidModelRef as error:
         raise unprocessable(str(error), location=location, field="model") from None
     except SamplingError as error:
-        raise unprocessable(str(error), location=location) from None
+        raise unprocessable(str(error), location=location, field=field) from None
     except (ModelUnavailable, PoolBusy) as error:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from None
 

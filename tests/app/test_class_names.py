@@ -15,6 +15,7 @@ from cli.main import main
 from common.settings import Settings
 from models.checkpoint import export_generator, read_checkpoint_info
 from models.training import run_files
+from tests.support.problems import fields_of
 
 CLASSES = ("circles", "squares")
 
@@ -86,6 +87,9 @@ def test_label_takes_a_class_name_or_an_index_on_every_route(trained: Path, tmp_
             "unknown label 'triangles' for model 'named': "
             "expected one of 'circles', 'squares' or an index 0..1"
         )
+        assert fields_of(unknown) == {"label"}
+        in_body = client.post("/sample", json={"model": "named", "latents": latents, "labels": [0, "x"]})
+        assert in_body.status_code == 422 and fields_of(in_body) == {"labels.1"}
         assert (
             client.get(
                 "/interpolate", params={"model": "named", "start": 1, "end": 2, "label": "x"}

@@ -98,13 +98,17 @@ def _image(rendered: RenderedImage, headers: dict[str, str]) -> Response:
 
 
 def _label(
-    runtime: Runtime, loaded: LoadedModel, label: str | int | None, location: str = "query"
+    runtime: Runtime,
+    loaded: LoadedModel,
+    label: str | int | None,
+    location: str = "query",
+    field: str = "label",
 ) -> int | None:
-    """The class index ``label`` names for ``loaded`` (a name or an index), or a 422 that lists
-    the valid ones."""
+    """The class index ``label`` names for ``loaded`` (a name or an index), or a 422 about
+    ``field`` that lists the valid ones."""
     if label is None:  # the common case skips the context manager (a hot path)
         return None
-    with sampling_errors(location=location):
+    with sampling_errors(location=location, field=field):
         names = class_names_of(loaded.info, runtime.datasets.class_names)
         num_classes = loaded.info.model_config.num_classes
         return label_index(label, names, num_classes, subject=f"model {loaded.name!r}")
@@ -188,7 +192,12 @@ async def sample_latents(request: Request, body: LatentsRequest) -> Response:
     check_limit(SAMPLE_LATENTS, runtime.settings, body.latents)
     loaded = await _acquire(runtime, body.model, "body")
     labels = (
-        None if body.labels is None else [_label(runtime, loaded, label, "body") for label in body.labels]
+        None
+        if body.labels is None
+        else [
+            _label(runtime, loaded, label, "body", f"labels.{index}")
+            for index, label in enumerate(body.labels)
+        ]
     )
     with sampling_errors(location="body"):
         # In the pool: converting up to max_count vectors to a tensor is not free.
