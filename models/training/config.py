@@ -12,7 +12,8 @@ from common.names import NAME_RULE, is_valid_name
 from common.specs import TrainingSpec
 from models.architectures import ARCHITECTURES, D_NORMS
 from models.architectures.config import INFO_CODE_ARCHITECTURES
-from models.losses import F_DIVERGENCES, LOSSES
+from models.divergences import F_DIVERGENCES
+from models.losses import LOSSES
 from models.training.augment import parse_policy
 
 DEVICES = ("auto", "cpu", "cuda", "mps")

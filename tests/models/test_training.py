@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from models.checkpoint import load_checkpoint, load_generator
-from models.losses import F_DIVERGENCES
+from models.divergences import F_DIVERGENCES
 from models.training import TrainConfig, Trainer, run_files, train
 from models.training.clusters import balanced_kmeans, features
 from tests.support.checkpoints import without_training_time
