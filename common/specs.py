@@ -68,7 +68,21 @@ class TrainingSpec(BaseModel):
         default="nonsaturating",
         description="'nonsaturating', 'minimax', 'lsgan', 'hinge', 'wgan-gp' or 'fgan' (with divergence)",
     )
-    divergence: str | None = Field(default=None, description="the f-divergence, with loss 'fgan' only")
+    divergence: str | None = Field(
+        default=None,
+        description=(
+            "the f-divergence, with loss 'fgan' only: 'kl', 'reverse-kl', 'pearson', 'hellinger', "
+            "'js', 'gan', 'total-variation', 'neyman', 'jeffrey' or 'js-weighted'"
+        ),
+    )
+    divergence_weight: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        # Added after schema version 3 without a new version: a stored spec that lacks it (any
+        # written before it, none of them js-weighted) reads as null.
+        description="pi of divergence 'js-weighted' (that divergence only); null: 0.5",
+    )
     lr_g: float = Field(default=2e-4, gt=0, le=1, description="Adam learning rate of G")
     lr_d: float = Field(default=2e-4, gt=0, le=1, description="Adam learning rate of D")
     beta1: float = Field(default=0.5, ge=0, lt=1, description="Adam beta1 of both players")

@@ -8,16 +8,15 @@ is ``-inf`` in float32 once ``x < -104``; softplus(x) = log(1 + e^x) = -log sigm
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.nn.functional import relu, softplus
 
+from models.divergences import F_DIVERGENCES, WEIGHTED_DIVERGENCE, activation_and_conjugate
+
 LOSSES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp", "fgan")
-F_DIVERGENCES = ("kl", "reverse-kl", "pearson", "hellinger", "js", "gan")
-LOG2 = math.log(2.0)
 
 
 class GANLoss:
@@ -116,30 +115,6 @@ class WGANGPLoss(GANLoss):
         return f"WGANGPLoss(gradient_penalty_weight={self.gradient_penalty_weight})"
 
 
-Fn = Callable[[Tensor], Tensor]
-
-# Nowozin et al. 2016, Table 2: for each divergence, the output activation g_f(v) mapping a
-# raw logit v into the domain of the conjugate, and f*(g_f(v)) simplified in terms of v so
-# that no intermediate (like 2 - exp(t) for js) can round to zero or go negative.
-_F_ACTIVATION_AND_CONJUGATE: dict[str, tuple[Fn, Fn]] = {
-    # g(v) = v;  f*(t) = exp(t - 1). Unbounded by nature: overflows only past v = 89.
-    "kl": (lambda v: v, lambda v: torch.exp(v - 1)),
-    # g(v) = -exp(-v);  f*(t) = -1 - log(-t) = -1 - log(exp(-v)) = v - 1.
-    "reverse-kl": (lambda v: -torch.exp(-v), lambda v: v - 1),
-    # g(v) = v;  f*(t) = t^2/4 + t (the paper's form; it is least at t = -2 = f'(0)).
-    "pearson": (lambda v: v, lambda v: 0.25 * v**2 + v),
-    # Squared Hellinger. g(v) = 1 - exp(-v);  f*(t) = t / (1 - t) = (1 - e^-v) / e^-v = e^v - 1.
-    # Not expm1: its backward is (expm1(x) + 1), which rounds to 0 for x < -17 in float32.
-    "hellinger": (lambda v: 1 - torch.exp(-v), lambda v: torch.exp(v) - 1),
-    # g(v) = log 2 - log(1 + e^-v) = log 2 - softplus(-v);
-    # f*(t) = -log(2 - e^t) with e^t = 2 sigmoid(v): -log(2 sigmoid(-v)) = softplus(v) - log 2.
-    "js": (lambda v: LOG2 - softplus(-v), lambda v: softplus(v) - LOG2),
-    # g(v) = -log(1 + e^-v) = -softplus(-v);  f*(t) = -log(1 - e^t) = -log sigmoid(-v)
-    # = softplus(v). With these the D loss is exactly the BCE of the original GAN.
-    "gan": (lambda v: -softplus(-v), lambda v: softplus(v)),
-}
-
-
 class FGANLoss(GANLoss):
     """f-GAN (Nowozin et al. 2016) for one f-divergence.
 
@@ -150,13 +125,12 @@ class FGANLoss(GANLoss):
 
     name = "fgan"
 
-    def __init__(self, divergence: str) -> None:
-        if divergence not in _F_ACTIVATION_AND_CONJUGATE:
-            raise ValueError(
-                f"unknown f-divergence {divergence!r}; expected one of {', '.join(F_DIVERGENCES)}"
-            )
+    def __init__(self, divergence: str, weight: float | None = None) -> None:
+        """``divergence`` is one of ``F_DIVERGENCES``; ``weight`` is pi of ``js-weighted`` only
+        (None: 1/2). ValueError otherwise (``models.divergences.activation_and_conjugate``)."""
+        self._activation, self._conjugate = activation_and_conjugate(divergence, weight)
         self.divergence = divergence
-        self._activation, self._conjugate = _F_ACTIVATION_AND_CONJUGATE[divergence]
+        self.weight = weight
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """``E_Q[f*(g_f(v))] - E_P[g_f(v)]``: the negated variational bound on ``D_f(P || Q)``."""
@@ -167,23 +141,30 @@ class FGANLoss(GANLoss):
         return -self._activation(fake_logits).mean()
 
     def __repr__(self) -> str:
-        return f"FGANLoss(divergence={self.divergence!r})"
+        weight = "" if self.weight is None else f", weight={self.weight}"
+        return f"FGANLoss(divergence={self.divergence!r}{weight})"
 
 
-def get_loss(name: str, divergence: str | None = None) -> GANLoss:
-    """The loss called ``name``; ``divergence`` is required for ``fgan`` and refused otherwise.
+def get_loss(name: str, divergence: str | None = None, divergence_weight: float | None = None) -> GANLoss:
+    """The loss called ``name``; ``divergence`` is required for ``fgan`` and refused otherwise,
+    and ``divergence_weight`` (pi of ``js-weighted``, None: 1/2) belongs to that divergence only.
 
     Raises:
-        ValueError: on an unknown name or divergence, or a divergence where none belongs.
+        ValueError: on an unknown name or divergence, a divergence or weight where none belongs,
+            or a weight outside (0, 1).
     """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}")
     if name == "fgan":
         if divergence is None:
             raise ValueError(f"loss 'fgan' needs a divergence; expected one of {', '.join(F_DIVERGENCES)}")
-        return FGANLoss(divergence)
+        return FGANLoss(divergence, divergence_weight)
     if divergence is not None:
         raise ValueError(f"loss {name!r} takes no divergence (only 'fgan' does)")
+    if divergence_weight is not None:
+        raise ValueError(
+            f"loss {name!r} takes no divergence_weight (only 'fgan' with {WEIGHTED_DIVERGENCE!r})"
+        )
     losses: dict[str, Callable[[], GANLoss]] = {
         "minimax": MinimaxLoss,
         "nonsaturating": NonSaturatingLoss,

@@ -12,7 +12,8 @@ from common.names import NAME_RULE, is_valid_name
 from common.specs import REPLACED_FIELDS, TrainingSpec
 from models.architectures import ARCHITECTURES, D_CONDITIONINGS, D_NORMS
 from models.architectures.config import INFO_CODE_ARCHITECTURES
-from models.losses import F_DIVERGENCES, LOSSES
+from models.divergences import F_DIVERGENCES, WEIGHTED_DIVERGENCE
+from models.losses import LOSSES
 from models.training.augment import parse_policy
 from models.training.precision import PRECISIONS
 
@@ -56,6 +57,11 @@ class TrainConfig(TrainingSpec):
             out.append(f"loss 'fgan' needs divergence in {', '.join(F_DIVERGENCES)}, got {self.divergence!r}")
         if self.loss != "fgan" and self.divergence is not None:
             out.append("divergence is only used with loss 'fgan'")
+        if self.divergence_weight is not None and self.divergence != WEIGHTED_DIVERGENCE:
+            out.append(
+                f"divergence_weight is only used with divergence {WEIGHTED_DIVERGENCE!r}, "
+                f"got {self.divergence!r}"
+            )
         if self.lr_decay not in LR_DECAYS:
             out.append(f"unknown lr_decay {self.lr_decay!r}; expected one of " + ", ".join(LR_DECAYS))
         if self.d_norm is not None and self.d_norm not in D_NORMS:

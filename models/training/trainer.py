@@ -103,7 +103,7 @@ class Trainer(AdversarialStep):
                     f"clusters ({config.clusters}) must be at most the number of images ({len(self.dataset)})"
                 )
             self.clusters = balanced_kmeans(features(self.dataset.images), config.clusters, config.seed)
-        self.loss = get_loss(config.loss, config.divergence)
+        self.loss = get_loss(config.loss, config.divergence, config.divergence_weight)
         with torch.random.fork_rng(devices=[]):
             # Initial weights depend on the seed only, without touching the caller's global RNG.
             torch.manual_seed(config.seed)

@@ -53,6 +53,7 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "info_codes": {"latent_dim": 4096, "architecture": "dcgan"},
     "clusters": {"latent_dim": 4096, "architecture": "dcgan"},
     "image_size": {"architecture": "gan"},
+    "divergence_weight": {"loss": "fgan", "divergence": "js-weighted"},
 }
 # In-bound values that other rules still refuse, and why; they must not be refused as the
 # out-of-bound value is (a different message).

@@ -147,6 +147,17 @@ def test_a_version_2_record_upgrades_its_config_to_the_typed_spec(tmp_path: Path
     assert loaded is not None and loaded.config == TrainingSpec(steps=7, loss="hinge")
 
 
+def test_a_record_written_before_divergence_weight_existed_reads_it_as_null(tmp_path: Path) -> None:
+    # The field came after schema version 3 without a new version: its absence means null.
+    store = JobStore(tmp_path)
+    spec = TrainingSpec(loss="fgan", divergence="js-weighted")
+    record = JobRecord(id="f" * 32, model="m", config=spec).model_dump(mode="json")
+    del record["config"]["divergence_weight"]
+    store.path(record["id"]).write_text(json.dumps(record))
+    loaded = store.get(record["id"])
+    assert loaded is not None and loaded.config == spec and loaded.config.divergence_weight is None
+
+
 def test_a_current_record_with_a_field_outside_the_spec_is_unreadable(tmp_path: Path) -> None:
     # Host fields are dropped only from records that predate the typed spec.
     store = JobStore(tmp_path)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from models.checkpoint import load_checkpoint, load_generator
-from models.losses import F_DIVERGENCES
+from models.divergences import F_DIVERGENCES
+from models.losses import FGANLoss
 from models.training import TrainConfig, Trainer, run_files, train
 from models.training.clusters import balanced_kmeans, features
 from tests.support.checkpoints import without_training_time
@@ -114,6 +115,16 @@ def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
         train(config(steps=12, loss="hinge"), tmp_path / "run")
 
 
+def test_a_config_saved_before_divergence_weight_existed_continues_its_run() -> None:
+    # Checkpoints and config.json files written before the field have no divergence_weight:
+    # they read as null (pi = 1/2), so such a run resumes, and a run with another pi is another.
+    current = config(loss="fgan", divergence="js-weighted")
+    saved = current.to_dict()
+    del saved["divergence_weight"]
+    assert TrainConfig.from_dict(saved).same_run_as(current)
+    assert not TrainConfig.from_dict(saved).same_run_as(current.replace(divergence_weight=0.3))
+
+
 LOSS_CASES = [
     ("minimax", None),
     ("nonsaturating", None),
@@ -147,6 +158,17 @@ def test_every_loss_trains_without_nan(
     assert all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())
 
 
+def test_js_weighted_trains_with_the_configured_weight(tmp_path: Path) -> None:
+    fields: dict[str, object] = {"loss": "fgan", "divergence": "js-weighted", "divergence_weight": 0.3}
+    seen: list[dict[str, float]] = []
+    run = config(steps=4, checkpoint_every=4, sample_every=4, **fields)
+    trainer = Trainer(run, tmp_path, on_progress=lambda p: seen.append(p.losses))
+    assert isinstance(trainer.loss, FGANLoss) and trainer.loss.weight == 0.3
+    assert repr(trainer.loss) == "FGANLoss(divergence='js-weighted', weight=0.3)"
+    trainer.run()
+    assert len(seen) >= 4 and all(math.isfinite(v) for losses in seen for v in losses.values())
+
+
 @pytest.mark.parametrize("architecture", ["cgan", "cdcgan"])
 def test_conditional_models_train_and_sample_by_label(tmp_path: Path, architecture: str) -> None:
     result = train(config(architecture=architecture, steps=4, checkpoint_every=4), tmp_path)
@@ -169,6 +191,22 @@ def test_wgan_gp_critic_has_no_batchnorm(tmp_path: Path) -> None:
         ({"loss": "wasserstein"}, "unknown loss 'wasserstein'"),
         ({"architecture": "stylegan"}, "unknown architecture 'stylegan'"),
         ({"loss": "fgan"}, "needs divergence"),
+        (
+            {"divergence_weight": 0.3},
+            "divergence_weight is only used with divergence 'js-weighted', got None",
+        ),
+        (
+            {"loss": "fgan", "divergence": "js", "divergence_weight": 0.3},
+            "divergence_weight is only used with divergence 'js-weighted', got 'js'",
+        ),
+        (
+            {"loss": "fgan", "divergence": "js-weighted", "divergence_weight": 1.0},
+            "divergence_weight: Input should be less than 1",
+        ),
+        (
+            {"loss": "fgan", "divergence": "js-weighted", "divergence_weight": 0.0},
+            "divergence_weight: Input should be greater than 0",
+        ),
         ({"steps": 0}, "steps: Input should be greater than or equal to 1"),
         ({"image_size": 30}, "image_size|image size"),
         ({"dataset": "imagenet"}, "imagenet"),

@@ -19,8 +19,9 @@ from app.api.errors import not_found
 from app.api.strict import StrictRoute
 from common.specs import TrainingSpec
 from models.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
+from models.divergences import F_DIVERGENCES
 from models.inference import MAX_SEED, MIN_TRUNCATION
-from models.losses import F_DIVERGENCES, LOSSES
+from models.losses import LOSSES
 
 router = APIRouter(include_in_schema=False, route_class=StrictRoute)
 
