@@ -112,6 +112,7 @@ def main() -> None:
 
 
 FIRST_MODEL_SECTION = DOCS / "sections" / "first-model.md"
+DIVERGENCE_SECTION = DOCS / "sections" / "divergences.md"
 
 
 def render_markdown(results: dict[str, Any], samples: int) -> str:
@@ -158,6 +159,8 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
     lines += ["", "FD is comparable only within one dataset (each has its own classifier).", ""]
     # Hand-written from bench.first_models' output: what a request naming only a dataset trains.
     lines += [FIRST_MODEL_SECTION.read_text().strip(), ""]
+    # Hand-written from bench.divergences' output: the f-divergence table, measured.
+    lines += [DIVERGENCE_SECTION.read_text().strip(), ""]
     missing = sorted(p.stem for p in (PRETRAINED / "configs").glob("*.toml") if p.stem not in results)
     if missing:
         lines += [
