@@ -160,7 +160,8 @@ def render_markdown(results: dict[str, Any], samples: int) -> str:
     # Hand-written from bench.first_models' output: what a request naming only a dataset trains.
     lines += [FIRST_MODEL_SECTION.read_text().strip(), ""]
     # Hand-written from bench.divergences' output: the f-divergence table, measured.
-    lines += [DIVERGENCE_SECTION.read_text().strip(), ""]
+    if DIVERGENCE_SECTION.exists():
+        lines += [DIVERGENCE_SECTION.read_text().strip(), ""]
     missing = sorted(p.stem for p in (PRETRAINED / "configs").glob("*.toml") if p.stem not in results)
     if missing:
         lines += [
