@@ -44,9 +44,13 @@ log = logging.getLogger(__name__)
 MIN_IMAGES_PER_CLASS = 50
 MAX_EVALUATOR_SIZE = 32
 IMAGES_SEEN = 60_000
-EPOCH_RANGE = (3, 40)
+# The most epochs is for small sets: on 360 shapes in three classes (288 trained on) the held-out
+# accuracy was 0.67 after 40 epochs, 0.875 after 120 and still 0.875 after 200 (1 thread: 35 s,
+# 100 s, 174 s).
+EPOCH_RANGE = (3, 120)
 # Part of every cache key: raise it when the method changes, so old evaluators are not reused.
-METHOD_VERSION = 1
+# 2: at most 120 epochs (was 40).
+METHOD_VERSION = 2
 SEED = 0
 
 

@@ -80,6 +80,6 @@ def test_builtin_data_uses_the_shipped_evaluator(tmp_path: Path) -> None:
 def test_large_images_are_judged_shrunk_and_the_recipe_follows_the_data(blobs: ImageDataset) -> None:
     big = ImageDataset(torch.zeros(4, 3, 64, 64, dtype=torch.uint8), None, (), "folder")
     assert evaluator_view(big).image_size == 32 and evaluator_view(blobs) is blobs
-    assert recipe_for(blobs).epochs == 40  # 96 training images: the most epochs
+    assert recipe_for(blobs).epochs == 120  # 96 training images: the most epochs
     many = ImageDataset(torch.zeros(20_000, 1, 16, 16, dtype=torch.uint8), None, (), "folder")
     assert recipe_for(many).epochs == 4 and recipe_for(many).max_shift == 1
