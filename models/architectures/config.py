@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from common.specs import MAX_LATENT_DIM, MAX_PACK, MAX_WIDTH
+from models.architectures.checks import as_int_tuple, check_int, check_is_int, check_str
 
 ARCHITECTURES = ("gan", "cgan", "dcgan", "cdcgan")
 CONDITIONAL_ARCHITECTURES = ("cgan", "cdcgan")
@@ -80,42 +81,17 @@ def dcgan_base_and_depth(image_size: int) -> tuple[int, int]:
     )
 
 
-def _check_is_int(name: str, value: Any) -> None:
-    # bool is a subclass of int; `True` as a channel count is a bug, not a 1.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {type(value).__name__}")
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    _check_is_int(name, value)
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-
-
-def _check_str(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _as_int_tuple(name: str, value: Any) -> tuple[int, ...]:
-    if not isinstance(value, list | tuple) or not 1 <= len(value) <= MAX_HIDDEN_LAYERS:
-        raise ValueError(f"{name} must be a list of 1 to {MAX_HIDDEN_LAYERS} layer widths")
-    for width in value:
-        _check_int(f"{name} entry", width, 1, MAX_HIDDEN)
-    return tuple(value)
-
-
 def _check_common(cfg: MLPGANConfig | DCGANConfig, allowed: tuple[str, ...]) -> None:
     if not isinstance(cfg.architecture, str) or cfg.architecture not in allowed:
         raise ValueError(
             f"architecture {cfg.architecture!r} does not belong to {type(cfg).__name__}; "
             f"expected one of {', '.join(allowed)}"
         )
-    _check_is_int("channels", cfg.channels)
+    check_is_int("channels", cfg.channels)
     if cfg.channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {cfg.channels}")
-    _check_int("latent_dim", cfg.latent_dim, 1, MAX_LATENT_DIM)
-    _check_int("num_classes", cfg.num_classes, 0, MAX_NUM_CLASSES)
+    check_int("latent_dim", cfg.latent_dim, 1, MAX_LATENT_DIM)
+    check_int("num_classes", cfg.num_classes, 0, MAX_NUM_CLASSES)
     if cfg.architecture in CONDITIONAL_ARCHITECTURES and cfg.num_classes < 2:
         raise ValueError(
             f"{cfg.architecture} is conditional and needs num_classes >= 2, got {cfg.num_classes}"
@@ -125,12 +101,12 @@ def _check_common(cfg: MLPGANConfig | DCGANConfig, allowed: tuple[str, ...]) -> 
             f"{cfg.architecture} is unconditional and needs num_classes == 0, "
             f"got {cfg.num_classes}; use c{cfg.architecture} for a conditional model"
         )
-    _check_int("embed_dim", cfg.embed_dim, 0, MAX_EMBED_DIM)
-    _check_int("d_pack", cfg.d_pack, 1, MAX_PACK)
-    _check_str("d_norm", cfg.d_norm, D_NORMS)
+    check_int("embed_dim", cfg.embed_dim, 0, MAX_EMBED_DIM)
+    check_int("d_pack", cfg.d_pack, 1, MAX_PACK)
+    check_str("d_norm", cfg.d_norm, D_NORMS)
     if not isinstance(cfg.d_spectral_norm, bool):
         raise ValueError(f"d_spectral_norm must be true or false, got {cfg.d_spectral_norm!r}")
-    _check_is_int("image_size", cfg.image_size)
+    check_is_int("image_size", cfg.image_size)
 
 
 @dataclass(frozen=True)
@@ -178,8 +154,12 @@ class MLPGANConfig(_GANConfig):
 
     def __post_init__(self) -> None:
         # Lists come back from JSON; store tuples so the config stays hashable.
-        object.__setattr__(self, "g_hidden", _as_int_tuple("g_hidden", self.g_hidden))
-        object.__setattr__(self, "d_hidden", _as_int_tuple("d_hidden", self.d_hidden))
+        object.__setattr__(
+            self, "g_hidden", as_int_tuple("g_hidden", self.g_hidden, MAX_HIDDEN_LAYERS, MAX_HIDDEN)
+        )
+        object.__setattr__(
+            self, "d_hidden", as_int_tuple("d_hidden", self.d_hidden, MAX_HIDDEN_LAYERS, MAX_HIDDEN)
+        )
         _check_common(self, MLP_ARCHITECTURES)
         if not MLP_MIN_IMAGE_SIZE <= self.image_size <= MLP_MAX_IMAGE_SIZE:
             raise ValueError(
@@ -226,21 +206,21 @@ class DCGANConfig(_GANConfig):
                 f"image_size {self.image_size} cannot be built by {self.architecture}; "
                 "buildable sizes: " + ", ".join(str(s) for s in dcgan_image_sizes())
             )
-        _check_int("g_width", self.g_width, 1, MAX_WIDTH)
-        _check_int("d_width", self.d_width, 1, MAX_WIDTH)
-        _check_is_int("info_codes", self.info_codes)
+        check_int("g_width", self.g_width, 1, MAX_WIDTH)
+        check_int("d_width", self.d_width, 1, MAX_WIDTH)
+        check_is_int("info_codes", self.info_codes)
         if self.info_codes:
             if self.architecture not in INFO_CODE_ARCHITECTURES:
                 raise ValueError(
                     f"info_codes needs architecture {' or '.join(INFO_CODE_ARCHITECTURES)}, "
                     f"got {self.architecture!r} (a conditional model gets its class as a label)"
                 )
-            _check_int("info_codes", self.info_codes, 2, self.latent_dim)
+            check_int("info_codes", self.info_codes, 2, self.latent_dim)
         if not isinstance(self.self_conditioned, bool):
             raise ValueError(f"self_conditioned must be true or false, got {self.self_conditioned!r}")
         if self.self_conditioned and not self.info_codes:
             raise ValueError("self_conditioned needs info_codes (the number of clusters)")
-        _check_str("d_conditioning", self.d_conditioning, D_CONDITIONINGS)
+        check_str("d_conditioning", self.d_conditioning, D_CONDITIONINGS)
         if self.d_conditioning == "projection" and self.d_pack > 1:
             # A packed D judges several images, of several labels, from one feature vector.
             raise ValueError("d_conditioning 'projection' needs d_pack 1 (one label per judged image)")
