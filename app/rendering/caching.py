@@ -8,8 +8,9 @@ from typing import Any
 
 # Bump when rendering changes (encoder settings, label defaults, kernels, ...) so old ETags stop
 # matching. 2: the CPU runs oneDNN's kernels in probed pass sizes (models/inference/passes.py), whose
-# rounding may differ in the last bit from the native kernels of version 1.
-RENDER_VERSION = 2
+# rounding may differ in the last bit from the native kernels of version 1. 3: PNGs are written
+# with zlib's run-length strategy (models/inference/images.py): the same pixels, other bytes.
+RENDER_VERSION = 3
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
