@@ -191,6 +191,12 @@ HOST_FIELDS = frozenset({"name", "device", "dataset_path", "extra"})
 REPLACED_FIELDS = {"amp": "precision ('fp16' for what \"amp\": true did)"}
 
 
+def replaced_field_problem(name: str) -> str | None:
+    """What to tell a request that still sends the replaced field ``name`` (None: not replaced)."""
+    replacement = REPLACED_FIELDS.get(name)
+    return None if replacement is None else f"replaced by {replacement}"
+
+
 def upgrade_stored_spec(config: Mapping[str, Any]) -> dict[str, Any]:
     """A spec stored by an earlier version (a job record, a checkpoint's training config) with
     its fields under their current names: ``amp`` (mixed precision on CUDA, before there was

@@ -30,7 +30,7 @@ from app.services.models.entries import InvalidModelRef, ModelUnavailable, Unkno
 from app.services.models.registry import ModelRegistry
 from common.disk import disk_full_errno, disk_full_reason
 from common.settings import Settings
-from common.specs import REPLACED_FIELDS
+from common.specs import replaced_field_problem
 from models.inference import SamplingError
 
 logger = logging.getLogger(__name__)
@@ -274,8 +274,8 @@ def validation_errors(
         location, *path = [str(part) for part in problem.get("loc") or ("request",)]
         field = ".".join(path)
         message = str(problem.get("msg", "invalid value"))
-        if problem.get("type") == "extra_forbidden" and location == "body" and field in REPLACED_FIELDS:
-            message = f"replaced by {REPLACED_FIELDS[field]}"
+        if problem.get("type") == "extra_forbidden" and location == "body":
+            message = replaced_field_problem(field) or message
         if settings is not None and problem.get("type") in _TOO_BIG:
             message = _server_limit_message(location, field, problem.get("input"), settings) or message
         items.append(field_error(location, field, message))

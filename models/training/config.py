@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, ValidationError, model_validator
 
 from common.names import NAME_RULE, is_valid_name
-from common.specs import REPLACED_FIELDS, TrainingSpec
+from common.specs import REPLACED_FIELDS, TrainingSpec, replaced_field_problem
 from models.architectures import ARCHITECTURES, D_CONDITIONINGS, D_NORMS
 from models.architectures.config import INFO_CODE_ARCHITECTURES
 from models.divergences import F_DIVERGENCES, WEIGHTED_DIVERGENCE
@@ -168,7 +168,7 @@ class TrainConfig(TrainingSpec):
         Raises:
             ValueError: every problem, '; '-joined, each naming its field.
         """
-        replaced = [f"{old} was replaced by {new}" for old, new in REPLACED_FIELDS.items() if old in data]
+        replaced = [f"{name} was {problem}" for name in data if (problem := replaced_field_problem(name))]
         unknown = sorted(set(data) - set(cls.model_fields) - set(REPLACED_FIELDS))
         if unknown:
             replaced.append("unknown training config field(s): " + ", ".join(unknown))
